@@ -111,7 +111,9 @@ def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]
             config["HOST"] = query["host"][0]
         config["ENGINE"] = "tenants.db"
         config["KEELSON_ROLE"] = alias
-        config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+        # KEELSON_TEST_DB_SUFFIX lets several test runs share one server side by side.
+        suffix = os.environ.get("KEELSON_TEST_DB_SUFFIX", "")
+        config["TEST"] = {"NAME": f"test_{config['NAME']}{suffix}"}
         databases[alias] = config
     # In tests the application role reads the test database the owner created and migrated.
     databases["default"]["TEST"]["MIRROR"] = "owner"
