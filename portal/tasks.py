@@ -1,0 +1,21 @@
+"""Platform tasks for django-q2."""
+
+from __future__ import annotations
+
+import os
+
+from django.db import connection
+
+from tenants.models import AmazonAccount
+from tenants.scope import tenant_context
+
+
+def smoke(merchant_id: int) -> dict:
+    """A health check for the task queue: proves a worker runs tasks against PostgreSQL under
+    a tenant scope (row-level security included). Returns what the worker saw."""
+    with tenant_context(merchant_id):
+        visible = sorted(AmazonAccount.objects.values_list("merchant_id", flat=True))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM tenants_amazonaccount")
+            raw_count = cursor.fetchone()[0]
+    return {"pid": os.getpid(), "visible_merchants": visible, "raw_count": raw_count}
