@@ -116,12 +116,12 @@ class Membership(models.Model):
                     models.Q(
                         agency__isnull=False,
                         merchant__isnull=True,
-                        role__in=[r.value for r in AGENCY_ROLES],
+                        role__in=sorted(r.value for r in AGENCY_ROLES),
                     )
                     | models.Q(
                         agency__isnull=True,
                         merchant__isnull=False,
-                        role__in=[r.value for r in MERCHANT_ROLES],
+                        role__in=sorted(r.value for r in MERCHANT_ROLES),
                     )
                 ),
                 violation_error_message=(

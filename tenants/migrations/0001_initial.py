@@ -268,7 +268,7 @@ class Migration(migrations.Migration):
                             models.Q(
                                 ("agency__isnull", False),
                                 ("merchant__isnull", True),
-                                ("role__in", ["agency_owner", "agency_admin", "agency_staff"]),
+                                ("role__in", ["agency_admin", "agency_owner", "agency_staff"]),
                             ),
                             models.Q(
                                 ("agency__isnull", True),

@@ -1,0 +1,244 @@
+"""Orders, their lines, and the order timeline (rule F12)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tenants.models import AmazonAccount, TenantModel
+
+MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
+
+
+class Channel(models.TextChoices):
+    AMAZON = "amazon", "Amazon"
+    SHOPIFY = "shopify", "Shopify"
+    MANUAL = "manual", "Manual"
+
+
+class AmazonOrderStatus(models.TextChoices):
+    """Amazon's OrderStatus (Orders API v0)."""
+
+    PENDING_AVAILABILITY = "PendingAvailability", "Pending availability"
+    PENDING = "Pending", "Pending"
+    UNSHIPPED = "Unshipped", "Unshipped"
+    PARTIALLY_SHIPPED = "PartiallyShipped", "Partially shipped"
+    SHIPPED = "Shipped", "Shipped"
+    CANCELED = "Canceled", "Canceled"
+    UNFULFILLABLE = "Unfulfillable", "Unfulfillable"
+    INVOICE_UNCONFIRMED = "InvoiceUnconfirmed", "Invoice unconfirmed"
+
+
+class FulfillmentChannel(models.TextChoices):
+    MFN = "MFN", "Merchant fulfilled"
+    AFN = "AFN", "Fulfilled by Amazon"
+
+
+class FulfillmentStatus(models.TextChoices):
+    """Derived from the lines (rule F7): fulfilled only when every line is."""
+
+    UNFULFILLED = "unfulfilled", "Unfulfilled"
+    IN_PROGRESS = "in_progress", "In progress"
+    PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
+    FULFILLED = "fulfilled", "Fulfilled"
+
+
+class FinancialStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    VOIDED = "voided", "Voided"
+
+
+class Order(TenantModel):
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.AMAZON)
+    amazon_account = models.ForeignKey(
+        AmazonAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    # Amazon's order id (AmazonOrderId) for Amazon orders; the order number for others.
+    external_id = models.CharField(max_length=64)
+    marketplace_id = models.CharField(max_length=32, blank=True)
+    sales_channel = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=24, choices=AmazonOrderStatus.choices, default=AmazonOrderStatus.PENDING
+    )
+    fulfillment_channel = models.CharField(
+        max_length=3, choices=FulfillmentChannel.choices, default=FulfillmentChannel.MFN
+    )
+    fulfillment_status = models.CharField(
+        max_length=24, choices=FulfillmentStatus.choices, default=FulfillmentStatus.UNFULFILLED
+    )
+    financial_status = models.CharField(
+        max_length=24, choices=FinancialStatus.choices, default=FinancialStatus.PENDING
+    )
+    order_type = models.CharField(max_length=32, blank=True)
+    ship_service_level = models.CharField(max_length=64, blank=True)
+    is_prime = models.BooleanField(default=False)
+    is_business_order = models.BooleanField(default=False)
+    is_premium_order = models.BooleanField(default=False)
+
+    purchase_date = models.DateTimeField()
+    # Amazon's LastUpdateDate: the sync's change marker.
+    source_updated_at = models.DateTimeField()
+    earliest_ship_date = models.DateTimeField(null=True, blank=True)
+    latest_ship_date = models.DateTimeField(null=True, blank=True)
+    earliest_delivery_date = models.DateTimeField(null=True, blank=True)
+    latest_delivery_date = models.DateTimeField(null=True, blank=True)
+
+    currency = models.CharField(max_length=3)
+    total_amount = models.DecimalField(**MONEY)
+
+    buyer_name = models.CharField(max_length=200, blank=True)
+    # Kept for reference only: rule R4, we never write to an Amazon buyer.
+    buyer_email = models.CharField(max_length=254, blank=True)
+    buyer_cancel_requested = models.BooleanField(default=False)
+    buyer_cancel_reason = models.CharField(max_length=200, blank=True)
+    buyer_cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    shipping_address = models.JSONField(default=dict, blank=True)
+
+    # Policy deadlines (orders/policy.py), stored so the sweep touches only what is due.
+    ship_by = models.DateTimeField(null=True, blank=True)
+    confirm_by = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "channel", "external_id"], name="order_unique_external_id"
+            )
+        ]
+        indexes = [
+            # Cursor pagination (-id) within a merchant, and the common filters.
+            models.Index(fields=["merchant", "-id"], name="order_merchant_id_desc"),
+            models.Index(fields=["merchant", "status", "-id"], name="order_merchant_status"),
+            models.Index(fields=["merchant", "updated_at"], name="order_merchant_updated"),
+            models.Index(
+                fields=["merchant", "fulfillment_status", "-id"], name="order_merchant_fstatus"
+            ),
+            models.Index(
+                fields=["merchant", "-id"],
+                name="order_buyer_cancel",
+                condition=Q(buyer_cancel_requested=True),
+            ),
+            models.Index(
+                fields=["warn_at"],
+                name="order_warn_due",
+                condition=Q(warned_at__isnull=True, warn_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_amazon(self) -> bool:
+        return self.channel == Channel.AMAZON
+
+    @property
+    def is_afn(self) -> bool:
+        return self.fulfillment_channel == FulfillmentChannel.AFN
+
+    @property
+    def seller_central_url(self) -> str:
+        """Where the merchant reads buyer messages for this order (rule R2)."""
+        return f"https://sellercentral.amazon.com/orders-v3/order/{self.external_id}"
+
+
+class OrderLine(TenantModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # Amazon's OrderItemId.
+    external_id = models.CharField(max_length=64)
+    sku = models.CharField(max_length=200, blank=True)
+    asin = models.CharField(max_length=32, blank=True)
+    title = models.TextField(blank=True)
+    quantity_ordered = models.PositiveIntegerField(default=0)
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    # Money of the line as Amazon reports it (ItemPrice is for the whole quantity).
+    item_price = models.DecimalField(**MONEY)
+    item_tax = models.DecimalField(**MONEY)
+    shipping_price = models.DecimalField(**MONEY)
+    shipping_tax = models.DecimalField(**MONEY)
+    promotion_discount = models.DecimalField(**MONEY)
+    buyer_cancel_requested = models.BooleanField(default=False)
+    buyer_cancel_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "order", "external_id"], name="order_line_unique_item"
+            )
+        ]
+        indexes = [models.Index(fields=["merchant", "sku"], name="order_line_sku")]
+
+    def __str__(self) -> str:
+        return f"{self.sku or self.asin} × {self.quantity_ordered}"
+
+
+class EventKind(models.TextChoices):
+    IMPORTED = "imported", "Imported from Amazon"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", "Buyer asked to cancel"
+    DEADLINE_WARNING = "deadline_warning", "Deadline warning"
+    NOTE = "note", "Note"
+    FULFILLMENT_REQUESTED = "fulfillment_requested", "Fulfillment requested"
+    FULFILLMENT_ACCEPTED = "fulfillment_accepted", "Fulfillment accepted"
+    FULFILLMENT_REJECTED = "fulfillment_rejected", "Fulfillment rejected"
+    CANCELLATION_REQUESTED = "cancellation_requested", "Cancellation requested"
+    CANCELLATION_ACCEPTED = "cancellation_accepted", "Cancellation accepted"
+    CANCELLATION_REJECTED = "cancellation_rejected", "Cancellation rejected"
+    FULFILLED = "fulfilled", "Fulfilled"
+    REVERTED = "reverted", "Reverted to unfulfilled"
+    SHIPMENT_CONFIRMED = "shipment_confirmed", "Shipment confirmed on Amazon"
+    REFUND_CREATED = "refund_created", "Refund created"
+    REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
+    REFUND_FAILED = "refund_failed", "Refund failed"
+    EXTERNAL_REFUND = "external_refund", "Refunded on Amazon"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+    OUTBOX = "outbox", "Message to a partner"
+
+
+class ActorType(models.TextChoices):
+    SYSTEM = "system", "Keelson"
+    AMAZON = "amazon", "Amazon"
+    USER = "user", "Person"
+    API_KEY = "api_key", "API key"
+    FULFILLMENT_SERVICE = "fulfillment_service", "Fulfillment service"
+
+
+class OrderEvent(TenantModel):
+    """One entry of an order's timeline. Append-only: a trigger refuses updates."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    message = models.TextField()
+    actor_type = models.CharField(
+        max_length=24, choices=ActorType.choices, default=ActorType.SYSTEM
+    )
+    actor = models.CharField(max_length=200, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="order_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Order events are append-only.")
+        super().save(*args, **kwargs)
