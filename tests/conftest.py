@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_before_test_databases_are_dropped(django_db_setup, django_db_blocker):
+    # The application alias is a test mirror: Django drops the database through the owner
+    # alias and would find the application connection still open.
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connections.close_all()
+
+
 @pytest.fixture
 def make_agency(db):
     from tenants.models import Agency
@@ -87,3 +98,43 @@ def make_amazon_account(db):
 def two_merchants(make_merchant):
     """Two merchants of two different agencies: A (ours) and B (someone else's)."""
     return make_merchant(name="Alpha Goods"), make_merchant(name="Bravo Supplies")
+
+
+@pytest.fixture
+def make_order(db):
+    """An Amazon order with lines, created in the merchant's scope."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from orders.models import Order, OrderLine
+
+    def make(merchant, lines=(("SKU-1", 1, "10.00"),), **fields):
+        n = next(_counter)
+        now = timezone.now()
+        fields.setdefault("external_id", f"111-{n:07d}-{n:07d}")
+        fields.setdefault("status", "Unshipped")
+        fields.setdefault("purchase_date", now - timedelta(hours=2))
+        fields.setdefault("source_updated_at", now - timedelta(hours=1))
+        fields.setdefault("latest_ship_date", now + timedelta(days=2))
+        fields.setdefault("currency", "USD")
+        fields.setdefault("marketplace_id", "ATVPDKIKX0DER")
+        fields.setdefault("buyer_email", f"buyer{n}@marketplace.amazon.com")
+        total = sum(Decimal(price) for _, _, price in lines)
+        fields.setdefault("total_amount", total)
+        with tenant_context(merchant):
+            order = Order.objects.create(merchant=merchant, **fields)
+            for i, (sku, quantity, price) in enumerate(lines, start=1):
+                OrderLine.objects.create(
+                    merchant=merchant,
+                    order=order,
+                    external_id=f"{n:07d}{i:03d}",
+                    sku=sku,
+                    title=f"Product {sku}",
+                    quantity_ordered=quantity,
+                    item_price=Decimal(price),
+                )
+        return order
+
+    return make

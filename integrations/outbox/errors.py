@@ -1,0 +1,26 @@
+"""What a handler raises to tell the outbox how a delivery went."""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, code: str = "delivery_error"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later (timeouts, 5xx, 429). `retry_after` (seconds) overrides the backoff."""
+
+    def __init__(self, message: str, *, code: str = "transient", retry_after: float | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (the destination refused the request): the message fails now."""
+
+
+class UnknownMessageKind(LookupError):
+    pass

@@ -1,0 +1,43 @@
+"""Every periodic django-q2 schedule, in one place. Applied after each `migrate` (post_migrate)
+and by `manage.py setup_schedules`; idempotent (keyed by name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str
+    minutes: int = 1
+
+
+SCHEDULES: list[Periodic] = [
+    Periodic("outbox sweep", "integrations.outbox.tasks.sweep", minutes=1),
+]
+
+
+def ensure_schedules(using: str = "owner") -> list[str]:
+    """Create or update the schedules; remove none we don't know (operators may add theirs)."""
+    from django_q.models import Schedule
+
+    names = []
+    for periodic in SCHEDULES:
+        Schedule.objects.using(using).update_or_create(
+            name=periodic.name,
+            defaults={
+                "func": periodic.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": periodic.minutes,
+                "repeats": -1,
+            },
+        )
+        names.append(periodic.name)
+    return names
+
+
+def on_post_migrate(sender=None, using: str = "owner", **kwargs) -> None:
+    # Once per migrate run: after django_q (whose tables hold the schedules) is migrated.
+    if sender is not None and sender.label == "django_q" and using == "owner":
+        ensure_schedules(using=using)
