@@ -147,7 +147,9 @@ class Order(TenantModel):
     @property
     def seller_central_url(self) -> str:
         """Where the merchant reads buyer messages for this order (rule R2)."""
-        return f"https://sellercentral.amazon.com/orders-v3/order/{self.external_id}"
+        from integrations.amazon.marketplaces import seller_central_order_url
+
+        return seller_central_order_url(self.marketplace_id, self.external_id)
 
 
 class OrderLine(TenantModel):
