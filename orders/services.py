@@ -90,6 +90,23 @@ def _amount(money: Money | None) -> Decimal:
     return money.amount if money is not None else Decimal("0")
 
 
+def _order_total(record: AmazonOrder) -> Decimal:
+    """OrderTotal when Amazon gives it; else the items' charges (Pending orders lack it)."""
+    if record.order_total is not None:
+        return record.order_total.amount
+    return sum(
+        (
+            _amount(i.item_price)
+            + _amount(i.item_tax)
+            + _amount(i.shipping_price)
+            + _amount(i.shipping_tax)
+            - _amount(i.promotion_discount)
+            for i in record.items or ()
+        ),
+        Decimal("0"),
+    )
+
+
 def _currency(record: AmazonOrder, fallback: str) -> str:
     if record.order_total is not None:
         return record.order_total.currency
@@ -175,7 +192,7 @@ def upsert_amazon_orders(
         )
 
     events: list[OrderEvent] = []
-    for order_id, record in incoming.items():
+    for order_id in incoming:
         order = by_external_id[order_id]
         old = existing.get(order_id)
         result.changed_order_ids.append(order.pk)
@@ -240,7 +257,7 @@ def _order_from_record(
     if cancel_requested:
         already = old is not None and old.buyer_cancel_requested
         requested_at = old.buyer_cancel_requested_at if already else record.last_update_date
-    total = _amount(record.order_total)
+    total = _order_total(record)
     return Order(
         merchant_id=account.merchant_id,
         channel=Channel.AMAZON,
