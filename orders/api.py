@@ -1,0 +1,171 @@
+"""Orders in the partner API (api.md): list with filters, detail, and the timeline."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+
+from orders import selectors
+from orders.models import (
+    AmazonOrderStatus,
+    Channel,
+    FinancialStatus,
+    FulfillmentStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+)
+from portal.api.pagination import CursorPagination
+from tenants.api_auth import HasScope
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "external_id",
+            "sku",
+            "asin",
+            "title",
+            "quantity_ordered",
+            "quantity_shipped",
+            "item_price",
+            "item_tax",
+            "shipping_price",
+            "shipping_tax",
+            "promotion_discount",
+            "buyer_cancel_requested",
+            "buyer_cancel_reason",
+        ]
+
+
+class DeadlinesSerializer(serializers.Serializer):
+    ship_by = serializers.DateTimeField(allow_null=True)
+    confirm_by = serializers.DateTimeField(allow_null=True)
+    warn_at = serializers.DateTimeField(allow_null=True)
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    merchant = serializers.IntegerField(source="merchant_id", read_only=True)
+    order_number = serializers.CharField(source="external_id", read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "merchant",
+            "channel",
+            "order_number",
+            "marketplace_id",
+            "sales_channel",
+            "status",
+            "fulfillment_channel",
+            "fulfillment_status",
+            "financial_status",
+            "is_prime",
+            "is_business_order",
+            "purchase_date",
+            "source_updated_at",
+            "latest_ship_date",
+            "currency",
+            "total_amount",
+            "buyer_name",
+            "buyer_cancel_requested",
+            "buyer_cancel_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class OrderDetailSerializer(OrderSerializer):
+    lines = OrderLineSerializer(many=True, read_only=True)
+    deadlines = serializers.SerializerMethodField()
+    seller_central_url = serializers.CharField(read_only=True)
+
+    class Meta(OrderSerializer.Meta):
+        fields = [
+            *OrderSerializer.Meta.fields,
+            "earliest_ship_date",
+            "earliest_delivery_date",
+            "latest_delivery_date",
+            "ship_service_level",
+            "order_type",
+            "is_premium_order",
+            "buyer_cancel_requested_at",
+            "shipping_address",
+            "seller_central_url",
+            "deadlines",
+            "lines",
+        ]
+
+    @extend_schema(responses=DeadlinesSerializer)
+    def get_deadlines(self, order: Order) -> dict:
+        return DeadlinesSerializer(
+            {"ship_by": order.ship_by, "confirm_by": order.confirm_by, "warn_at": order.warn_at}
+        ).data
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderEvent
+        fields = ["id", "kind", "message", "actor_type", "actor", "data", "created_at"]
+
+
+class OrderFilter(django_filters.FilterSet):
+    merchant = django_filters.NumberFilter(field_name="merchant_id")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    status = django_filters.ChoiceFilter(choices=AmazonOrderStatus.choices)
+    fulfillment_status = django_filters.ChoiceFilter(choices=FulfillmentStatus.choices)
+    financial_status = django_filters.ChoiceFilter(choices=FinancialStatus.choices)
+    buyer_cancel_requested = django_filters.BooleanFilter()
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = Order
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        return selectors.search_orders(queryset, value)
+
+
+class TimelinePagination(CursorPagination):
+    ordering = ("id",)
+
+
+class OrderList(generics.ListAPIView):
+    """Orders of the merchants this key may see, newest first."""
+
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    permission_classes = [HasScope]
+    required_scope = "orders:read"
+
+    def get_queryset(self):
+        return selectors.order_list()
+
+
+class OrderDetail(generics.RetrieveAPIView):
+    """One order with its lines, deadlines and flags."""
+
+    serializer_class = OrderDetailSerializer
+    permission_classes = [HasScope]
+    required_scope = "orders:read"
+
+    def get_queryset(self):
+        return selectors.order_detail()
+
+
+class OrderEventList(generics.ListAPIView):
+    """The order's timeline (rule F12), oldest first."""
+
+    serializer_class = OrderEventSerializer
+    permission_classes = [HasScope]
+    required_scope = "orders:read"
+    pagination_class = TimelinePagination
+
+    def get_queryset(self):
+        order = generics.get_object_or_404(selectors.order_list(), pk=self.kwargs["pk"])
+        return selectors.order_events(order)
