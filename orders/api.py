@@ -16,6 +16,12 @@ from orders.models import (
     OrderEvent,
     OrderLine,
 )
+from portal.api.filters import (
+    IntegerFilter,
+    StrictBooleanFilter,
+    StrictFilterSet,
+    UtcDateTimeFilter,
+)
 from portal.api.pagination import CursorPagination
 from tenants.api_auth import HasScope
 
@@ -113,14 +119,14 @@ class OrderEventSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "message", "actor_type", "actor", "data", "created_at"]
 
 
-class OrderFilter(django_filters.FilterSet):
-    merchant = django_filters.NumberFilter(field_name="merchant_id")
+class OrderFilter(StrictFilterSet):
+    merchant = IntegerFilter(field_name="merchant_id")
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
     status = django_filters.ChoiceFilter(choices=AmazonOrderStatus.choices)
     fulfillment_status = django_filters.ChoiceFilter(choices=FulfillmentStatus.choices)
     financial_status = django_filters.ChoiceFilter(choices=FinancialStatus.choices)
-    buyer_cancel_requested = django_filters.BooleanFilter()
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    buyer_cancel_requested = StrictBooleanFilter()
+    updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gt")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
 
     class Meta:

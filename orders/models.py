@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from tenants.models import AmazonAccount, TenantModel
+from tenants.models import AmazonAccount, TenantModel, validate_time_zone
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
 
@@ -42,6 +43,14 @@ class FulfillmentStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
     FULFILLED = "fulfilled", "Fulfilled"
+
+
+class ShipmentConfirmation(models.TextChoices):
+    """Shipment confirmation to Amazon (rules R3, A7): none yet, sent, or acknowledged."""
+
+    NONE = "none", "Not sent"
+    SENT = "sent", "Sent to Amazon"
+    CONFIRMED = "confirmed", "Confirmed by Amazon"
 
 
 class FinancialStatus(models.TextChoices):
@@ -98,11 +107,28 @@ class Order(TenantModel):
     buyer_cancel_requested_at = models.DateTimeField(null=True, blank=True)
     shipping_address = models.JSONField(default=dict, blank=True)
 
-    # Policy deadlines (orders/policy.py), stored so the sweep touches only what is due.
+    shipment_confirmation = models.CharField(
+        max_length=16, choices=ShipmentConfirmation.choices, default=ShipmentConfirmation.NONE
+    )
+
+    # Policy deadlines (orders/policy.py), stored so the sweep touches only what is due; written
+    # by orders.services.recompute_deadlines, None when the order does not need them (shipped,
+    # confirmed, cancelled, AFN). The flags are set once by the sweep (with a timeline event and
+    # a notification) and cleared by recompute_deadlines when they no longer hold.
     ship_by = models.DateTimeField(null=True, blank=True)
     confirm_by = models.DateTimeField(null=True, blank=True)
     warn_at = models.DateTimeField(null=True, blank=True)
     warned_at = models.DateTimeField(null=True, blank=True)
+    verify_by = models.DateTimeField(
+        null=True, blank=True, help_text="While Pending: the end of Amazon's 21 days (rule A2)."
+    )
+    is_late = models.BooleanField(default=False, help_text="Not shipped by its ship-by date.")
+    auto_cancel_expected = models.BooleanField(
+        default=False, help_text="Not confirmed by its deadline: Amazon cancels it (rule A8)."
+    )
+    pending_too_long = models.BooleanField(
+        default=False, help_text="Pending past Amazon's 21-day verification (rule A2)."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -126,10 +152,28 @@ class Order(TenantModel):
                 name="order_buyer_cancel",
                 condition=Q(buyer_cancel_requested=True),
             ),
+            # The policy sweep's work lists: each partial index holds only the orders that still
+            # await that step, ordered by when it comes due, so a sweep reads the due ones only.
+            # merchant_id second: the per-merchant pass filters on the index, not the heap.
             models.Index(
-                fields=["warn_at"],
+                fields=["warn_at", "merchant"],
                 name="order_warn_due",
                 condition=Q(warned_at__isnull=True, warn_at__isnull=False),
+            ),
+            models.Index(
+                fields=["ship_by", "merchant"],
+                name="order_late_due",
+                condition=Q(is_late=False, ship_by__isnull=False),
+            ),
+            models.Index(
+                fields=["confirm_by", "merchant"],
+                name="order_auto_cancel_due",
+                condition=Q(auto_cancel_expected=False, confirm_by__isnull=False),
+            ),
+            models.Index(
+                fields=["verify_by", "merchant"],
+                name="order_verify_due",
+                condition=Q(pending_too_long=False, verify_by__isnull=False),
             ),
         ]
 
@@ -187,6 +231,9 @@ class EventKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", "Status changed"
     BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", "Buyer asked to cancel"
     DEADLINE_WARNING = "deadline_warning", "Deadline warning"
+    SHIP_BY_PASSED = "ship_by_passed", "Ship-by date passed"
+    AUTO_CANCEL_EXPECTED = "auto_cancel_expected", "Amazon cancels unconfirmed orders"
+    PENDING_TOO_LONG = "pending_too_long", "Pending for over 21 days"
     NOTE = "note", "Note"
     FULFILLMENT_REQUESTED = "fulfillment_requested", "Fulfillment requested"
     FULFILLMENT_ACCEPTED = "fulfillment_accepted", "Fulfillment accepted"
@@ -244,3 +291,34 @@ class OrderEvent(TenantModel):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise RuntimeError("Order events are append-only.")
         super().save(*args, **kwargs)
+
+
+class MarketplacePolicy(models.Model):
+    """Amazon's shipment-confirmation horizon on one marketplace (rule A8), kept as data.
+
+    The deadline is ``confirm_days_after_order`` days after the order date or, when set,
+    ``confirm_business_days_after_ship_by`` business days after the ship-by date; the earlier
+    wins. Days are counted on the marketplace's ``time_zone`` clock. Marketplaces without a row
+    use 30 days after the order date. Global (not tenant-owned): Amazon's rules, not a merchant's.
+    """
+
+    marketplace_id = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    confirm_days_after_order = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
+    confirm_business_days_after_ship_by = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Amazon.co.uk: 7 (from 30 September 2020). Empty: no such rule.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "marketplace policies"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.marketplace_id})"

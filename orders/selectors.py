@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from collections.abc import Iterable
+from datetime import datetime
 
-from orders.models import Order, OrderEvent, OrderLine
+from django.db.models import Prefetch, Q, QuerySet, Sum
+
+from orders import policy
+from orders.models import MarketplacePolicy, Order, OrderEvent, OrderLine
+from tenants.models import Merchant
 
 
 def order_list() -> QuerySet[Order]:
@@ -35,3 +40,137 @@ def search_orders(queryset: QuerySet[Order], text: str) -> QuerySet[Order]:
     return queryset.filter(
         Q(external_id__istartswith=text) | Q(buyer_name__icontains=text) | Q(pk__in=sku_orders)
     )
+
+
+# --- the policy's input ----------------------------------------------------------------------
+
+
+def marketplace_rule(row: MarketplacePolicy | None) -> policy.MarketplaceRule:
+    """A marketplace's policy row as the pure rule; no row: the default (30 days, rule A8)."""
+    if row is None:
+        return policy.DEFAULT_MARKETPLACE
+    return policy.MarketplaceRule(
+        confirm_days_after_order=row.confirm_days_after_order,
+        confirm_business_days_after_ship_by=row.confirm_business_days_after_ship_by,
+        time_zone=row.time_zone,
+        marketplace_id=row.marketplace_id,
+    )
+
+
+def marketplace_rules(marketplace_ids: Iterable[str]) -> dict[str, policy.MarketplaceRule]:
+    """Rules of the given marketplaces; unknown ones get the default."""
+    ids = {m for m in marketplace_ids if m}
+    rows = {p.marketplace_id: p for p in MarketplacePolicy.objects.filter(marketplace_id__in=ids)}
+    return {m: marketplace_rule(rows.get(m)) for m in ids}
+
+
+def line_quantities(order_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Ordered and shipped quantities per order (summed over its lines)."""
+    rows = (
+        OrderLine.objects.filter(order_id__in=list(order_ids))
+        .values("order_id")
+        .annotate(ordered=Sum("quantity_ordered"), shipped=Sum("quantity_shipped"))
+        .values_list("order_id", "ordered", "shipped")
+    )
+    return {order_id: (ordered or 0, shipped or 0) for order_id, ordered, shipped in rows}
+
+
+def order_times(
+    order: Order,
+    marketplace_policy: MarketplacePolicy | policy.MarketplaceRule | None = None,
+    merchant: Merchant | None = None,
+    *,
+    quantities: tuple[int, int] | None = None,
+) -> policy.OrderTimes:
+    """The policy's view of an order. Looks up what is not given (marketplace rule, merchant,
+    line quantities); pass them in when handling many orders."""
+    if isinstance(marketplace_policy, policy.MarketplaceRule):
+        rule = marketplace_policy
+    elif marketplace_policy is not None:
+        rule = marketplace_rule(marketplace_policy)
+    else:
+        rule = marketplace_rules([order.marketplace_id]).get(
+            order.marketplace_id, policy.DEFAULT_MARKETPLACE
+        )
+    merchant = merchant or Merchant.objects.get(pk=order.merchant_id)
+    if quantities is None:
+        quantities = line_quantities([order.pk]).get(order.pk, (0, 0))
+    return policy.OrderTimes(
+        purchase_date=order.purchase_date,
+        status=order.status,
+        fulfillment_channel=order.fulfillment_channel,
+        channel=order.channel,
+        latest_ship_date=order.latest_ship_date,
+        quantity_ordered=quantities[0],
+        quantity_shipped=quantities[1],
+        fulfillment=order.fulfillment_status,
+        confirmation=order.shipment_confirmation,
+        buyer_cancel_requested=order.buyer_cancel_requested,
+        marketplace=rule,
+        warning_days=merchant.deadline_warning_days,
+        time_zone=merchant.time_zone,
+        warned_at=order.warned_at,
+    )
+
+
+def assess_order(order: Order, now: datetime) -> policy.Assessment:
+    """Deadlines, flags and allowed actions of one order (API detail, portal order page)."""
+    return policy.assess(order_times(order), now)
+
+
+# --- the policy sweep's work lists -----------------------------------------------------------
+# Each condition matches one partial index of Order (order_*_due): it holds only orders still
+# awaiting that step, so these read the due rows and nothing else.
+
+SWEEP_STEPS = ("ship_by_passed", "deadline_warning", "auto_cancel_expected", "pending_too_long")
+
+
+def due_filter(step: str, now: datetime) -> Q:
+    if step == "ship_by_passed":
+        return Q(is_late=False, ship_by__isnull=False, ship_by__lt=now)
+    if step == "deadline_warning":
+        return Q(warned_at__isnull=True, warn_at__isnull=False, warn_at__lte=now)
+    if step == "auto_cancel_expected":
+        return Q(auto_cancel_expected=False, confirm_by__isnull=False, confirm_by__lt=now)
+    if step == "pending_too_long":
+        return Q(pending_too_long=False, verify_by__isnull=False, verify_by__lt=now)
+    raise ValueError(f"unknown sweep step {step!r}")
+
+
+DUE_ORDERING = {
+    "ship_by_passed": "ship_by",
+    "deadline_warning": "warn_at",
+    "auto_cancel_expected": "confirm_by",
+    "pending_too_long": "verify_by",
+}
+
+
+def merchant_ids_with_due_orders(now: datetime) -> list[int]:
+    """Active merchants with at least one order due for a sweep step. Cross-tenant: call it
+    inside ``system_context``; it returns ids only."""
+    queries = [
+        Order.objects.filter(due_filter(step, now)).values_list("merchant_id", flat=True)
+        for step in SWEEP_STEPS
+    ]
+    first, *rest = queries
+    ids = set(first.union(*rest))
+    if not ids:
+        return []
+    return sorted(Merchant.objects.filter(id__in=ids, is_active=True).values_list("id", flat=True))
+
+
+# --- filters for lists (API `at_risk`, portal dashboard) -------------------------------------
+
+
+def at_risk_filter(now: datetime) -> Q:
+    """Shipment not confirmed and the A9 warning given or due."""
+    return Q(confirm_by__isnull=False) & (Q(warned_at__isnull=False) | Q(warn_at__lte=now))
+
+
+def late_filter(now: datetime) -> Q:
+    """Not completely shipped after the ship-by date (flagged or not yet swept)."""
+    return Q(is_late=True) | Q(ship_by__lt=now)
+
+
+def orders_at_risk(now: datetime) -> QuerySet[Order]:
+    return Order.objects.filter(at_risk_filter(now)).order_by("confirm_by", "id")

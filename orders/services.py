@@ -1,15 +1,22 @@
-"""Write use cases of the orders app."""
+"""Write use cases of the orders app: the Amazon upsert, the stored policy deadlines, and the
+policy sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from integrations.amazon.marketplaces import marketplace
 from integrations.amazon.records import AmazonOrder, AmazonOrderItem, Money
+from notifications.models import NotificationKind
+from notifications.services import NewNotification, notify_merchant_many
+from orders import errors, policy, selectors
 from orders.models import (
     ActorType,
     AmazonOrderStatus,
@@ -20,7 +27,7 @@ from orders.models import (
     OrderEvent,
     OrderLine,
 )
-from tenants.models import AmazonAccount
+from tenants.models import AmazonAccount, Merchant
 
 # Fields the sync owns: an upsert overwrites these and nothing else (fulfillment and financial
 # state are ours).
@@ -319,4 +326,289 @@ def _event(order: Order, kind: str, message: str, data: dict) -> OrderEvent:
         actor_type=ActorType.AMAZON,
         actor="Amazon",
         data=data,
+    )
+
+
+# --- policy deadlines and the sweep (orders/policy.py) ---------------------------------------
+
+BATCH_SIZE = 500
+SWEEP_ACTOR = "policy sweep"
+
+# What recompute_deadlines writes.
+DEADLINE_FIELDS = (
+    "ship_by",
+    "confirm_by",
+    "warn_at",
+    "verify_by",
+    "is_late",
+    "auto_cancel_expected",
+    "pending_too_long",
+)
+
+
+def ensure_action_allowed(order: Order, action: policy.Action, now: datetime | None = None) -> None:
+    """Raise the domain error (stable code) when the policy refuses ``action`` on ``order``."""
+    decision = policy.allowed_actions(selectors.order_times(order), now or timezone.now())[action]
+    if not decision.allowed:
+        cls = errors.BY_CODE.get(decision.code or "", errors.InvalidTransition)
+        raise cls(decision.reason or "This action is not allowed.", code=decision.code)
+
+
+# --- stored deadlines ------------------------------------------------------------------------
+
+
+def apply_deadlines(order: Order, times: policy.OrderTimes, now: datetime) -> bool:
+    """Set the order's stored deadlines from the policy, in memory; True when one changed.
+
+    Deadlines an order no longer needs become None (shipped, confirmed, cancelled, AFN). The
+    sweep's flags (late, auto-cancel expected, pending too long) are only ever *cleared* here,
+    when they no longer hold: setting them is the sweep's job, with the timeline event and the
+    notification that go with them. ``warned_at`` is never cleared: the A9 warning is given once.
+    """
+    d = policy.deadlines(times)
+    wanted = {
+        "ship_by": d.ship_by,
+        "confirm_by": d.confirm_by,
+        "warn_at": d.warn_at,
+        "verify_by": d.verify_by,
+        "is_late": order.is_late and policy.is_late(times, now),
+        "auto_cancel_expected": (
+            order.auto_cancel_expected and policy.expected_auto_cancel(times, now)
+        ),
+        "pending_too_long": order.pending_too_long and policy.pending_too_long(times, now),
+    }
+    changed = False
+    for name, value in wanted.items():
+        if getattr(order, name) != value:
+            setattr(order, name, value)
+            changed = True
+    return changed
+
+
+def recompute_deadlines(
+    orders: Iterable[Order | int], *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> int:
+    """Recompute and store the deadlines of these orders (of the merchants in scope).
+
+    The sync calls it with the orders it upserted (inside its transaction or not), and so does
+    anything that changes an input of the policy: status, lines, shipment confirmation, the
+    merchant's warning days or time zone, a marketplace policy. Locks the orders, in batches of
+    ``batch_size`` per transaction, and writes only the rows that changed. Returns their number.
+    """
+    now = now or timezone.now()
+    ids = sorted({o if isinstance(o, int) else o.pk for o in orders})
+    changed = 0
+    for start in range(0, len(ids), batch_size):
+        changed += _recompute_batch(ids[start : start + batch_size], now)
+    return changed
+
+
+def _recompute_batch(ids: list[int], now: datetime) -> int:
+    with transaction.atomic():
+        orders = list(Order.objects.filter(pk__in=ids).select_for_update().order_by("pk"))
+        if not orders:
+            return 0
+        quantities = selectors.line_quantities(ids)
+        rules = selectors.marketplace_rules(o.marketplace_id for o in orders)
+        merchants = Merchant.objects.in_bulk({o.merchant_id for o in orders})
+        dirty = []
+        for order in orders:
+            times = selectors.order_times(
+                order,
+                rules.get(order.marketplace_id, policy.DEFAULT_MARKETPLACE),
+                merchants[order.merchant_id],
+                quantities=quantities.get(order.pk, (0, 0)),
+            )
+            if apply_deadlines(order, times, now):
+                order.updated_at = now
+                dirty.append(order)
+        if dirty:
+            Order.objects.bulk_update(dirty, [*DEADLINE_FIELDS, "updated_at"])
+        return len(dirty)
+
+
+def after_amazon_upsert(
+    merchant: Merchant, result: UpsertResult, *, now: datetime | None = None
+) -> None:
+    """What the sync does right after ``upsert_amazon_orders``, in the same transaction and
+    scope: store the changed orders' deadlines, and tell the merchant about each new buyer
+    cancellation request (rule B5; the timeline's B1 event is the upsert's)."""
+    recompute_deadlines(result.changed_order_ids, now=now)
+    notify_buyer_cancel_requests(merchant, result.new_buyer_cancel_order_ids)
+
+
+def notify_buyer_cancel_requests(merchant: Merchant, order_ids: Iterable[int]) -> int:
+    """B5: one notification per order whose buyer asked Amazon to cancel it (never to the buyer:
+    R4). Returns how many were made."""
+    orders = (
+        Order.objects.filter(pk__in=list(order_ids), buyer_cancel_requested=True)
+        .only("id", "external_id", "buyer_cancel_reason")
+        .order_by("id")
+    )
+    items = [
+        NewNotification(
+            NotificationKind.BUYER_CANCEL_REQUESTED,
+            f"Order {o.external_id}: the buyer asked to cancel",
+            f'Reason: {o.buyer_cancel_reason or "none given"}. Use "Cancel as requested by '
+            'buyer" to cancel it (with its refund), unless it has already shipped.',
+            o.pk,
+        )
+        for o in orders
+    ]
+    return len(notify_merchant_many(merchant, items).notifications)
+
+
+def recompute_open_orders(*, now: datetime | None = None) -> int:
+    """Recompute every order of the merchants in scope that has or may get a deadline (after a
+    change of the merchant's warning days or time zone, or of a marketplace policy)."""
+    live = [*policy.PENDING_STATUSES, *policy.OPEN_STATUSES]
+    ids = Order.objects.filter(
+        Q(status__in=live) | Q(confirm_by__isnull=False) | Q(verify_by__isnull=False)
+    ).values_list("pk", flat=True)
+    return recompute_deadlines(list(ids), now=now)
+
+
+# --- the policy sweep ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Step:
+    event_kind: str
+    notification_kind: str
+    mark: str  # the field that records the step as done
+
+
+STEPS: dict[str, _Step] = {
+    "ship_by_passed": _Step(EventKind.SHIP_BY_PASSED, NotificationKind.SHIP_BY_PASSED, "is_late"),
+    "deadline_warning": _Step(
+        EventKind.DEADLINE_WARNING, NotificationKind.DEADLINE_WARNING, "warned_at"
+    ),
+    "auto_cancel_expected": _Step(
+        EventKind.AUTO_CANCEL_EXPECTED,
+        NotificationKind.AUTO_CANCEL_EXPECTED,
+        "auto_cancel_expected",
+    ),
+    "pending_too_long": _Step(
+        EventKind.PENDING_TOO_LONG, NotificationKind.PENDING_TOO_LONG, "pending_too_long"
+    ),
+}
+assert tuple(STEPS) == selectors.SWEEP_STEPS
+
+_SWEEP_FIELDS = (
+    "id",
+    "merchant_id",
+    "external_id",
+    "purchase_date",
+    "ship_by",
+    "confirm_by",
+    "warn_at",
+    "verify_by",
+)
+
+
+@dataclass
+class SweepReport:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STEPS, 0))
+    email_user_ids: set[int] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def sweep_merchant(
+    merchant: Merchant | int, *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> SweepReport:
+    """Run every due policy step on the orders of one merchant (inside its tenant context).
+
+    Steps, each exactly once per order: the ship-by date passed (flag ``is_late``), the A9
+    warning ("Please confirm shipment by <date> to avoid cancellation", ``warned_at``), the A8
+    deadline passed unconfirmed (``auto_cancel_expected``), Pending past 21 days
+    (``pending_too_long``). Each writes a timeline event and notifies the merchant. Batches of
+    ``batch_size`` orders, one transaction each. The merchant's e-mail digests are left to the
+    caller (``notifications.tasks.send_digests``), so one run makes one e-mail per person.
+    """
+    if not isinstance(merchant, Merchant):
+        merchant = Merchant.objects.get(pk=merchant)
+    now = now or timezone.now()
+    report = SweepReport()
+    for step in STEPS:
+        while True:
+            done, email_user_ids = sweep_batch(merchant, step, now=now, limit=batch_size)
+            report.counts[step] += done
+            report.email_user_ids |= email_user_ids
+            if done < batch_size:
+                break
+    return report
+
+
+def sweep_batch(
+    merchant: Merchant, step: str, *, now: datetime, limit: int = BATCH_SIZE
+) -> tuple[int, set[int]]:
+    """One transaction of the sweep: lock up to ``limit`` orders due for ``step``, skipping rows
+    another worker holds (``FOR UPDATE SKIP LOCKED``), and record the step on each.
+
+    A row another worker has just handled no longer matches the due condition when we get to it
+    (PostgreSQL re-checks it on the locked row), so concurrent sweeps never repeat a step.
+    """
+    spec = STEPS[step]
+    with transaction.atomic():
+        orders = list(
+            Order.objects.filter(selectors.due_filter(step, now))
+            .order_by(selectors.DUE_ORDERING[step], "id")
+            .select_for_update(skip_locked=True)
+            .only(*_SWEEP_FIELDS)[:limit]
+        )
+        if not orders:
+            return 0, set()
+        tz = merchant.time_zone
+        events = []
+        items = []
+        for order in orders:
+            message, data, title = _describe(step, order, tz)
+            events.append(
+                OrderEvent(
+                    merchant_id=order.merchant_id,
+                    order=order,
+                    kind=spec.event_kind,
+                    message=message,
+                    actor_type=ActorType.SYSTEM,
+                    actor=SWEEP_ACTOR,
+                    data=data,
+                )
+            )
+            items.append(NewNotification(spec.notification_kind, title, message, order.pk))
+        OrderEvent.objects.bulk_create(events)
+        mark = {spec.mark: now if spec.mark == "warned_at" else True}
+        Order.objects.filter(pk__in=[o.pk for o in orders]).update(**mark, updated_at=now)
+        notified = notify_merchant_many(merchant, items, email_after_commit=False)
+    return len(orders), notified.email_user_ids
+
+
+def _describe(step: str, order: Order, tz: str) -> tuple[str, dict, str]:
+    """Timeline message, event data and notification title of a sweep step."""
+    ref = order.external_id
+    if step == "deadline_warning":
+        when = policy.local_text(order.confirm_by, tz)
+        return (
+            policy.deadline_warning_message(order.confirm_by, tz),
+            {"confirm_by": order.confirm_by.isoformat(), "warn_at": order.warn_at.isoformat()},
+            f"Order {ref}: confirm shipment by {when}",
+        )
+    if step == "ship_by_passed":
+        return (
+            policy.ship_by_passed_message(order.ship_by, tz),
+            {"ship_by": order.ship_by.isoformat()},
+            f"Order {ref} is late: its ship-by date has passed",
+        )
+    if step == "auto_cancel_expected":
+        return (
+            policy.auto_cancel_expected_message(order.confirm_by, tz),
+            {"confirm_by": order.confirm_by.isoformat()},
+            f"Order {ref}: shipment not confirmed in time, Amazon cancels it",
+        )
+    return (
+        policy.pending_too_long_message(order.purchase_date, tz),
+        {"verify_by": order.verify_by.isoformat()},
+        f"Order {ref} has been pending for over 21 days",
     )

@@ -1,7 +1,9 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class PortalConfig(AppConfig):
+    default = True
     name = "portal"
     verbose_name = "Keelson portal"
 
@@ -11,3 +13,11 @@ class PortalConfig(AppConfig):
         from portal.schedules import on_post_migrate
 
         post_migrate.connect(on_post_migrate, dispatch_uid="keelson_schedules")
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the staff site (superusers only, unfold-styled) as
+    ``admin.site``; installed in place of "django.contrib.admin" (see portal.site)."""
+
+    default = False
+    default_site = "portal.site.StaffAdminSite"

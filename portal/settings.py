@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 
 from portal.database import django_databases
 
@@ -51,9 +52,10 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "unfold",
+    # unfold styles both admin sites; BasicAppConfig leaves admin.site to StaffAdminConfig.
+    "unfold.apps.BasicAppConfig",
     "unfold.contrib.filters",
-    "django.contrib.admin",
+    "portal.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
     "orders",
     "fulfillment",
     "refunds",
+    "notifications",
     "integrations",
     "sandbox",
     "portal",
@@ -116,6 +119,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:index"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -141,6 +145,8 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Keelson <no-reply@keelson.local>")
+if os.environ.get("EMAIL_FILE_PATH"):  # with the file-based backend (tests of real processes)
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
@@ -171,11 +177,12 @@ else:
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasApiKey"],
+    # Every view declares `required_scope(s)`; one that declares none is refused (fail closed).
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasScope"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -183,7 +190,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keelson partner API",
-    "DESCRIPTION": "Orders, fulfillments and refunds for partners (see docs/api.md).",
+    "DESCRIPTION": (
+        "Orders, fulfillments and refunds of Amazon and Shopify merchants, for partners.\n\n"
+        "**Auth**: `Authorization: Bearer <key>`, a key from the portal; it sees an agency's "
+        "merchants or one merchant, and carries scopes (each operation names the one it "
+        "needs). Another tenant's object is `404`, never `403`.\n\n"
+        "**Errors** are `application/problem+json`: `type`, `title`, `status`, `detail` and a "
+        "stable `code` (listed below), plus `errors` by field for `validation_error`.\n\n"
+        "**Lists** are cursor-paginated: `?limit=` (1 to 200, default 50); follow the opaque "
+        "`next` link until it is null.\n\n"
+        "**Retries**: POSTs that create something accept an `Idempotency-Key` header; the same "
+        "key and body return the first answer, kept 24 hours."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -191,6 +209,59 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.document_error_codes",
+    ],
+}
+
+# --- Admin sites (django-unfold) -------------------------------------------------------------
+# UNFOLD styles the staff admin at /admin/; UNFOLD_PORTAL the portal at / (PortalSite reads it
+# through unfold's `settings_name`). Sidebars are built from each site's registry.
+_UNFOLD_COMMON = {
+    "SITE_TITLE": "Keelson",
+    "SITE_SYMBOL": "sailing",
+    "SHOW_VIEW_ON_SITE": False,
+    "BORDER_RADIUS": "6px",
+    "STYLES": [lambda request: static("portal/portal.css")],
+    "COLORS": {
+        "primary": {
+            "50": "oklch(98.4% .014 180.72)",
+            "100": "oklch(95.3% .051 180.801)",
+            "200": "oklch(91% .096 180.426)",
+            "300": "oklch(85.5% .138 181.071)",
+            "400": "oklch(77.7% .152 181.912)",
+            "500": "oklch(70.4% .14 182.503)",
+            "600": "oklch(60% .118 184.704)",
+            "700": "oklch(51.1% .096 186.391)",
+            "800": "oklch(43.7% .078 188.216)",
+            "900": "oklch(38.6% .063 188.416)",
+            "950": "oklch(27.7% .046 192.524)",
+        },
+    },
+}
+UNFOLD = {
+    **_UNFOLD_COMMON,
+    "SITE_HEADER": "Keelson staff",
+    "SITE_SUBHEADER": "All tenants, superusers only",
+    "SITE_URL": "/",
+    "ENVIRONMENT": "portal.views.staff_environment",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": "portal.site.staff_navigation",
+    },
+}
+UNFOLD_PORTAL = {
+    **_UNFOLD_COMMON,
+    "SITE_HEADER": "Keelson",
+    "SITE_SUBHEADER": "Amazon and Shopify orders",
+    "SITE_URL": None,
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "portal.site.portal_navigation",
+    },
 }
 
 # --- Keelson ---------------------------------------------------------------------------------

@@ -1,18 +1,38 @@
-"""API authentication: `Authorization: Bearer <key>`, and scope permissions (api.md)."""
+"""API authentication: `Authorization: Bearer <key>`, and scope permissions (api.md).
+
+``ApiKeyAuthentication`` finds the key by its hash, sets the tenant scope to the merchants the
+key may see (``TenantScopeMiddleware`` restores the previous scope when the request ends, so
+nothing leaks to the next request on the thread) and records when the key was last used.
+
+Every API view declares the scope it needs, and ``HasScope`` (the default permission) checks
+it; a view that declares nothing is refused (fail closed)::
+
+    class OrderViewSet(viewsets.ReadOnlyModelViewSet):
+        required_scope = ApiScope.ORDERS_READ          # every method
+        # or, per HTTP method:
+        required_scopes = {"GET": ApiScope.ORDERS_READ, "POST": ApiScope.ORDERS_WRITE}
+        # or, for endpoints any key may call (GET /merchants/):
+        required_scope = ANY_SCOPE
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from tenants import scope
 from tenants.models import ApiKey, hash_api_key
 from tenants.selectors import active_api_key_by_hash, merchants_for_api_key
+from tenants.services import record_api_key_use
 
-# last_used_at is written at most this often per key, so reads stay reads.
+# last_used_at is written at most this often per key, so reads stay (almost) reads.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A view's `required_scope` for operations any valid key may call.
+ANY_SCOPE = "any"
+_SAFE_FALLBACK = {"HEAD": "GET", "OPTIONS": "GET"}
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -32,17 +52,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = active_api_key_by_hash(hash_api_key(parts[1]))
         if key is None:
             raise exceptions.AuthenticationFailed("This API key is unknown or was revoked.")
+        if key.merchant_id and not key.merchant.is_active:
+            raise exceptions.AuthenticationFailed("The merchant of this API key is deactivated.")
         merchant_ids = frozenset(merchants_for_api_key(key).values_list("id", flat=True))
-        # The middleware resets the scope when the request ends.
+        # The middleware restores the previous scope when the request ends.
         scope.set_scope(merchant_ids if merchant_ids else None)
         request.merchant_ids = merchant_ids
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        record_api_key_use(key, at=timezone.now(), resolution=LAST_USED_RESOLUTION)
         return (ApiKeyPrincipal(key), key)
 
     def authenticate_header(self, request):
-        return self.keyword
+        return f'{self.keyword} realm="api"'
 
 
 class ApiKeyPrincipal:
@@ -68,24 +88,46 @@ class ApiKeyPrincipal:
 class HasApiKey(permissions.BasePermission):
     message = "This endpoint needs an API key: 'Authorization: Bearer <key>'."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, ApiKey)
 
 
 class HasScope(HasApiKey):
-    """Requires the key to carry the view's `required_scopes[method]` (or `required_scope`)."""
+    """Requires an API key carrying the view's `required_scopes[method]` or `required_scope`."""
 
     message = "This API key lacks the scope this operation needs."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
             return False
         needed = required_scope_for(view, request.method)
-        return needed is None or needed in request.auth.scopes
+        if needed == ANY_SCOPE or needed in request.auth.scopes:
+            return True
+        self.message = (
+            f"This operation needs the scope {needed}; ask for a key with it in the portal."
+        )
+        return False
 
 
-def required_scope_for(view, method: str) -> str | None:
+def declared_scope(view, method: str) -> str | None:
+    """The scope a view (class or instance) declares for an HTTP method, or None."""
+    method = method.upper()
     by_method = getattr(view, "required_scopes", None)
     if by_method:
-        return by_method.get(method.upper(), by_method.get("*"))
+        found = by_method.get(method) or by_method.get(_SAFE_FALLBACK.get(method, ""))
+        if found:
+            return found
     return getattr(view, "required_scope", None)
+
+
+def required_scope_for(view, method: str) -> str:
+    """The scope a view requires for a method; a view that declares none is misconfigured."""
+    needed = declared_scope(view, method)
+    if not needed and method.upper() == "OPTIONS":
+        return ANY_SCOPE  # DRF's description of the endpoint; no data
+    if not needed:
+        raise ImproperlyConfigured(
+            f"{type(view).__name__} declares no required_scope(s) for {method}: set "
+            "`required_scope` (an ApiScope, or ANY_SCOPE) or `required_scopes` by method."
+        )
+    return needed

@@ -13,3 +13,9 @@ class UnknownScope(DomainError):
     code = "validation_error"
     status = 422
     title = "Unknown API scope"
+
+
+class NotEditable(DomainError):
+    code = "validation_error"
+    status = 422
+    title = "This field cannot be changed"

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections import defaultdict
+from collections.abc import Iterable
 
-from tenants.models import AGENCY_ROLES, READ_ONLY_ROLES, ApiKey, Membership, Merchant, User
+from django.db.models import Count, Q, QuerySet
+
+from tenants.models import (
+    AGENCY_ROLES,
+    READ_ONLY_ROLES,
+    AmazonAccount,
+    ApiKey,
+    Membership,
+    Merchant,
+    User,
+)
+from tenants.policy import Access
 
 
 def merchants_for_user(user: User) -> QuerySet[Merchant]:
@@ -26,6 +38,58 @@ def merchants_for_user(user: User) -> QuerySet[Merchant]:
 
 def merchant_ids_for_user(user: User) -> frozenset[int]:
     return frozenset(merchants_for_user(user).values_list("id", flat=True))
+
+
+def access_for_user(user: User) -> Access:
+    """The user's roles merchant by merchant (active merchants only), for permission checks."""
+    if not user.is_authenticated or not user.is_active:
+        return Access({}, {}, {})
+    merchant_roles: dict[int, set[str]] = defaultdict(set)
+    agency_roles: dict[int, set[str]] = defaultdict(set)
+    direct: list[tuple[int, str]] = []
+    for agency_id, merchant_id, role in Membership.objects.filter(user=user).values_list(
+        "agency_id", "merchant_id", "role"
+    ):
+        if agency_id is not None:
+            agency_roles[agency_id].add(role)
+        else:
+            direct.append((merchant_id, role))
+    merchants = Merchant.objects.filter(is_active=True).filter(
+        Q(agency_id__in=list(agency_roles)) | Q(id__in=[m for m, _ in direct])
+    )
+    merchant_agency = dict(merchants.values_list("id", "agency_id"))
+    for merchant_id, agency_id in merchant_agency.items():
+        merchant_roles[merchant_id] |= agency_roles.get(agency_id, set())
+    for merchant_id, role in direct:
+        if merchant_id in merchant_agency:
+            merchant_roles[merchant_id].add(role)
+    return Access(
+        {m: frozenset(r) for m, r in merchant_roles.items()},
+        {a: frozenset(r) for a, r in agency_roles.items()},
+        merchant_agency,
+    )
+
+
+def merchants_by_ids(ids: Iterable[int]) -> QuerySet[Merchant]:
+    return Merchant.objects.filter(id__in=list(ids)).select_related("agency").order_by("name")
+
+
+def active_api_key_counts(merchant_ids: Iterable[int]) -> dict[int, int]:
+    """Active (unrevoked) merchant-owned API keys per merchant."""
+    rows = (
+        ApiKey.objects.filter(merchant_id__in=list(merchant_ids), revoked_at__isnull=True)
+        .values("merchant_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["merchant_id"]: row["n"] for row in rows}
+
+
+def amazon_accounts_by_merchant() -> dict[int, list[AmazonAccount]]:
+    """The Amazon accounts in the current tenant scope, grouped by merchant."""
+    grouped: dict[int, list[AmazonAccount]] = defaultdict(list)
+    for account in AmazonAccount.objects.order_by("merchant_id", "name", "id"):
+        grouped[account.merchant_id].append(account)
+    return dict(grouped)
 
 
 def is_agency_user(user: User) -> bool:
@@ -57,3 +121,14 @@ def active_api_key_by_hash(key_hash: str) -> ApiKey | None:
         .filter(key_hash=key_hash, revoked_at__isnull=True)
         .first()
     )
+
+
+def merchants_in_scope() -> QuerySet[Merchant]:
+    """The active merchants of the current tenant scope (none without a scope), with their
+    agency: what an API key may see (`GET /api/v1/merchants/`)."""
+    from tenants import scope
+
+    ids = scope.current_merchant_ids()
+    if not ids:
+        return Merchant.objects.none()
+    return Merchant.objects.filter(id__in=sorted(ids), is_active=True).select_related("agency")

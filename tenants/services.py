@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from tenants.errors import InvalidApiKeyOwner, UnknownScope
+from tenants.errors import InvalidApiKeyOwner, NotEditable, UnknownScope
 from tenants.models import (
     API_KEY_PREFIX_LENGTH,
+    AccountStatus,
     Agency,
+    AmazonAccount,
     ApiKey,
     ApiKeyOwner,
     ApiScope,
     Merchant,
+    ShopifyStore,
     User,
     hash_api_key,
 )
+
+# What people may change through the portal; everything else is the system's (sync cursors,
+# leases, failure states) or identifies the row (seller id, shop domain).
+MERCHANT_SETTINGS_FIELDS = frozenset(
+    {"name", "time_zone", "default_currency", "auto_request_fulfillment", "deadline_warning_days"}
+)
+AMAZON_ACCOUNT_FIELDS = frozenset(
+    {
+        "name",
+        "region",
+        "marketplace_ids",
+        "lwa_client_id",
+        "endpoint_override",
+        "lwa_endpoint_override",
+        "status",
+    }
+)
+AMAZON_ACCOUNT_SECRETS = frozenset({"lwa_refresh_token", "lwa_client_secret"})
+SHOPIFY_STORE_FIELDS = frozenset({"api_version", "endpoint_override", "status"})
+SHOPIFY_STORE_SECRETS = frozenset({"access_token", "webhook_secret"})
+# People may pause a connection or resume it; the other states are set by the system.
+SETTABLE_STATUSES = frozenset({AccountStatus.ACTIVE, AccountStatus.PAUSED})
 
 
 @dataclass(frozen=True)
@@ -60,11 +88,124 @@ def create_api_key(
     return IssuedApiKey(api_key=key, raw_key=raw)
 
 
-@transaction.atomic
+def _atomic(model):
+    """A transaction on the connection the model's queries use: the application's, or the
+    owner's inside ``system_context`` (staff admin, operator commands)."""
+    return transaction.atomic(using=router.db_for_write(model))
+
+
 def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; idempotent (a revoked key keeps its first revocation time)."""
-    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-    if locked.revoked_at is None:
-        locked.revoked_at = timezone.now()
-        locked.save(update_fields=["revoked_at"])
+    with _atomic(ApiKey):
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
     return locked
+
+
+def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise NotEditable(f"{what}: {', '.join(unknown)} cannot be changed here.")
+
+
+def update_merchant_settings(*, merchant: Merchant, changes: Mapping[str, Any]) -> Merchant:
+    """Change a merchant's settings (time zone, currency, automatic fulfillment, warnings)."""
+    _check_fields(changes, MERCHANT_SETTINGS_FIELDS, "Merchant settings")
+    with _atomic(Merchant):
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.full_clean()
+        if changes:
+            locked.save(update_fields=sorted(changes))
+    return locked
+
+
+def _update_connection(
+    model: type[AmazonAccount] | type[ShopifyStore],
+    pk: int,
+    changes: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    fields: frozenset[str],
+    secret_fields: frozenset[str],
+):
+    what = model._meta.verbose_name.capitalize()
+    _check_fields(changes, fields, what)
+    _check_fields(secrets, secret_fields, what)
+    if "status" in changes and changes["status"] not in SETTABLE_STATUSES:
+        raise NotEditable(f"{what}: the status can only be set to active or paused.")
+    # The scoped manager and row-level security both limit this to the caller's merchants.
+    with _atomic(model):
+        return _apply_connection_changes(model, pk, changes, secrets)
+
+
+def _apply_connection_changes(model, pk, changes, secrets):
+    locked = model.objects.select_for_update().get(pk=pk)
+    updated = set()
+    for field, value in changes.items():
+        setattr(locked, field, value)
+        updated.add(field)
+    for field, value in secrets.items():
+        if value:  # an empty secret input means "keep the current value"
+            setattr(locked, field, value)
+            updated.add(field)
+    if (
+        any(secrets.values())
+        and locked.status == AccountStatus.AUTH_FAILED
+        and "status" not in changes
+    ):
+        # New credentials: let the next sync try them.
+        locked.status = AccountStatus.ACTIVE
+        updated.add("status")
+        if hasattr(locked, "status_message"):
+            locked.status_message = ""
+            updated.add("status_message")
+    locked.full_clean()
+    if updated:
+        locked.save(update_fields=sorted(updated))
+    return locked
+
+
+def update_amazon_account(
+    *, account: AmazonAccount, changes: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+) -> AmazonAccount:
+    """Change an Amazon account's settings; secrets given empty keep their stored value."""
+    return _update_connection(
+        AmazonAccount,
+        account.pk,
+        changes,
+        secrets or {},
+        AMAZON_ACCOUNT_FIELDS,
+        AMAZON_ACCOUNT_SECRETS,
+    )
+
+
+def update_shopify_store(
+    *, store: ShopifyStore, changes: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+) -> ShopifyStore:
+    """Change a Shopify store's settings; secrets given empty keep their stored value."""
+    return _update_connection(
+        ShopifyStore,
+        store.pk,
+        changes,
+        secrets or {},
+        SHOPIFY_STORE_FIELDS,
+        SHOPIFY_STORE_SECRETS,
+    )
+
+
+def record_api_key_use(api_key: ApiKey, *, at: datetime, resolution: timedelta) -> bool:
+    """Set the key's last_used_at, at most once per `resolution` (one conditional UPDATE, so
+    concurrent requests do not queue on the row). Returns whether it was written."""
+    if api_key.last_used_at is not None and at - api_key.last_used_at < resolution:
+        return False
+    updated = (
+        ApiKey.objects.filter(pk=api_key.pk)
+        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=at - resolution))
+        .update(last_used_at=at)
+    )
+    if updated:
+        api_key.last_used_at = at
+    return bool(updated)

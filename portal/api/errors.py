@@ -1,15 +1,37 @@
-"""Errors as application/problem+json with a stable `code` (api.md)."""
+"""Errors as application/problem+json with a stable `code` (api.md).
+
+Every error the API returns has the body ``{"type", "title", "status", "detail", "code"}`` (plus
+``"errors": {field: [messages]}`` for validation) and the content type
+``application/problem+json``: DRF's own exceptions (401, 403, 404, 405, 406, 415, 429, parse and
+validation errors), domain errors (``DomainError``: 409 or 422), and unexpected exceptions, which
+become a 500 ``server_error`` that names no internals (the traceback goes to the log).
+Errors raised outside DRF views (unknown paths, middleware) get the same shape from
+``portal.api.views``.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+import logging
+import math
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from django.core import signals
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connections
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+
+logger = logging.getLogger("keelson.api")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+ERROR_TYPE_BASE = "https://docs.keelson.app/errors/"
 
+# The code of a DRF error, by status, unless the exception carries a code of its own.
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "validation_error",
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",
@@ -17,9 +39,31 @@ _CODES = {
     status.HTTP_404_NOT_FOUND: "not_found",
     status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
     status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
+    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: "request_too_large",
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     status.HTTP_429_TOO_MANY_REQUESTS: "rate_limited",
+    status.HTTP_500_INTERNAL_SERVER_ERROR: "server_error",
 }
+# DRF's generic codes: replaced by the status's code above (one stable vocabulary).
+_GENERIC_DRF_CODES = {
+    "error",
+    "invalid",
+    "not_found",
+    "permission_denied",
+    "not_authenticated",
+    "authentication_failed",
+    "method_not_allowed",
+    "throttled",
+    "parse_error",
+    "unsupported_media_type",
+    "not_acceptable",
+}
+
+NOT_FOUND_DETAIL = "No such object, or it is not visible to this key."
+SERVER_ERROR_DETAIL = (
+    "Something went wrong on our side. It was logged; try again later, and quote reference "
+    "{reference} if it persists."
+)
 
 
 class DomainError(Exception):
@@ -31,6 +75,7 @@ class DomainError(Exception):
     code = "domain_error"
     status = status.HTTP_409_CONFLICT
     title = "The request breaks a business rule"
+    headers: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -39,6 +84,7 @@ class DomainError(Exception):
         code: str | None = None,
         status: int | None = None,
         errors: dict | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -47,6 +93,36 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.errors = errors
+        if headers:
+            self.headers = headers
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = status.HTTP_409_CONFLICT
+    title = "The Idempotency-Key was used for another request"
+
+
+class IdempotencyKeyInProgress(DomainError):
+    code = "idempotency_key_in_progress"
+    status = status.HTTP_409_CONFLICT
+    title = "A request with this Idempotency-Key is still running"
+    headers = {"Retry-After": "1"}
+
+
+def problem_body(
+    status_code: int, code: str, detail: str, title: str | None = None, errors: dict | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": ERROR_TYPE_BASE + code,
+        "title": title or title_for(status_code),
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
 
 
 def problem(
@@ -57,92 +133,153 @@ def problem(
     errors: dict | None = None,
     headers: dict | None = None,
 ) -> Response:
-    body = {
-        "type": f"https://docs.keelson.app/errors/{code}",
-        "title": title or _title_for(status_code),
-        "status": status_code,
-        "detail": detail,
-        "code": code,
-    }
-    if errors:
-        body["errors"] = errors
-    response = Response(body, status=status_code, headers=headers)
+    """A DRF response with a problem body (rendered by the view's JSON renderer)."""
+    response = Response(
+        problem_body(status_code, code, detail, title, errors), status=status_code, headers=headers
+    )
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
 
 
-def _title_for(status_code: int) -> str:
-    from http import HTTPStatus
+def problem_response(
+    status_code: int, code: str, detail: str, headers: dict | None = None
+) -> HttpResponse:
+    """The same body for plain Django views and handlers (no DRF request around)."""
+    return JsonResponse(
+        problem_body(status_code, code, detail),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
 
+
+def title_for(status_code: int) -> str:
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "Error"
 
 
-def _flatten_errors(data) -> dict[str, list[str]]:
-    if isinstance(data, dict):
-        out: dict[str, list[str]] = {}
-        for field, value in data.items():
-            if isinstance(value, dict):
-                for sub, messages in _flatten_errors(value).items():
-                    out[f"{field}.{sub}"] = messages
-            elif isinstance(value, list):
-                messages = []
-                for i, item in enumerate(value):
-                    if isinstance(item, dict):
-                        for sub, sub_messages in _flatten_errors(item).items():
-                            out[f"{field}[{i}].{sub}"] = sub_messages
-                    else:
-                        messages.append(str(item))
-                if messages:
-                    out[field] = messages
-            else:
-                out[field] = [str(value)]
-        return out
-    if isinstance(data, list):
-        return {"non_field_errors": [str(item) for item in data]}
-    return {"non_field_errors": [str(data)]}
+def flatten_errors(data: Any) -> dict[str, list[str]]:
+    """DRF's nested error structure as ``{"field": [...], "lines[0].quantity": [...]}``."""
+    out: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list):
+            messages = []
+            for i, item in enumerate(value):
+                if isinstance(item, (dict, list)):
+                    walk(f"{prefix}[{i}]", item)
+                else:
+                    messages.append(str(item))
+            if messages:
+                out.setdefault(prefix or "non_field_errors", []).extend(messages)
+        else:
+            out.setdefault(prefix or "non_field_errors", []).append(str(value))
+
+    walk("", data)
+    return out
 
 
-def problem_exception_handler(exc, context):
-    """DRF exception handler: every error leaves as problem+json with a stable code."""
+def _code_of(exc: exceptions.APIException, status_code: int) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, str) and codes not in _GENERIC_DRF_CODES:
+        return codes
+    return _CODES.get(status_code, "error")
+
+
+def _detail_of(exc: exceptions.APIException) -> str:
+    detail = exc.detail
+    if isinstance(detail, (list, dict)):
+        messages = flatten_errors(detail)
+        return "; ".join(m for ms in messages.values() for m in ms) or exc.default_detail
+    return str(detail)
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF exception handler: every error leaves as problem+json with a stable code.
+
+    Never returns None, so nothing falls through to Django's HTML error pages: an unexpected
+    exception is logged with a reference and answered with a 500 ``server_error``.
+    """
     if isinstance(exc, DomainError):
-        return problem(exc.status, exc.code, exc.message, title=exc.title, errors=exc.errors)
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound("No such object, or it is not visible to this key.")
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-    response = exception_handler(exc, context)
-    if response is None:
-        return None
-    code = _CODES.get(response.status_code, "error")
-    if isinstance(exc, exceptions.ValidationError):
+        set_rollback()
         return problem(
-            response.status_code,
-            "validation_error",
-            "Some fields are not valid; see errors.",
-            errors=_flatten_errors(exc.detail),
+            exc.status,
+            exc.code,
+            exc.message,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
         )
-    detail = response.data.get("detail") if isinstance(response.data, dict) else None
-    custom_code = getattr(exc, "default_code", None)
-    if isinstance(getattr(exc, "detail", None), exceptions.ErrorDetail):
-        custom_code = exc.detail.code or custom_code
-    if custom_code and custom_code not in {
-        "error",
-        "invalid",
-        "not_found",
-        "permission_denied",
-        "not_authenticated",
-        "authentication_failed",
-        "method_not_allowed",
-        "throttled",
-        "parse_error",
-        "unsupported_media_type",
-        "not_acceptable",
-    }:
-        code = custom_code
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(NOT_FOUND_DETAIL)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.APIException("The request body is too large.")
+        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError("The request is malformed.")
+
+    if not isinstance(exc, exceptions.APIException):
+        return server_error(exc, context)
+
+    set_rollback()
+    headers = {}
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(math.ceil(wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_errors(exc.detail)
+        first = next(iter(errors.values()), ["Invalid input."])[0]
+        detail = first if len(errors) == 1 else "Some fields are not valid; see errors."
+        return problem(exc.status_code, "validation_error", detail, errors=errors, headers=headers)
     if isinstance(exc, exceptions.ParseError):
-        code = "validation_error"
-    headers = {k: v for k, v in response.items()}
-    return problem(response.status_code, code, str(detail or exc), headers=headers)
+        return problem(exc.status_code, "validation_error", _detail_of(exc), headers=headers)
+    return problem(
+        exc.status_code, _code_of(exc, exc.status_code), _detail_of(exc), headers=headers
+    )
+
+
+def set_rollback() -> None:
+    """As DRF's: roll back the request's transaction when ATOMIC_REQUESTS wraps the view.
+    (Imported here, rest_framework.views would load the API settings, and with them the
+    authentication classes, while the domain apps' errors modules import this one.)"""
+    for db in connections.all():
+        if db.settings_dict.get("ATOMIC_REQUESTS") and db.in_atomic_block:
+            db.set_rollback(True)
+
+
+def server_error(exc: Exception, context: dict) -> Response:
+    """Log an unexpected exception and answer with a problem that reveals nothing inside."""
+    reference = uuid.uuid4().hex[:12]
+    view = context.get("view")
+    request = context.get("request")
+    logger.error(
+        "unhandled API error %s in %s",
+        reference,
+        type(view).__name__ if view else "?",
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    django_request = getattr(request, "_request", request)
+    # As Django does for unhandled exceptions: error reporters hook in here, and the test
+    # client re-raises the exception (tests see the traceback, not just a 500).
+    signals.got_request_exception.send(sender=None, request=django_request)
+    set_rollback()
+    return problem(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        SERVER_ERROR_DETAIL.format(reference=reference),
+    )

@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from tenants.rls import EnableRowLevelSecurity
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notifications", "0001_initial"), ("tenants", "0002_row_level_security")]
+
+    operations = [
+        EnableRowLevelSecurity("notification"),
+        EnableRowLevelSecurity("notificationrecipient"),
+    ]

@@ -1,0 +1,44 @@
+"""Read queries about notifications. Tenant-owned rows: the current scope (and row-level
+security) limits them to the merchants the caller may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from notifications.models import NotificationRecipient
+from tenants.models import AGENCY_ROLES, Membership, Merchant, User
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    wants_email: bool
+
+
+def recipients_for_merchant(merchant: Merchant) -> list[Recipient]:
+    """The people told about a merchant's orders: active users with a role on the merchant or on
+    its agency. Never an order's buyer (rule R4): recipients are users of Keelson only."""
+    memberships = Membership.objects.filter(
+        Q(merchant_id=merchant.pk) | Q(agency_id=merchant.agency_id, role__in=AGENCY_ROLES),
+        user__is_active=True,
+    )
+    rows = memberships.values_list("user_id", "user__email_notifications", "user__email")
+    out: dict[int, Recipient] = {}
+    for user_id, opted_in, email in rows:
+        out[user_id] = Recipient(user_id, bool(opted_in and email))
+    return [out[k] for k in sorted(out)]
+
+
+def notifications_for(user: User, *, unread_only: bool = False) -> QuerySet[NotificationRecipient]:
+    """The user's notifications, newest first (merchants in scope)."""
+    qs = NotificationRecipient.objects.filter(user=user).select_related("notification")
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by("-id")
+
+
+def unread_count(user: User) -> int:
+    """For the portal header: unread notifications of the merchants in scope."""
+    return NotificationRecipient.objects.filter(user=user, read_at__isnull=True).count()

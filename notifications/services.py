@@ -1,0 +1,196 @@
+"""Notifying the merchant (rules R4, A9, B5) and e-mailing digests of what is new.
+
+Notifications go to the merchant's people only, never to an order's buyer (R4). E-mail leaves in
+digests, after the notifications are committed: one message per user with everything pending
+for them, so a sweep that flags many orders sends each person one e-mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import EmailState, Notification, NotificationRecipient
+from notifications.selectors import recipients_for_merchant
+from tenants.models import Merchant, User
+
+logger = logging.getLogger(__name__)
+
+MAX_EMAIL_ATTEMPTS = 5
+DIGEST_MAX_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    kind: str
+    title: str
+    body: str = ""
+    order_id: int | None = None
+
+
+@dataclass
+class Notified:
+    notifications: list[Notification] = field(default_factory=list)
+    email_user_ids: set[int] = field(default_factory=set)
+
+
+def notify_merchant(
+    merchant: Merchant, kind: str, title: str, body: str = "", order=None
+) -> Notification:
+    """Tell the merchant's people about something; e-mail those who opted in, after commit."""
+    notified = notify_merchant_many(
+        merchant, [NewNotification(kind, title, body, getattr(order, "pk", order))]
+    )
+    return notified.notifications[0]
+
+
+def notify_merchant_many(
+    merchant: Merchant, items: Sequence[NewNotification], *, email_after_commit: bool = True
+) -> Notified:
+    """Create notifications and their recipients in the caller's transaction (or one of ours).
+
+    With ``email_after_commit`` a digest task is queued for each user to e-mail once the
+    transaction commits; the policy sweep passes False and sends the digests itself after all its
+    transactions (``notifications.tasks.send_digests``), so many due orders make one e-mail.
+    """
+    notified = Notified()
+    if not items:
+        return notified
+    recipients = recipients_for_merchant(merchant)
+    with transaction.atomic():
+        notified.notifications = Notification.objects.bulk_create(
+            [
+                Notification(
+                    merchant_id=merchant.pk,
+                    kind=item.kind,
+                    title=item.title[:200],
+                    body=item.body,
+                    order_id=item.order_id,
+                )
+                for item in items
+            ]
+        )
+        rows = []
+        for notification in notified.notifications:
+            for recipient in recipients:
+                state = EmailState.PENDING if recipient.wants_email else EmailState.NOT_WANTED
+                rows.append(
+                    NotificationRecipient(
+                        merchant_id=merchant.pk,
+                        notification=notification,
+                        user_id=recipient.user_id,
+                        email_state=state,
+                    )
+                )
+        NotificationRecipient.objects.bulk_create(rows, batch_size=1000)
+        notified.email_user_ids = {r.user_id for r in recipients if r.wants_email}
+        if email_after_commit and notified.email_user_ids:
+            user_ids = sorted(notified.email_user_ids)
+            transaction.on_commit(lambda: queue_digests(user_ids))
+    return notified
+
+
+def queue_digests(user_ids: Iterable[int]) -> None:
+    """Ask a worker to e-mail these users now; the every-minute run catches any missed."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("notifications.tasks.send_digests", list(user_ids))
+    except Exception:  # the broker being down must not fail the committed use case
+        logger.exception("could not queue notification e-mails")
+
+
+def mark_read(user: User, recipient_ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them in scope, or the given ones)."""
+    qs = NotificationRecipient.objects.filter(user=user, read_at__isnull=True)
+    if recipient_ids is not None:
+        qs = qs.filter(pk__in=list(recipient_ids))
+    return qs.update(read_at=timezone.now())
+
+
+def skip_pending_emails(user: User) -> int:
+    """Drop the pending e-mails of the merchants in scope (the user lost access)."""
+    return NotificationRecipient.objects.filter(user=user, email_state=EmailState.PENDING).update(
+        email_state=EmailState.SKIPPED
+    )
+
+
+def send_email_digest(user: User) -> int:
+    """E-mail the user one digest of everything pending for them (merchants in scope).
+
+    Locks the pending rows (``SKIP LOCKED``: a concurrent digest for the same user takes none of
+    them), sends, and marks them sent in the same transaction; a failed send is retried by the
+    next run, up to ``MAX_EMAIL_ATTEMPTS``. Returns how many notifications the e-mail carried.
+    The only address ever used is the Keelson user's own (rule R4).
+    """
+    with transaction.atomic():
+        rows = list(
+            NotificationRecipient.objects.filter(user=user, email_state=EmailState.PENDING)
+            .select_related("notification")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")
+        )
+        if not rows:
+            return 0
+        ids = [r.pk for r in rows]
+        now = timezone.now()
+        if not (user.is_active and user.email_notifications and user.email):
+            NotificationRecipient.objects.filter(pk__in=ids).update(email_state=EmailState.SKIPPED)
+            return 0
+        message = _digest(user, rows)
+        try:
+            message.send()
+        except Exception as exc:
+            logger.exception("notification e-mail to user %s failed", user.pk)
+            failed = NotificationRecipient.objects.filter(pk__in=ids)
+            failed.update(
+                email_attempts=F("email_attempts") + 1,
+                email_error=f"{type(exc).__name__}: {exc}"[:1000],
+            )
+            failed.filter(email_attempts__gte=MAX_EMAIL_ATTEMPTS).update(
+                email_state=EmailState.FAILED
+            )
+            return 0
+        NotificationRecipient.objects.filter(pk__in=ids).update(
+            email_state=EmailState.SENT, emailed_at=now, email_error=""
+        )
+        return len(rows)
+
+
+def _digest(user: User, rows: list[NotificationRecipient]) -> EmailMessage:
+    notifications = [r.notification for r in rows]
+    merchants = dict(
+        Merchant.objects.filter(id__in={n.merchant_id for n in notifications}).values_list(
+            "id", "name"
+        )
+    )
+    if len(notifications) == 1:
+        subject = f"Keelson: {notifications[0].title}"
+    else:
+        subject = f"Keelson: {len(notifications)} updates on your orders"
+    lines = [f"Hello {user.get_full_name() or user.get_username()},", ""]
+    for n in notifications[:DIGEST_MAX_ITEMS]:
+        lines.append(f"* {merchants.get(n.merchant_id, '')}: {n.title}")
+        if n.body:
+            lines.append(f"  {n.body}")
+        lines.append("")
+    if len(notifications) > DIGEST_MAX_ITEMS:
+        lines.append(f"... and {len(notifications) - DIGEST_MAX_ITEMS} more in the portal.")
+        lines.append("")
+    lines.append(
+        "You receive this because you asked for e-mail about orders that need attention; "
+        "turn it off in your Keelson profile."
+    )
+    return EmailMessage(
+        subject=subject[:200],
+        body="\n".join(lines),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )

@@ -1,0 +1,65 @@
+"""Filter sets for API lists."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import django_filters
+from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A typed filter given with an empty value (`?updated_after=`) is an error, not "no
+    filter": a client that sent it meant something, and silently listing everything would
+    hide its bug. Text filters (search) may be empty."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            if isinstance(filter_, django_filters.CharFilter) and not isinstance(
+                filter_, django_filters.ChoiceFilter
+            ):
+                continue
+            if name in self.data and self.data.get(name, None) in ("",):
+                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                valid = False
+        return valid
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """`true` or `false`, nothing else (django-filter's BooleanFilter reads `null`, `unknown`
+    and anything it does not know as "no filter")."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (ids): `1.5` is an error, not a rounded id."""
+
+    field_class = forms.IntegerField
+
+
+class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    def clean(self, value):
+        parsed = super().clean(value)
+        if parsed is None:
+            return None
+        try:
+            # Any offset the client sends, stored and compared in UTC (PostgreSQL refuses
+            # offsets beyond ±15:59, which RFC 3339 allows).
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError("This time is out of range.") from exc
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An RFC 3339 time in any offset, compared in UTC."""
+
+    field_class = _UtcIsoDateTimeField

@@ -1,0 +1,179 @@
+"""OpenAPI 3 generation (drf-spectacular) for the partner API.
+
+- ``ApiKeyAuthenticationScheme`` describes the Bearer key.
+- ``AutoSchema`` adds to every operation what DRF's introspection cannot see: the problem+json
+  error responses it may answer (401, 403, 404, 400, 409, 415, 422, 429; a ``Problem``
+  component), the scope it requires (``x-required-scope`` and a line in its description), and
+  for ``@idempotent`` methods the ``Idempotency-Key`` header.
+- ``document_error_codes`` (a post-processing hook) lists every stable error code in the API
+  description, the domain ones collected from ``DomainError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from portal.api import idempotency
+from portal.api.errors import PROBLEM_CONTENT_TYPE, DomainError
+from tenants.api_auth import ANY_SCOPE, HasApiKey, declared_scope
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.api_auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        scheme = build_bearer_security_scheme_object(
+            header_name="Authorization",
+            token_prefix="Bearer",  # noqa: S106 (not a secret)
+            bearer_format="kls_...",
+        )
+        scheme["description"] = (
+            "An API key from the portal, sent as `Authorization: Bearer <key>`. It belongs to "
+            "an agency (all its merchants) or a merchant, and carries scopes."
+        )
+        return scheme
+
+
+class ProblemSerializer(serializers.Serializer):
+    """An error (RFC 9457 problem details) with a stable `code`."""
+
+    type = serializers.CharField(help_text="A URL naming the error kind.")
+    title = serializers.CharField(help_text="Short summary of the error kind.")
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    detail = serializers.CharField(help_text="What went wrong with this request.")
+    code = serializers.CharField(help_text="Stable error code, e.g. `not_found`.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors by field (`lines[0].quantity`), for `validation_error`.",
+    )
+
+
+_ERRORS = {
+    "400": "Invalid input (`validation_error`), with `errors` by field.",
+    "401": "No API key, or an unknown or revoked one (`not_authenticated`).",
+    "403": "The key lacks the scope this operation needs (`permission_denied`).",
+    "404": "No such object, or not visible to this key (`not_found`): another tenant's "
+    "object is never revealed.",
+    "409": "The request conflicts with the object's state (a domain code such as "
+    "`invalid_transition`), or with an earlier use of its Idempotency-Key "
+    "(`idempotency_key_reused`, `idempotency_key_in_progress`).",
+    "415": "The body is not JSON (`unsupported_media_type`).",
+    "422": "An amount or quantity breaks a business rule (a domain code such as "
+    "`refund_exceeds_balance`).",
+    "429": "Too many requests (`rate_limited`); wait for `Retry-After` seconds.",
+}
+
+
+class AutoSchema(openapi.AutoSchema):
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if idempotency.is_idempotent(self._handler()):
+            parameters.append(
+                OpenApiParameter(
+                    idempotency.HEADER,
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description=(
+                        "Any unique string (a UUID) for this request. Retrying with the same "
+                        "key and body returns the first answer (header "
+                        f"`{idempotency.REPLAYED_HEADER}: true`) instead of acting twice. Kept "
+                        "24 hours."
+                    ),
+                )
+            )
+        return parameters
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        if self._needs_api_key():
+            scope = declared_scope(self.view, self.method)
+            if scope:
+                operation["x-required-scope"] = scope
+                note = (
+                    "Any API key may call this."
+                    if scope == ANY_SCOPE
+                    else f"Needs an API key with the scope `{scope}`."
+                )
+                description = operation.get("description", "")
+                operation["description"] = f"{description}\n\n{note}".strip()
+        self._add_problem_responses(operation)
+        return operation
+
+    def _handler(self):
+        action = getattr(self.view, "action", None)
+        return getattr(self.view, action or self.method.lower(), None)
+
+    def _needs_api_key(self) -> bool:
+        return any(isinstance(p, HasApiKey) for p in self.view.get_permissions())
+
+    def _add_problem_responses(self, operation: dict) -> None:
+        statuses = []
+        parameters = operation.get("parameters", [])
+        if any(p.get("in") == "query" for p in parameters) or "requestBody" in operation:
+            statuses.append("400")
+        if self._needs_api_key():
+            statuses += ["401", "403"]
+        if any(p.get("in") == "path" for p in parameters):
+            statuses.append("404")
+        if self.method in WRITE_METHODS:
+            statuses += ["409", "422"]
+        if "requestBody" in operation:
+            statuses.append("415")
+        if self._needs_api_key():
+            statuses.append("429")
+        if not statuses:
+            return
+        problem = self.resolve_serializer(ProblemSerializer, "response").ref
+        responses = operation.setdefault("responses", {})
+        for status in statuses:
+            responses.setdefault(
+                status,
+                {
+                    "description": _ERRORS[status],
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
+                },
+            )
+
+
+def _domain_errors() -> list[type[DomainError]]:
+    found, stack = [], list(DomainError.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def document_error_codes(result: dict, generator, request, public) -> dict:
+    """Append the list of stable error codes to the API description."""
+    codes: dict[str, tuple[int, str]] = {
+        "validation_error": (400, "Invalid input; see `errors`."),
+        "not_authenticated": (401, "No API key, or an unknown or revoked one."),
+        "permission_denied": (403, "The key lacks the scope the operation needs."),
+        "not_found": (404, "No such object or endpoint, or not visible to this key."),
+        "method_not_allowed": (405, "The endpoint does not support this method."),
+        "not_acceptable": (406, "The `Accept` header asks for something other than JSON."),
+        "request_too_large": (413, "The body is too large."),
+        "unsupported_media_type": (415, "Send the body as `application/json`."),
+        "rate_limited": (429, "Too many requests; wait `Retry-After` seconds."),
+        "server_error": (500, "Our fault; it was logged. Retry later."),
+    }
+    for cls in _domain_errors():
+        if cls.code not in codes:
+            codes[cls.code] = (cls.status, cls.title)
+    lines = [f"| `{code}` | {status} | {text} |" for code, (status, text) in sorted(codes.items())]
+    table = "\n".join(["| code | status | meaning |", "|---|---|---|", *lines])
+    info = result.setdefault("info", {})
+    info["description"] = f"{info.get('description', '')}\n\n## Error codes\n\n{table}".strip()
+    return result

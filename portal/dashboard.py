@@ -1,0 +1,101 @@
+"""The portal's dashboard: order cards and, per merchant in scope, its connections.
+
+The order cards are the places later issues fill (rules A3, A9, B1, A1): each card has a
+``counter`` that returns the number for the current scope, or ``None`` while nothing computes
+it; a card without a number shows its empty state, never a made-up value. Register a counter
+with ``register_counter("unshipped", func)`` from the app that owns the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+from tenants.models import AccountStatus
+from tenants.selectors import active_api_key_counts, amazon_accounts_by_merchant, merchants_by_ids
+
+Counter = Callable[[HttpRequest], int | None]
+
+NO_ORDERS_YET = "No orders synced yet"
+
+
+@dataclass
+class OrderCard:
+    key: str
+    title: str
+    description: str
+    icon: str
+    counter: Counter | None = None
+    link: Callable[[HttpRequest], str | None] | None = field(default=None, repr=False)
+
+
+ORDER_CARDS: list[OrderCard] = [
+    OrderCard("unshipped", "Unshipped", "Ship or cancel these (rule A4).", "local_shipping"),
+    OrderCard("at_risk", "At risk", "Confirmation deadline within days (rule A9).", "warning"),
+    OrderCard("late", "Late", "Past Amazon's confirmation deadline (rule A8).", "schedule"),
+    OrderCard(
+        "buyer_cancel", "Buyer-cancel requests", "Buyers asked to cancel (rule B1).", "block"
+    ),
+    OrderCard("pending", "Pending", "Amazon is still verifying these (rule A1).", "hourglass"),
+]
+
+
+def register_counter(
+    key: str, counter: Counter, link: Callable[[HttpRequest], str | None] | None = None
+) -> None:
+    """Give a dashboard card its number (and optionally the list it links to)."""
+    for card in ORDER_CARDS:
+        if card.key == key:
+            card.counter = counter
+            card.link = link
+            return
+    raise KeyError(f"no dashboard card {key!r}; known: {[c.key for c in ORDER_CARDS]}")
+
+
+STATUS_VARIANT = {
+    AccountStatus.ACTIVE: "success",
+    AccountStatus.PAUSED: "info",
+    AccountStatus.AUTH_FAILED: "danger",
+    AccountStatus.DISCONNECTED: "warning",
+}
+
+
+def dashboard_context(request: HttpRequest) -> dict[str, Any]:
+    scope_ids = frozenset(getattr(request, "merchant_ids", ()) or ())
+    cards = []
+    for card in ORDER_CARDS:
+        value = card.counter(request) if card.counter else None
+        cards.append(
+            {
+                "key": card.key,
+                "title": card.title,
+                "description": card.description,
+                "icon": card.icon,
+                "value": value,
+                "empty_text": NO_ORDERS_YET,
+                "link": card.link(request) if (card.link and value is not None) else None,
+            }
+        )
+    accounts = amazon_accounts_by_merchant()
+    key_counts = active_api_key_counts(scope_ids)
+    merchants = []
+    for merchant in merchants_by_ids(scope_ids):
+        merchant_accounts = accounts.get(merchant.pk, [])
+        merchants.append(
+            {
+                "merchant": merchant,
+                "amazon_accounts": [
+                    {
+                        "account": account,
+                        "status": account.get_status_display(),
+                        "variant": STATUS_VARIANT.get(account.status, "default"),
+                    }
+                    for account in merchant_accounts
+                ],
+                "api_keys": key_counts.get(merchant.pk, 0),
+            }
+        )
+    return {"order_cards": cards, "merchant_panels": merchants, "subtitle": None}

@@ -1,0 +1,264 @@
+"""Demo data for `manage.py seed_demo` and `manage.py demo`: idempotent, and honest (no orders,
+no made-up numbers; the Amazon accounts are marked as demo accounts and paused)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tenants.models import (
+    AccountStatus,
+    Agency,
+    AmazonAccount,
+    AmazonRegion,
+    ApiKey,
+    ApiScope,
+    Membership,
+    Merchant,
+    Role,
+    User,
+)
+from tenants.scope import tenant_context
+from tenants.services import create_api_key, revoke_api_key
+
+DEMO_PASSWORD = "keelson-demo"  # noqa: S105 - public demo logins, printed on purpose
+DEMO_KEY_NAME = "Demo key (seed_demo)"
+DEMO_ACCOUNT_NOTE = (
+    "Demo account: not connected to a seller account. A sandbox emulator connects demo accounts "
+    "when it runs."
+)
+
+
+@dataclass(frozen=True)
+class DemoMerchant:
+    slug: str
+    name: str
+    time_zone: str
+    currency: str
+    region: str
+    marketplace: str
+    seller_id: str
+
+
+@dataclass(frozen=True)
+class DemoAgency:
+    slug: str
+    name: str
+    merchants: tuple[DemoMerchant, ...]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: str  # a Role value, or "superuser"
+    agency: str | None = None  # slug, for agency roles
+    merchant: str | None = None  # slug, for merchant roles
+    description: str = ""
+
+
+US, DE, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A1F83G8C2ARO7P"
+
+AGENCIES = (
+    DemoAgency(
+        "northwind",
+        "Northwind Agency",
+        (
+            DemoMerchant(
+                "northwind-outdoor",
+                "Northwind Outdoor",
+                "America/New_York",
+                "USD",
+                AmazonRegion.NA,
+                US,
+                "ADEMONWOUTDOOR1",
+            ),
+            DemoMerchant(
+                "harbor-home-goods",
+                "Harbor Home Goods",
+                "America/Los_Angeles",
+                "USD",
+                AmazonRegion.NA,
+                US,
+                "ADEMOHARBORHOME",
+            ),
+            DemoMerchant(
+                "alpine-tea",
+                "Alpine Tea Co.",
+                "Europe/Berlin",
+                "EUR",
+                AmazonRegion.EU,
+                DE,
+                "ADEMOALPINETEA1",
+            ),
+        ),
+    ),
+    DemoAgency(
+        "contoso",
+        "Contoso Commerce",
+        (
+            DemoMerchant(
+                "contoso-kitchen",
+                "Contoso Kitchen",
+                "Europe/London",
+                "GBP",
+                AmazonRegion.EU,
+                UK,
+                "ADEMOCONTOSOKIT",
+            ),
+        ),
+    ),
+)
+
+USERS = (
+    DemoUser(
+        "agency",
+        Role.AGENCY_OWNER,
+        agency="northwind",
+        description="Northwind Agency owner: switches between its merchants",
+    ),
+    DemoUser(
+        "merchant1",
+        Role.MERCHANT_ADMIN,
+        merchant="northwind-outdoor",
+        description="merchant admin of Northwind Outdoor",
+    ),
+    DemoUser(
+        "merchant2",
+        Role.MERCHANT_ADMIN,
+        merchant="harbor-home-goods",
+        description="merchant admin of Harbor Home Goods",
+    ),
+    DemoUser(
+        "merchant3",
+        Role.MERCHANT_ADMIN,
+        merchant="alpine-tea",
+        description="merchant admin of Alpine Tea Co.",
+    ),
+    DemoUser(
+        "viewer",
+        Role.MERCHANT_VIEWER,
+        merchant="northwind-outdoor",
+        description="read-only viewer of Northwind Outdoor",
+    ),
+    DemoUser(
+        "contoso",
+        Role.AGENCY_OWNER,
+        agency="contoso",
+        description="Contoso Commerce owner: another agency, sees none of Northwind's data",
+    ),
+    DemoUser("admin", "superuser", description="superuser, for the staff admin at /admin/"),
+)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    users: list[dict]
+    api_keys: list[dict]
+
+
+def _merchant(agency: Agency, spec: DemoMerchant) -> Merchant:
+    merchant, _ = Merchant.objects.update_or_create(
+        slug=spec.slug,
+        defaults={"agency": agency, "name": spec.name, "is_active": True},
+        create_defaults={
+            "agency": agency,
+            "name": spec.name,
+            "time_zone": spec.time_zone,
+            "default_currency": spec.currency,
+        },
+    )
+    with tenant_context(merchant):
+        AmazonAccount.objects.get_or_create(
+            merchant=merchant,
+            selling_partner_id=spec.seller_id,
+            defaults={
+                "name": f"{spec.name} on Amazon",
+                "region": spec.region,
+                "marketplace_ids": [spec.marketplace],
+                "lwa_refresh_token": f"Atzr|demo-{spec.slug}",
+                "status": AccountStatus.PAUSED,
+                "status_message": DEMO_ACCOUNT_NOTE,
+            },
+        )
+    return merchant
+
+
+def _user(spec: DemoUser, agencies: dict[str, Agency], merchants: dict[str, Merchant]) -> User:
+    user = User.objects.filter(username=spec.username).first()
+    superuser = spec.role == "superuser"
+    if user is None:
+        user = User(username=spec.username, email=f"{spec.username}@demo.keelson.local")
+    user.is_active = True
+    user.is_superuser = user.is_staff = superuser
+    if not user.pk or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
+    user.save()
+    if not superuser:
+        agency = agencies.get(spec.agency) if spec.agency else None
+        merchant = merchants.get(spec.merchant) if spec.merchant else None
+        Membership.objects.update_or_create(
+            user=user, agency=agency, merchant=merchant, defaults={"role": spec.role}
+        )
+    return user
+
+
+def _reissue_key(*, agency: Agency | None = None, merchant: Merchant | None = None) -> dict:
+    """Revoke the previous demo key of this owner and issue a new one (keys are stored hashed,
+    so a usable key can only be printed when it is made)."""
+    previous = ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True)
+    previous = previous.filter(agency=agency, merchant__isnull=True) if agency else previous
+    previous = previous.filter(merchant=merchant) if merchant else previous
+    for key in previous:
+        revoke_api_key(api_key=key)
+    issued = create_api_key(
+        name=DEMO_KEY_NAME, scopes=ApiScope.values, agency=agency, merchant=merchant
+    )
+    return {
+        "key": issued.raw_key,
+        "owner_type": issued.api_key.owner_type,
+        "agency": agency.slug if agency else merchant.agency.slug,
+        "merchant": merchant.slug if merchant else None,
+        "scopes": list(issued.api_key.scopes),
+    }
+
+
+def seed(*, issue_api_keys: bool = False) -> SeedResult:
+    """Create or update the demo agencies, merchants, users (and, when asked, fresh API keys)."""
+    with transaction.atomic():
+        agencies: dict[str, Agency] = {}
+        merchants: dict[str, Merchant] = {}
+        for agency_spec in AGENCIES:
+            agency, _ = Agency.objects.update_or_create(
+                slug=agency_spec.slug, defaults={"name": agency_spec.name}
+            )
+            agencies[agency.slug] = agency
+            for merchant_spec in agency_spec.merchants:
+                merchants[merchant_spec.slug] = _merchant(agency, merchant_spec)
+        users = []
+        for spec in USERS:
+            _user(spec, agencies, merchants)
+            users.append(
+                {
+                    "username": spec.username,
+                    "password": DEMO_PASSWORD,
+                    "role": str(spec.role),
+                    "agency": spec.agency
+                    or (merchants[spec.merchant].agency.slug if spec.merchant else None),
+                    "merchant": spec.merchant,
+                }
+            )
+        api_keys = []
+        if issue_api_keys:
+            for agency_spec in AGENCIES:
+                for merchant_spec in agency_spec.merchants:
+                    api_keys.append(_reissue_key(merchant=merchants[merchant_spec.slug]))
+            for agency_spec in AGENCIES:
+                api_keys.append(_reissue_key(agency=agencies[agency_spec.slug]))
+    return SeedResult(users=users, api_keys=api_keys)
+
+
+def login_lines() -> list[str]:
+    """The demo logins, one line each, for the demo banner."""
+    width = max(len(u.username) for u in USERS)
+    return [f"{u.username.ljust(width)}  {u.description}" for u in USERS]

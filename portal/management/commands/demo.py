@@ -1,0 +1,195 @@
+"""`manage.py demo`: migrate, seed the demo data, and run the portal and a task worker together.
+
+The child processes are listed by ``demo_processes()``; to run another one in the demo (an
+emulator, a bot), add a ``DemoProcess`` there. Each child runs in its own process group; if one
+exits, the demo stops the others and exits non-zero; Ctrl-C or SIGTERM stops them all.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.demo_data import DEMO_PASSWORD, login_lines
+
+MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
+DEFAULT_PORT = 8000
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+READY_TIMEOUT = 60.0
+
+
+@dataclass
+class DemoProcess:
+    """A child of the demo: a name for the log, and its command line."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    # A TCP port the process listens on when it is ready (the banner waits for it).
+    ready_port: int | None = None
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, str(MANAGE_PY), *args]
+
+
+def demo_processes(port: int) -> list[DemoProcess]:
+    """Everything the demo runs. Later issues add emulators and bots here."""
+    return [
+        DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
+        DemoProcess("tasks", manage("qcluster")),
+    ]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def port_accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+class Stop(Exception):
+    """Raised by the signal handler: stop the children and leave."""
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the demo: migrate, seed the demo data, then run the portal (Django's server on "
+        f"{HOST}) and a django-q2 task worker until Ctrl-C. Prints the URL and the logins."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT", DEFAULT_PORT)),
+            help=f"Port of the portal (default: $PORT or {DEFAULT_PORT}).",
+        )
+        parser.add_argument(
+            "--skip-migrate", action="store_true", help="Do not run migrations first."
+        )
+
+    def handle(self, *args, **options) -> None:
+        port = options["port"]
+        if not port_is_free(port):
+            raise CommandError(
+                f"Port {port} on {HOST} is in use. Stop what uses it, or pick another port: "
+                f"manage.py demo --port 8001 (or PORT=8001 make demo)."
+            )
+        if not options["skip_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo", stdout=io.StringIO())
+
+        children: list[tuple[DemoProcess, subprocess.Popen]] = []
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        exit_code = 0
+        try:
+            for spec in demo_processes(port):
+                children.append((spec, self._start(spec)))
+            self._wait_until_ready(children)
+            self._banner(port)
+            exit_code = self._supervise(children)
+        except Stop:
+            self.stderr.write("Stopping the demo...")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._stop_all(children)
+        if exit_code:
+            sys.exit(exit_code)
+
+    # -- children ---------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        raise Stop()
+
+    def _start(self, spec: DemoProcess) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "KEELSON_DEMO": "1", **spec.env}
+        # Own process group: the terminal's Ctrl-C reaches only us, and we stop each child
+        # (and anything it started) in order.
+        return subprocess.Popen(spec.argv, env=env, start_new_session=True)
+
+    def _wait_until_ready(self, children) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for spec, proc in children:
+            if spec.ready_port is None:
+                continue
+            while not port_accepts(spec.ready_port):
+                if proc.poll() is not None:
+                    raise CommandError(f"{spec.name} exited with code {proc.returncode}.")
+                if time.monotonic() > deadline:
+                    raise CommandError(f"{spec.name} did not start within {READY_TIMEOUT:.0f}s.")
+                time.sleep(0.2)
+
+    def _supervise(self, children) -> int:
+        while True:
+            for spec, proc in children:
+                code = proc.poll()
+                if code is not None:
+                    self.stderr.write(
+                        f"{spec.name} ({' '.join(spec.argv[1:])}) exited with code {code}; "
+                        "stopping the demo."
+                    )
+                    return code or 1
+            time.sleep(0.5)
+
+    def _stop_all(self, children) -> None:
+        for _spec, proc in reversed(children):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for _spec, proc in children:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(5)
+
+    def _banner(self, port: int) -> None:
+        base = f"http://{HOST}:{port}"
+        lines = [
+            "",
+            "Keelson demo is running.",
+            f"  Portal:      {base}/",
+            f"  Staff admin: {base}/admin/",
+            f"  API docs:    {base}/api/v1/docs/",
+            "",
+            f"Logins (password {DEMO_PASSWORD}):",
+            *(f"  {line}" for line in login_lines()),
+            "",
+            "API keys for scripts: python manage.py seed_demo --json (re-issues the demo keys).",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()

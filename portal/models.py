@@ -1,0 +1,40 @@
+"""Tables of the portal and API base."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful answer to a POST sent with an `Idempotency-Key` (api.md).
+
+    Keyed by (API key, idempotency key), so one partner's keys never meet another's. Not a
+    tenant-owned table: an agency key's request may concern any of its merchants, and which one
+    is known only after the view ran; every read goes through the authenticated API key instead
+    (the only lookup is by this unique pair), like ApiKey itself. The stored body is what that
+    same key was already sent. Rows live `portal.api.idempotency.RETENTION` (24 hours) and are
+    purged by the "idempotency purge" schedule; an expired row counts as absent.
+    """
+
+    api_key = models.ForeignKey("tenants.ApiKey", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of method, path and the canonical JSON body: the same key with another request
+    # is refused (409 idempotency_key_reused).
+    request_fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2048)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

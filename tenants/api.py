@@ -1,0 +1,61 @@
+"""Merchants in the partner API: `GET /api/v1/merchants/` and `GET /api/v1/merchants/{id}/`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+
+from tenants.api_auth import ANY_SCOPE
+from tenants.models import Agency, Merchant
+from tenants.selectors import merchants_in_scope
+
+
+class AgencyRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agency
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class MerchantSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Merchant
+        fields = ["auto_request_fulfillment", "deadline_warning_days"]
+        read_only_fields = fields
+
+
+class MerchantSerializer(serializers.ModelSerializer):
+    agency = AgencyRefSerializer(read_only=True)
+    settings = MerchantSettingsSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = Merchant
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "agency",
+            "time_zone",
+            "default_currency",
+            "settings",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the merchants this key may see",
+        description=(
+            "An agency key sees every active merchant of its agency; a merchant key sees its "
+            "merchant. Any scope will do."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get a merchant"),
+)
+class MerchantViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MerchantSerializer
+    required_scope = ANY_SCOPE
+
+    def get_queryset(self):
+        return merchants_in_scope()

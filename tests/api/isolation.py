@@ -1,0 +1,185 @@
+"""The tenant-isolation harness for the partner API: every route under the `api` namespace, and
+how to make an object of a given merchant for each.
+
+Register a factory when you add an API route (tests/api/test_isolation.py tells you when one is
+missing):
+
+- ``FACTORIES[Model]``: makes a row of ``Model`` owned by a merchant. A route whose only URL
+  kwarg is its view's lookup (``/orders/{pk}/``) uses the factory of the view's model (its
+  ``queryset.model`` or ``serializer_class.Meta.model``).
+- ``ROUTE_KWARGS["route-name"]``: for other routes (nested ones like ``/orders/{pk}/events/``,
+  whose kwarg is not the view's own model): returns the URL kwargs of an object owned by a
+  merchant.
+
+A factory gets the merchant and writes inside ``tenant_context(merchant)``, as the application
+would.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from tenants.api_auth import HasApiKey
+from tenants.models import Merchant
+from tenants.scope import tenant_context
+
+NAMESPACE = "api"
+_n = itertools.count(1)
+
+FACTORIES: dict[type[models.Model], Callable[[Merchant], models.Model]] = {}
+ROUTE_KWARGS: dict[str, Callable[[Merchant], dict[str, Any]]] = {}
+
+
+def factory(model: type[models.Model]):
+    def register(make: Callable[[Merchant], models.Model]):
+        FACTORIES[model] = make
+        return make
+
+    return register
+
+
+@factory(Merchant)
+def _merchant(merchant: Merchant) -> Merchant:
+    return merchant
+
+
+def _order(merchant: Merchant):
+    from orders.models import Order, OrderLine
+
+    n = next(_n)
+    now = timezone.now()
+    with tenant_context(merchant):
+        order = Order.objects.create(
+            merchant=merchant,
+            external_id=f"900-{n:07d}-{n:07d}",
+            status="Unshipped",
+            purchase_date=now - timedelta(hours=2),
+            source_updated_at=now - timedelta(hours=1),
+            latest_ship_date=now + timedelta(days=2),
+            currency="USD",
+            marketplace_id="ATVPDKIKX0DER",
+            total_amount=Decimal("10.00"),
+        )
+        OrderLine.objects.create(
+            merchant=merchant,
+            order=order,
+            external_id=f"{n:07d}001",
+            sku="SKU-ISO",
+            quantity_ordered=1,
+            item_price=Decimal("10.00"),
+        )
+    return order
+
+
+def _register_order() -> None:
+    from orders.models import Order
+
+    FACTORIES[Order] = _order
+
+
+_register_order()
+ROUTE_KWARGS["order-events"] = lambda merchant: {"pk": _order(merchant).pk}
+
+
+# --- Walking the routes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str | None
+    path: str
+    callback: Callable
+    kwargs: frozenset[str]
+
+    @property
+    def view_class(self) -> type | None:
+        return getattr(self.callback, "cls", None) or getattr(self.callback, "view_class", None)
+
+    @property
+    def methods(self) -> list[str]:
+        """The HTTP methods the route serves (HEAD and OPTIONS aside)."""
+        # A viewset's `actions` (DRF adds "head" to it on the first GET it serves).
+        actions = getattr(self.callback, "actions", None)
+        cls = self.view_class
+        names = actions or [n for n in getattr(cls, "http_method_names", []) if hasattr(cls, n)]
+        return sorted(m.upper() for m in names if m not in {"head", "options"})
+
+    @property
+    def is_public(self) -> bool:
+        perms = getattr(self.view_class, "permission_classes", None)
+        if perms is None:  # a plain Django view
+            return True
+        return not any(issubclass(p, HasApiKey) for p in perms)
+
+    @property
+    def model(self) -> type[models.Model] | None:
+        cls = self.view_class
+        queryset = getattr(cls, "queryset", None)
+        if queryset is not None:
+            return queryset.model
+        meta = getattr(getattr(cls, "serializer_class", None), "Meta", None)
+        return getattr(meta, "model", None)
+
+    @property
+    def lookup_kwarg(self) -> str | None:
+        cls = self.view_class
+        return getattr(cls, "lookup_url_kwarg", None) or getattr(cls, "lookup_field", None)
+
+
+def api_routes() -> list[Route]:
+    """Every route of the `api` namespace, as registered now (new routes appear by themselves)."""
+    prefix, resolver = get_resolver().namespace_dict[NAMESPACE]
+    return list(_walk(resolver.url_patterns, "/" + prefix))
+
+
+def _walk(patterns, prefix: str) -> Iterator[Route]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield Route(
+                name=pattern.name,
+                path=prefix + str(pattern.pattern).lstrip("^").rstrip("$"),
+                callback=pattern.callback,
+                kwargs=frozenset(pattern.pattern.regex.groupindex),
+            )
+
+
+class MissingFactory(LookupError):
+    pass
+
+
+def url_kwargs_for(route: Route, merchant: Merchant) -> dict[str, Any]:
+    """URL kwargs naming an object owned by `merchant`, for a route with kwargs."""
+    if route.name in ROUTE_KWARGS:
+        return ROUTE_KWARGS[route.name](merchant)
+    model = route.model
+    if route.kwargs == {route.lookup_kwarg} and model in FACTORIES:
+        return {route.lookup_kwarg: FACTORIES[model](merchant).pk}
+    raise MissingFactory(
+        f"Route api:{route.name} ({route.path}) has no isolation factory. Register one in "
+        f"tests/api/isolation.py: FACTORIES[{getattr(model, '__name__', 'YourModel')}] = "
+        f"make_one(merchant) if its kwarg is the view's lookup, else "
+        f"ROUTE_KWARGS[{route.name!r}] = lambda merchant: {{...url kwargs...}}."
+    )
+
+
+def object_for(route: Route, merchant: Merchant) -> models.Model:
+    """An object of the list route's model owned by `merchant`."""
+    model = route.model
+    if model not in FACTORIES:
+        name = getattr(model, "__name__", "TheModel")
+        raise MissingFactory(
+            f"List route api:{route.name} ({route.path}) lists {name}, which has no isolation "
+            f"factory: register FACTORIES[{name}] in tests/api/isolation.py."
+        )
+    return FACTORIES[model](merchant)

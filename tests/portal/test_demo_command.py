@@ -1,0 +1,135 @@
+"""`manage.py demo` runs the portal and a task worker, supervises them, and stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ROOT, child_database_env, stop_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may hold spaces, so split after the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def start_demo(port: int, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "wb")  # closed by the OS when the test ends
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "demo", "--port", str(port), "--skip-migrate"],
+        cwd=ROOT,
+        env=child_database_env(Q_WORKERS="1"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_portal(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"demo exited early:\n{log_path.read_text()}"
+        if "Keelson demo is running" in log_path.read_text(errors="replace"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as resp:
+                return resp.status
+        time.sleep(0.3)
+    pytest.fail(f"the demo did not come up:\n{log_path.read_text()}")
+
+
+def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    return [p for p in pids if alive(p)]
+
+
+def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "demo.log"
+    proc = start_demo(port, log_path)
+    try:
+        assert wait_for_portal(proc, port, log_path) == 200
+        output = log_path.read_text()
+        assert f"http://127.0.0.1:{port}/" in output
+        assert "agency" in output and "merchant1" in output and "keelson-demo" in output
+        children = children_of(proc.pid)
+        assert len(children) == 2, output  # the web server and the qcluster
+
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert wait_gone(children) == []
+    finally:
+        stop_process(proc)
+
+
+def test_demo_stops_the_others_and_fails_when_a_child_dies(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "demo.log"
+    proc = start_demo(port, log_path)
+    try:
+        wait_for_portal(proc, port, log_path)
+        children = children_of(proc.pid)
+        web = next(p for p in children if "runserver" in Path(f"/proc/{p}/cmdline").read_text())
+
+        os.killpg(web, signal.SIGKILL)
+
+        assert proc.wait(30) != 0
+        assert wait_gone(children) == []
+        assert "exited with code" in log_path.read_text()
+    finally:
+        stop_process(proc)
+
+
+def test_demo_refuses_a_busy_port(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "demo", "--port", str(port)],
+            cwd=ROOT,
+            env=child_database_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"Port {port}" in result.stderr

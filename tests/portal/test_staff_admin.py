@@ -1,0 +1,72 @@
+"""The staff admin at /admin/: superusers only, across tenants, unfold-styled, secrets hidden."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
+from unfold.sites import UnfoldAdminSite
+
+from tenants.models import AmazonAccount, ApiKey, Membership, Merchant, ShopifyStore, User
+from tenants.services import create_api_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user(username="root", is_superuser=True, is_staff=True)
+
+
+def test_both_sites_are_unfold_sites_and_tenancy_models_are_registered():
+    from portal.site import portal_site
+
+    assert isinstance(admin.site, UnfoldAdminSite)
+    assert isinstance(portal_site, UnfoldAdminSite)
+    for model in (User, Merchant, Membership, ApiKey, AmazonAccount, ShopifyStore):
+        assert isinstance(admin.site._registry[model], UnfoldModelAdmin), model
+
+
+def test_a_superuser_sees_every_tenants_connections(
+    superuser, login, two_merchants, make_amazon_account
+):
+    a, b = two_merchants
+    ours, theirs = make_amazon_account(a), make_amazon_account(b)
+    client = login(superuser)
+
+    listing = client.get("/admin/tenants/amazonaccount/")
+
+    assert listing.status_code == 200
+    assert {o.pk for o in listing.context["cl"].result_list} == {ours.pk, theirs.pk}
+    page = client.get(f"/admin/tenants/amazonaccount/{theirs.pk}/change/").content.decode()
+    assert theirs.lwa_refresh_token not in page
+
+
+def test_non_superuser_staff_cannot_use_the_staff_admin(make_user, login):
+    staff = make_user(username="helpdesk", is_staff=True)
+
+    response = login(staff).get("/admin/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_a_superuser_revokes_a_key_from_the_staff_admin(superuser, login, make_merchant):
+    key = create_api_key(name="k", scopes=["orders:read"], merchant=make_merchant()).api_key
+
+    response = login(superuser).post(
+        "/admin/tenants/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]}
+    )
+
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_every_staff_changelist_renders(superuser, login, two_merchants, make_amazon_account):
+    make_amazon_account(two_merchants[0])
+    client = login(superuser)
+
+    for model in admin.site._registry:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert client.get(url).status_code == 200, url
