@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
 from orders import selectors
@@ -51,6 +52,25 @@ class DeadlinesSerializer(serializers.Serializer):
     ship_by = serializers.DateTimeField(allow_null=True)
     confirm_by = serializers.DateTimeField(allow_null=True)
     warn_at = serializers.DateTimeField(allow_null=True)
+    verify_by = serializers.DateTimeField(allow_null=True)
+
+
+class FlagsSerializer(serializers.Serializer):
+    in_buyer_cancel_hold = serializers.BooleanField()
+    hold_ends_at = serializers.DateTimeField(allow_null=True)
+    pending_too_long = serializers.BooleanField()
+    is_late = serializers.BooleanField()
+    is_at_risk = serializers.BooleanField()
+    expected_auto_cancel = serializers.BooleanField()
+    buyer_cancel_requested = serializers.BooleanField()
+
+
+class ActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    allowed = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    rule = serializers.CharField(allow_null=True)
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -86,8 +106,14 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class OrderDetailSerializer(OrderSerializer):
+    """The order with its lines, deadlines, flags and what may be done now (`allowed_actions`
+    lists the allowed ones; `actions` also explains each refusal with a stable code)."""
+
     lines = OrderLineSerializer(many=True, read_only=True)
     deadlines = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
     seller_central_url = serializers.CharField(read_only=True)
 
     class Meta(OrderSerializer.Meta):
@@ -103,14 +129,52 @@ class OrderDetailSerializer(OrderSerializer):
             "shipping_address",
             "seller_central_url",
             "deadlines",
+            "flags",
+            "allowed_actions",
+            "actions",
             "lines",
         ]
 
-    @extend_schema(responses=DeadlinesSerializer)
+    def _assessment(self, order: Order):
+        cache = self.context.setdefault("_assessments", {})
+        if order.pk not in cache:
+            cache[order.pk] = selectors.assess_order(order, timezone.now())
+        return cache[order.pk]
+
+    @extend_schema_field(DeadlinesSerializer)
     def get_deadlines(self, order: Order) -> dict:
+        d = self._assessment(order).deadlines
         return DeadlinesSerializer(
-            {"ship_by": order.ship_by, "confirm_by": order.confirm_by, "warn_at": order.warn_at}
+            {
+                "ship_by": d.ship_by,
+                "confirm_by": d.confirm_by,
+                "warn_at": d.warn_at,
+                "verify_by": d.verify_by,
+            }
         ).data
+
+    @extend_schema_field(FlagsSerializer)
+    def get_flags(self, order: Order) -> dict:
+        a = self._assessment(order)
+        return FlagsSerializer(
+            {
+                "in_buyer_cancel_hold": a.in_buyer_cancel_hold,
+                "hold_ends_at": a.hold_ends_at,
+                "pending_too_long": a.pending_too_long,
+                "is_late": a.is_late,
+                "is_at_risk": a.is_at_risk,
+                "expected_auto_cancel": a.expected_auto_cancel,
+                "buyer_cancel_requested": order.buyer_cancel_requested,
+            }
+        ).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_allowed_actions(self, order: Order) -> list[str]:
+        return self._assessment(order).allowed_actions
+
+    @extend_schema_field(ActionSerializer(many=True))
+    def get_actions(self, order: Order) -> list[dict]:
+        return [d.as_dict() for d in self._assessment(order).actions.values()]
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
@@ -126,6 +190,8 @@ class OrderFilter(StrictFilterSet):
     fulfillment_status = django_filters.ChoiceFilter(choices=FulfillmentStatus.choices)
     financial_status = django_filters.ChoiceFilter(choices=FinancialStatus.choices)
     buyer_cancel_requested = StrictBooleanFilter()
+    at_risk = StrictBooleanFilter(method="filter_at_risk")
+    late = StrictBooleanFilter(method="filter_late")
     updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gt")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
 
@@ -135,6 +201,14 @@ class OrderFilter(StrictFilterSet):
 
     def filter_search(self, queryset, name, value):
         return selectors.search_orders(queryset, value)
+
+    def filter_at_risk(self, queryset, name, value):
+        condition = selectors.at_risk_filter(timezone.now())
+        return queryset.filter(condition) if value else queryset.exclude(condition)
+
+    def filter_late(self, queryset, name, value):
+        condition = selectors.late_filter(timezone.now())
+        return queryset.filter(condition) if value else queryset.exclude(condition)
 
 
 class TimelinePagination(CursorPagination):

@@ -181,7 +181,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasScope"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictDjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -266,6 +266,9 @@ UNFOLD_PORTAL = {
 
 # --- Keelson ---------------------------------------------------------------------------------
 KEELSON_DEMO = env_bool("KEELSON_DEMO", False)
+# Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
+# for benchmarks against the emulator with its limits off.
+KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)
 
 LOGGING = {
     "version": 1,

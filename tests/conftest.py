@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from tenants.scope import tenant_context
+from tests.support.api import call, client, make_api_key  # noqa: F401  (fixtures)
 
 _counter = itertools.count(1)
 
@@ -102,30 +103,32 @@ def two_merchants(make_merchant):
 
 @pytest.fixture
 def make_order(db):
-    """An Amazon order with lines, created in the merchant's scope."""
+    """An Amazon order with lines, created in the merchant's scope, its policy deadlines
+    computed. `lines`: (sku, quantity, price) or (sku, quantity, price, shipped). Every order
+    has a buyer e-mail address, so the R4 checks have something to catch."""
     from datetime import timedelta
     from decimal import Decimal
 
     from django.utils import timezone
 
     from orders.models import Order, OrderLine
+    from orders.services import recompute_deadlines
 
-    def make(merchant, lines=(("SKU-1", 1, "10.00"),), **fields):
+    def make(merchant, lines=(("SKU-1", 2, "25.00"),), *, recompute=True, now=None, **fields):
         n = next(_counter)
-        now = timezone.now()
+        purchase = fields.setdefault("purchase_date", timezone.now() - timedelta(days=1))
         fields.setdefault("external_id", f"111-{n:07d}-{n:07d}")
         fields.setdefault("status", "Unshipped")
-        fields.setdefault("purchase_date", now - timedelta(hours=2))
-        fields.setdefault("source_updated_at", now - timedelta(hours=1))
-        fields.setdefault("latest_ship_date", now + timedelta(days=2))
+        fields.setdefault("source_updated_at", purchase)
+        fields.setdefault("latest_ship_date", purchase + timedelta(days=2))
         fields.setdefault("currency", "USD")
         fields.setdefault("marketplace_id", "ATVPDKIKX0DER")
-        fields.setdefault("buyer_email", f"buyer{n}@marketplace.amazon.com")
-        total = sum(Decimal(price) for _, _, price in lines)
-        fields.setdefault("total_amount", total)
+        fields.setdefault("buyer_name", f"Buyer {n}")
+        fields.setdefault("buyer_email", f"buyer{n}@marketplace.amazon.example")
+        fields.setdefault("total_amount", sum(Decimal(line[2]) for line in lines))
         with tenant_context(merchant):
             order = Order.objects.create(merchant=merchant, **fields)
-            for i, (sku, quantity, price) in enumerate(lines, start=1):
+            for i, (sku, quantity, price, *shipped) in enumerate(lines, start=1):
                 OrderLine.objects.create(
                     merchant=merchant,
                     order=order,
@@ -133,8 +136,12 @@ def make_order(db):
                     sku=sku,
                     title=f"Product {sku}",
                     quantity_ordered=quantity,
+                    quantity_shipped=shipped[0] if shipped else 0,
                     item_price=Decimal(price),
                 )
+            if recompute:
+                recompute_deadlines([order], now=now)
+                order.refresh_from_db()
         return order
 
     return make

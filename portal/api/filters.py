@@ -6,8 +6,10 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
 
 
 class StrictFilterSet(django_filters.FilterSet):
@@ -63,3 +65,29 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An RFC 3339 time in any offset, compared in UTC."""
 
     field_class = _UtcIsoDateTimeField
+
+
+class StrictDjangoFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, refusing query parameters the endpoint does not know: a typo
+    (`?statuss=Pending`) is a 400 naming it, not a silently unfiltered list."""
+
+    def filter_queryset(self, request, queryset, view):
+        known: set[str] = set()
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        paginator = getattr(view, "paginator", None)
+        for attribute in ("cursor_query_param", "page_size_query_param", "page_query_param"):
+            name = getattr(paginator, attribute, None)
+            if name:
+                known.add(name)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            hint = ", ".join(sorted(known)) or "none"
+            raise ValidationError(
+                {
+                    name or "(empty name)": [f"Unknown query parameter. Known: {hint}."]
+                    for name in unknown
+                }
+            )
+        return super().filter_queryset(request, queryset, view)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tenants.models import ApiKey
 from tenants.scope import current_merchant_ids
 from tenants.services import revoke_api_key
-from tests.api.conftest import assert_problem
+from tests.support.api import assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.conftest import assert_problem
+from tests.support.api import assert_problem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api.urls_testviews")]
 

@@ -17,7 +17,7 @@ from portal.api.idempotency import purge_expired
 from portal.models import IdempotencyRecord
 from tenants.scope import tenant_context
 from tests.api import urls_testviews
-from tests.api.conftest import assert_problem
+from tests.support.api import assert_problem
 
 pytestmark = pytest.mark.urls("tests.api.urls_testviews")
 

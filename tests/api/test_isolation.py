@@ -14,8 +14,8 @@ from django.urls import reverse
 from tenants.api_auth import ANY_SCOPE, declared_scope
 from tenants.models import ApiKey, ApiScope
 from tenants.services import revoke_api_key
-from tests.api.conftest import ALL_SCOPES, assert_problem
 from tests.api.isolation import MissingFactory, Route, api_routes, object_for, url_kwargs_for
+from tests.support.api import ALL_SCOPES, assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from integrations.amazon.ratelimit import LIMITS, RateLimiter
+from sandbox.amazon.static_cases import models_dir
 
-SPAPI = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "spapi"
 MODELS = {
     "ordersV0.json": {},
     "orders_2026-01-01.json": {"getOrder": "getOrder20260101"},
@@ -22,7 +21,7 @@ MODELS = {
 def documented_limits() -> dict[str, tuple[float, int]]:
     found = {}
     for filename, renames in MODELS.items():
-        model = json.loads((SPAPI / filename).read_text())
+        model = json.loads((models_dir() / filename).read_text())
         for operations in model["paths"].values():
             for operation in operations.values():
                 if not isinstance(operation, dict) or "operationId" not in operation:

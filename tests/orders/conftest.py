@@ -1,6 +1,6 @@
 import pytest
 
-from tests.support.policy import make_order, make_user, r4_guard  # noqa: F401
+from tests.support.policy import make_user, r4_guard  # noqa: F401
 
 
 @pytest.hookimpl(wrapper=True)

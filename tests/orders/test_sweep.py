@@ -131,7 +131,7 @@ def test_order_pending_past_21_days_is_noticed_once_A2(merchant, staff, make_ord
 @pytest.mark.parametrize(
     "fields",
     [
-        {"status": "Shipped", "lines": ((2, 2),)},
+        {"status": "Shipped", "lines": (("SKU-1", 2, "25.00", 2),)},
         {"status": "Canceled"},
         {"fulfillment_channel": "AFN"},
         {"fulfillment_channel": "AFN", "status": "Pending"},

@@ -3,69 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 
 from tenants.scope import tenant_context
 
 _counter = itertools.count(1)
 US = "ATVPDKIKX0DER"
 UK = "A1F83G8C2ARO7P"
-
-
-@pytest.fixture
-def make_order(db):
-    """An Amazon order with lines, created under its merchant's scope, deadlines recomputed.
-
-    Every order gets a buyer e-mail address, so the R4 check below has something to catch.
-    """
-    from orders.models import Order, OrderLine
-    from orders.services import recompute_deadlines
-
-    def make(
-        merchant,
-        *,
-        lines: tuple[tuple[int, int], ...] = ((2, 0),),
-        recompute: bool = True,
-        now: datetime | None = None,
-        **fields,
-    ):
-        n = next(_counter)
-        purchase = fields.setdefault("purchase_date", timezone.now() - timedelta(days=1))
-        fields.setdefault("external_id", f"111-{n:07d}-0000001")
-        fields.setdefault("marketplace_id", US)
-        fields.setdefault("status", "Unshipped")
-        fields.setdefault("source_updated_at", purchase)
-        fields.setdefault("latest_ship_date", purchase + timedelta(days=2))
-        fields.setdefault("currency", "USD")
-        fields.setdefault("total_amount", "25.00")
-        fields.setdefault("buyer_name", f"Buyer {n}")
-        fields.setdefault("buyer_email", f"buyer{n}@marketplace.amazon.example")
-        with tenant_context(merchant):
-            order = Order.objects.create(merchant=merchant, **fields)
-            OrderLine.objects.bulk_create(
-                [
-                    OrderLine(
-                        merchant=merchant,
-                        order=order,
-                        external_id=f"{n}-{i}",
-                        sku=f"SKU-{i}",
-                        quantity_ordered=ordered,
-                        quantity_shipped=shipped,
-                        item_price="12.50",
-                    )
-                    for i, (ordered, shipped) in enumerate(lines)
-                ]
-            )
-            if recompute:
-                recompute_deadlines([order], now=now)
-                order.refresh_from_db()
-        return order
-
-    return make
 
 
 def buyer_addresses() -> set[str]:

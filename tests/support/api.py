@@ -1,4 +1,5 @@
-"""Fixtures for the partner API tests: keys, clients, and problem+json assertions."""
+"""API test helpers: keys, clients, and problem+json assertions (fixtures exported by
+tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,13 @@
+"""Emulator state. Each emulator keeps its models in its own module; they are imported here so
+that Django finds them (app label "sandbox")."""
+
+from sandbox.amazon.models import (  # noqa: F401
+    AmazonAdjustment,
+    AmazonFeed,
+    AmazonFeedDocument,
+    AmazonOrder,
+    AmazonOrderItem,
+    AmazonPackage,
+    AmazonSeller,
+    SandboxState,
+)
