@@ -125,6 +125,11 @@ class Command(BaseCommand):
     # -- children ---------------------------------------------------------------------------
 
     def _on_signal(self, signum, frame) -> None:
+        # Once: a second signal (Ctrl-C twice, or SIGTERM to the group and from a wrapper)
+        # must not interrupt the orderly stop the first one started.
+        if getattr(self, "_stopping", False):
+            return
+        self._stopping = True
         raise Stop()
 
     def _start(self, spec: DemoProcess) -> subprocess.Popen:
