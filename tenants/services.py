@@ -209,3 +209,46 @@ def record_api_key_use(api_key: ApiKey, *, at: datetime, resolution: timedelta) 
     if updated:
         api_key.last_used_at = at
     return bool(updated)
+
+
+def rotate_encryption_keys() -> dict[str, int]:
+    """Re-encrypt every encrypted value with the newest key of KEELSON_ENCRYPTION_KEYS.
+
+    Run after putting a new key first; then the old key can be dropped. Idempotent. Works one
+    merchant at a time in its own scope (row-level security applies to these tables), and
+    rewrites the stored tokens without decrypting them into Python objects.
+    """
+    from django.apps import apps
+    from django.db import connection
+
+    from tenants.crypto import ENCRYPTED_PREFIX, EncryptedTextField, rotate
+    from tenants.models import TenantModel
+    from tenants.scope import tenant_context
+
+    counts: dict[str, int] = {}
+    merchant_ids = list(Merchant.objects.values_list("id", flat=True))
+    for model in apps.get_models():
+        fields = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        if not fields:
+            continue
+        table = connection.ops.quote_name(model._meta.db_table)
+        pk = connection.ops.quote_name(model._meta.pk.column)
+        rotated = 0
+        scopes = merchant_ids if issubclass(model, TenantModel) else [None]
+        for merchant_id in scopes:
+            with tenant_context(merchant_id or []), transaction.atomic():
+                with connection.cursor() as cursor:
+                    for field in fields:
+                        column = connection.ops.quote_name(field.column)
+                        cursor.execute(
+                            f"SELECT {pk}, {column} FROM {table} WHERE {column} LIKE %s FOR UPDATE",
+                            [ENCRYPTED_PREFIX + "%"],
+                        )
+                        for row_id, stored in cursor.fetchall():
+                            cursor.execute(
+                                f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",
+                                [rotate(stored), row_id],
+                            )
+                            rotated += 1
+        counts[model._meta.label] = rotated
+    return counts

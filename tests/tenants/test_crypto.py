@@ -48,3 +48,24 @@ def test_owner_connection_is_not_needed_to_read_secrets():
     assert (
         connections["default"].settings_dict["USER"] != connections["owner"].settings_dict["USER"]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rotating_keys_re_encrypts_every_secret_so_the_old_key_can_go(
+    settings, two_merchants, make_amazon_account
+):
+    from django.core.management import call_command
+
+    a, b = two_merchants
+    old_key = settings.KEELSON_ENCRYPTION_KEYS[0]
+    accounts = [
+        make_amazon_account(a, lwa_refresh_token="Atzr|a"),
+        make_amazon_account(b, lwa_refresh_token="Atzr|b"),
+    ]
+    new_key = Fernet.generate_key().decode()
+    settings.KEELSON_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("rotate_encryption_keys", stdout=__import__("io").StringIO())
+    settings.KEELSON_ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    for merchant, account, token in zip((a, b), accounts, ("Atzr|a", "Atzr|b"), strict=True):
+        with tenant_context(merchant):
+            assert AmazonAccount.objects.get(pk=account.pk).lwa_refresh_token == token
