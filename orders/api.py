@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
+from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
 from orders import selectors
 from orders.models import (
     AmazonOrderStatus,
@@ -115,6 +116,8 @@ class OrderDetailSerializer(OrderSerializer):
     allowed_actions = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
     seller_central_url = serializers.CharField(read_only=True)
+    fulfillment_orders = serializers.SerializerMethodField()
+    fulfillments = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
         fields = [
@@ -133,6 +136,8 @@ class OrderDetailSerializer(OrderSerializer):
             "allowed_actions",
             "actions",
             "lines",
+            "fulfillment_orders",
+            "fulfillments",
         ]
 
     def _assessment(self, order: Order):
@@ -175,6 +180,20 @@ class OrderDetailSerializer(OrderSerializer):
     @extend_schema_field(ActionSerializer(many=True))
     def get_actions(self, order: Order) -> list[dict]:
         return [d.as_dict() for d in self._assessment(order).actions.values()]
+
+    @extend_schema_field(FulfillmentOrderSerializer(many=True))
+    def get_fulfillment_orders(self, order: Order) -> list[dict]:
+        from fulfillment import selectors as fulfillment_selectors
+
+        rows = fulfillment_selectors.order_fulfillment_orders(order)
+        return FulfillmentOrderSerializer(rows, many=True).data
+
+    @extend_schema_field(FulfillmentSerializer(many=True))
+    def get_fulfillments(self, order: Order) -> list[dict]:
+        from fulfillment import selectors as fulfillment_selectors
+
+        rows = fulfillment_selectors.order_fulfillments(order)
+        return FulfillmentSerializer(rows, many=True).data
 
 
 class OrderEventSerializer(serializers.ModelSerializer):

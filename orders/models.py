@@ -322,3 +322,74 @@ class MarketplacePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.marketplace_id})"
+
+
+class AmazonSyncState(TenantModel):
+    """Where the Amazon order sync of one account stands (orders/sync.py).
+
+    Two lanes. The *live* lane reads orders changed since the account's cursor
+    (``AmazonAccount.sync_cursor``, on Amazon's clock) in windows: a window is opened at the
+    cursor minus an overlap, its end is the ``LastUpdatedBefore`` Amazon applied, and its page
+    token is kept here so a killed run resumes on the same page. The *backfill* lane reads the
+    orders changed in the days before the account was connected, with searchOrders, keeping its
+    own token and position; its progress is shown in the portal and the API. Written only by
+    the holder of the account's lease, page by page, in the transaction that upserts the page.
+    """
+
+    class Api(models.TextChoices):
+        V0 = "v0", "Orders v0 (getOrders + getOrderItems)"
+        V2026 = "2026-01-01", "Orders 2026-01-01 (searchOrders, items included)"
+
+    account = models.OneToOneField(
+        AmazonAccount, on_delete=models.CASCADE, related_name="sync_state"
+    )
+    # Live lane: the window in progress (None: none open).
+    window_api = models.CharField(max_length=10, choices=Api.choices, default=Api.V0)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    window_token = models.TextField(blank=True)
+    window_position = models.DateTimeField(
+        null=True, blank=True, help_text="LastUpdateDate of the last order committed."
+    )
+    # Amazon's clock minus ours, from the last LastUpdatedBefore Amazon returned (+ 2 minutes).
+    clock_offset_seconds = models.FloatField(default=0)
+
+    # Backfill lane.
+    backfill_days = models.PositiveSmallIntegerField(default=0)
+    backfill_from = models.DateTimeField(null=True, blank=True)
+    backfill_to = models.DateTimeField(
+        null=True, blank=True, help_text="Amazon's LastUpdatedBefore on the first page."
+    )
+    backfill_token = models.TextField(blank=True)
+    backfill_position = models.DateTimeField(null=True, blank=True)
+    backfill_pages = models.PositiveIntegerField(default=0)
+    backfill_orders = models.PositiveIntegerField(default=0)
+    backfill_started_at = models.DateTimeField(null=True, blank=True)
+    backfill_finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Runs.
+    pages = models.PositiveBigIntegerField(default=0)
+    orders_seen = models.PositiveBigIntegerField(default=0)
+    orders_changed = models.PositiveBigIntegerField(default=0)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_change_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a page last created or changed an order."
+    )
+    last_outcome = models.CharField(max_length=32, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(
+        default=0, help_text="Failed runs in a row (transient errors): the backoff."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Amazon sync state"
+
+    def __str__(self) -> str:
+        return f"sync of {self.account_id}"
+
+    @property
+    def backfilling(self) -> bool:
+        return self.backfill_from is not None and self.backfill_finished_at is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet, Sum
@@ -174,3 +175,106 @@ def late_filter(now: datetime) -> Q:
 
 def orders_at_risk(now: datetime) -> QuerySet[Order]:
     return Order.objects.filter(at_risk_filter(now)).order_by("confirm_by", "id")
+
+
+# --- the Amazon sync's progress (orders/sync.py) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    days: int
+    pages: int
+    orders: int
+    progress: float  # 0..1: the share of the backfill's time range read
+    eta_seconds: int | None  # from the time spent so far; None until something was read
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AmazonSyncStatus:
+    account_id: int
+    merchant_id: int
+    name: str
+    status: str  # the account's: active, paused, auth_failed, disconnected
+    phase: str  # backfilling, live, not_started, or the account's status when not active
+    synced_until: datetime | None  # Amazon's time: every change before it is here
+    last_success_at: datetime | None
+    next_sync_at: datetime | None
+    last_error: str
+    backfill: BackfillProgress | None
+
+
+def backfill_progress(state, now: datetime) -> BackfillProgress | None:
+    if state is None or state.backfill_from is None:
+        return None
+    if state.backfill_finished_at is not None:
+        fraction = 1.0
+    elif state.backfill_to is None or state.backfill_position is None:
+        fraction = 0.0
+    else:
+        span = (state.backfill_to - state.backfill_from).total_seconds()
+        done = (state.backfill_position - state.backfill_from).total_seconds()
+        fraction = min(1.0, max(0.0, done / span)) if span > 0 else 0.0
+    eta = None
+    if state.backfill_finished_at is not None:
+        eta = 0
+    elif fraction > 0 and state.backfill_started_at is not None:
+        elapsed = (now - state.backfill_started_at).total_seconds()
+        eta = round(elapsed * (1 - fraction) / fraction)
+    return BackfillProgress(
+        days=state.backfill_days,
+        pages=state.backfill_pages,
+        orders=state.backfill_orders,
+        progress=round(fraction, 4),
+        eta_seconds=eta,
+        started_at=state.backfill_started_at,
+        finished_at=state.backfill_finished_at,
+    )
+
+
+def amazon_sync_statuses(merchant_ids: Iterable[int] | None = None) -> list[AmazonSyncStatus]:
+    """The sync of every Amazon account in the current scope (or of these merchants): where it
+    stands, and the backfill's pages, orders, progress and estimated time left."""
+    from django.utils import timezone
+
+    from orders.models import AmazonSyncState
+    from tenants.models import AccountStatus, AmazonAccount
+
+    accounts = AmazonAccount.objects.order_by("merchant_id", "name", "id")
+    if merchant_ids is not None:
+        accounts = accounts.filter(merchant_id__in=list(merchant_ids))
+    accounts = list(accounts)
+    states = {
+        s.account_id: s
+        for s in AmazonSyncState.objects.filter(account_id__in=[a.pk for a in accounts])
+    }
+    now = timezone.now()
+    out = []
+    for account in accounts:
+        state = states.get(account.pk)
+        if account.status != AccountStatus.ACTIVE:
+            phase = account.status
+        elif state is not None and state.backfilling:
+            phase = "backfilling"
+        elif account.sync_cursor is not None:
+            phase = "live"
+        else:
+            phase = "not_started"
+        out.append(
+            AmazonSyncStatus(
+                account_id=account.pk,
+                merchant_id=account.merchant_id,
+                name=account.name or account.selling_partner_id,
+                status=account.status,
+                phase=phase,
+                synced_until=account.sync_cursor,
+                last_success_at=state.last_success_at if state else None,
+                next_sync_at=account.next_sync_at
+                if account.status == AccountStatus.ACTIVE
+                else None,
+                last_error=(state.last_error if state else "") or account.status_message,
+                backfill=backfill_progress(state, now),
+            )
+        )
+    return out

@@ -431,10 +431,16 @@ def after_amazon_upsert(
     merchant: Merchant, result: UpsertResult, *, now: datetime | None = None
 ) -> None:
     """What the sync does right after ``upsert_amazon_orders``, in the same transaction and
-    scope: store the changed orders' deadlines, and tell the merchant about each new buyer
-    cancellation request (rule B5; the timeline's B1 event is the upsert's)."""
+    scope: store the changed orders' deadlines, tell the merchant about each new buyer
+    cancellation request (rule B5; the timeline's B1 event is the upsert's), and bring their
+    fulfillment up to date (``fulfillment.services.sync_fulfillment_orders``, rule F2)."""
     recompute_deadlines(result.changed_order_ids, now=now)
     notify_buyer_cancel_requests(merchant, result.new_buyer_cancel_order_ids)
+    # Fulfillment follows: status from Amazon's shipped quantities, fulfillment orders for the
+    # merchant's services, and the automatic request of a new Unshipped order (rule F2).
+    from fulfillment.services import sync_fulfillment_orders
+
+    sync_fulfillment_orders(result.changed_order_ids)
 
 
 def notify_buyer_cancel_requests(merchant: Merchant, order_ids: Iterable[int]) -> int:

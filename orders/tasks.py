@@ -54,3 +54,60 @@ def recompute_merchant_deadlines(merchant_id: int) -> int:
     """After a merchant's warning days or time zone changed: recompute its open orders."""
     with tenant_context(merchant_id):
         return services.recompute_open_orders()
+
+
+# --- the Amazon order sync (orders/sync.py) ----------------------------------------------------
+
+SYNC_TASK = "orders.tasks.sync_amazon_account"
+# The fan-out's claim covers the time a task may wait in the queue before a worker starts it.
+QUEUED_LEASE_SECONDS = 600
+MAX_FAN_OUT = 500
+
+
+def sync_due_amazon_accounts() -> dict:
+    """Every minute (portal/schedules.py): one sync task per Amazon account that is due.
+
+    Reads the ids of active, due, unleased accounts (the one cross-tenant read), then claims
+    each account's lease under its merchant's scope and queues its task, so an account waiting
+    in the queue is not queued again, and two workers never sync one account at once.
+    """
+    from django.db.models import Q
+    from django_q.tasks import async_task
+
+    from orders import sync
+    from tenants.models import AccountStatus, AmazonAccount
+
+    now = timezone.now()
+    with system_context("amazon sync: find the accounts due"):
+        due = list(
+            AmazonAccount.objects.filter(
+                status=AccountStatus.ACTIVE, merchant__is_active=True, next_sync_at__lte=now
+            )
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .order_by("next_sync_at")
+            .values_list("id", "merchant_id")[:MAX_FAN_OUT]
+        )
+    queued = []
+    for account_id, merchant_id in due:
+        owner = sync.new_lease_owner()
+        with tenant_context(merchant_id):
+            if not sync.claim_lease(account_id, owner, seconds=QUEUED_LEASE_SECONDS):
+                continue
+        async_task(
+            SYNC_TASK,
+            account_id,
+            merchant_id,
+            owner,
+            task_name=f"amazon sync {account_id}",
+            group="amazon-sync",
+        )
+        queued.append(account_id)
+    return {"due": len(due), "queued": queued}
+
+
+def sync_amazon_account(account_id: int, merchant_id: int, lease_owner: str | None = None) -> dict:
+    """One sync run of one account (the fan-out passes the lease it claimed for it)."""
+    from orders import sync
+
+    with tenant_context(merchant_id):
+        return sync.sync_account(account_id, owner=lease_owner).as_dict()

@@ -35,7 +35,9 @@ class OrderCard:
 ORDER_CARDS: list[OrderCard] = [
     OrderCard("unshipped", "Unshipped", "Ship or cancel these (rule A4).", "local_shipping"),
     OrderCard("at_risk", "At risk", "Confirmation deadline within days (rule A9).", "warning"),
-    OrderCard("late", "Late", "Past Amazon's confirmation deadline (rule A8).", "schedule"),
+    OrderCard(
+        "late", "Late", "Not shipped by the ship-by date: hurts the late-shipment rate.", "schedule"
+    ),
     OrderCard(
         "buyer_cancel", "Buyer-cancel requests", "Buyers asked to cancel (rule B1).", "block"
     ),

@@ -235,6 +235,7 @@ def seed(*, issue_api_keys: bool = False) -> SeedResult:
             agencies[agency.slug] = agency
             for merchant_spec in agency_spec.merchants:
                 merchants[merchant_spec.slug] = _merchant(agency, merchant_spec)
+        _demo_service(merchants[DEMO_SERVICE_MERCHANT])
         users = []
         for spec in USERS:
             _user(spec, agencies, merchants)
@@ -256,6 +257,49 @@ def seed(*, issue_api_keys: bool = False) -> SeedResult:
             for agency_spec in AGENCIES:
                 api_keys.append(_reissue_key(agency=agencies[agency_spec.slug]))
     return SeedResult(users=users, api_keys=api_keys)
+
+
+# --- the demo's fulfillment service, answered by the bot (sandbox/bot) ---------------------------
+
+DEMO_SERVICE_MERCHANT = "northwind-outdoor"
+DEMO_SERVICE_NAME = "Northwind 3PL (demo bot)"
+
+
+@dataclass(frozen=True)
+class DemoBot:
+    key: str
+    secret: str
+    merchant: str
+
+
+def _demo_service(merchant: Merchant):
+    """Northwind Outdoor's fulfillment service (fulfillment-order workflow, its default
+    location). Seeded without an API key: ``demo_bot`` issues one when the bot starts."""
+    from fulfillment.models import FulfillmentService
+    from fulfillment.services import add_location, create_fulfillment_service
+
+    service = FulfillmentService.objects.filter(merchant=merchant, name=DEMO_SERVICE_NAME).first()
+    if service is None:
+        service = create_fulfillment_service(
+            name=DEMO_SERVICE_NAME, merchant=merchant, issue_api_key=False
+        ).service
+    else:
+        add_location(service=service, merchant=merchant, is_default=True)
+    return service
+
+
+def demo_bot(callback_url: str) -> DemoBot:
+    """For ``manage.py demo``: point the demo service's callbacks at the bot and issue the
+    bot's key (revoking the previous one; keys are stored hashed)."""
+    from fulfillment.services import issue_service_api_key
+
+    with transaction.atomic():
+        merchant = Merchant.objects.get(slug=DEMO_SERVICE_MERCHANT)
+        service = _demo_service(merchant)
+        service.callback_url = callback_url
+        service.save(update_fields=["callback_url"])
+        key = issue_service_api_key(service=service, name=f"{DEMO_SERVICE_NAME} key")
+    return DemoBot(key=key, secret=service.signing_secret, merchant=merchant.name)
 
 
 def login_lines() -> list[str]:

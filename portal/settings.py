@@ -269,6 +269,14 @@ KEELSON_DEMO = env_bool("KEELSON_DEMO", False)
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
 # for benchmarks against the emulator with its limits off.
 KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)
+# The Amazon order sync (orders/sync.py). A run stops after RUN_SECONDS (well under Q_CLUSTER
+# timeout, Amazon waits included) and continues in the next one; it holds the account's lease
+# for LEASE_SECONDS past its last page (a killed worker frees the account after that); it waits
+# at most MAX_WAIT seconds for a rate-limit token or after a 429 before it yields the worker.
+KEELSON_SYNC_RUN_SECONDS = float(os.environ.get("KEELSON_SYNC_RUN_SECONDS", "240"))
+KEELSON_SYNC_LEASE_SECONDS = float(os.environ.get("KEELSON_SYNC_LEASE_SECONDS", "300"))
+KEELSON_SYNC_MAX_WAIT = float(os.environ.get("KEELSON_SYNC_MAX_WAIT", "10"))
+KEELSON_SYNC_BACKFILL_DAYS = int(os.environ.get("KEELSON_SYNC_BACKFILL_DAYS", "30"))
 
 LOGGING = {
     "version": 1,

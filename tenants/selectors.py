@@ -12,6 +12,7 @@ from tenants.models import (
     READ_ONLY_ROLES,
     AmazonAccount,
     ApiKey,
+    ApiKeyOwner,
     Membership,
     Merchant,
     User,
@@ -108,6 +109,16 @@ def is_read_only_user(user: User, merchant_id: int | None = None) -> bool:
 
 
 def merchants_for_api_key(key: ApiKey) -> QuerySet[Merchant]:
+    if key.owner_type == ApiKeyOwner.FULFILLMENT_SERVICE:
+        # The merchants its service serves (fulfillment.models.FulfillmentLocation), never its
+        # owner's whole agency; fulfillment.selectors then narrows it to the service's own
+        # fulfillment orders. No service, or an inactive one: nothing.
+        return Merchant.objects.filter(
+            is_active=True,
+            fulfillment_locations__is_active=True,
+            fulfillment_locations__service__is_active=True,
+            fulfillment_locations__service__api_key=key,
+        ).distinct()
     if key.agency_id:
         return Merchant.objects.filter(agency_id=key.agency_id, is_active=True)
     if key.merchant_id:

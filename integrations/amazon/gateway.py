@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from sp_api.api import FinancesV0, OrdersV0
+from sp_api.api import FinancesV0, OrdersV0, OrdersV20260101
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import exceptions as sp_exceptions
@@ -206,6 +206,138 @@ def parse_item(data: dict) -> AmazonOrderItem:
     )
 
 
+# --- parsing Orders 2026-01-01 ---------------------------------------------------------------
+
+# Orders 2026-01-01 fulfillment statuses as Orders v0 OrderStatus values (our Order.status).
+STATUS_FROM_2026 = {
+    "PENDING_AVAILABILITY": "PendingAvailability",
+    "PENDING": "Pending",
+    "UNSHIPPED": "Unshipped",
+    "PARTIALLY_SHIPPED": "PartiallyShipped",
+    "SHIPPED": "Shipped",
+    "CANCELLED": "Canceled",
+    "UNFULFILLABLE": "Unfulfillable",
+}
+# What searchOrders is asked to include: statuses and dates (FULFILLMENT), money (PROCEEDS),
+# buyer cancellation requests (CANCELLATION, rule B3) and the delivery address (RECIPIENT).
+SEARCH_ORDERS_DATA = ("FULFILLMENT", "PROCEEDS", "CANCELLATION", "RECIPIENT")
+# Address members that carry no personal data: what Orders v0 returns without a restricted
+# data token. Without ``personal_data`` a 2026 record keeps only these, like a v0 record.
+NON_PII_ADDRESS_FIELDS = ("City", "StateOrRegion", "PostalCode", "CountryCode", "AddressType")
+_ADDRESS_FROM_2026 = {
+    "name": "Name",
+    "addressLine1": "AddressLine1",
+    "addressLine2": "AddressLine2",
+    "addressLine3": "AddressLine3",
+    "city": "City",
+    "stateOrRegion": "StateOrRegion",
+    "postalCode": "PostalCode",
+    "countryCode": "CountryCode",
+    "phone": "Phone",
+    "addressType": "AddressType",
+}
+
+
+def parse_money_2026(value: dict | None) -> Money | None:
+    if not value or value.get("amount") in (None, ""):
+        return None
+    try:
+        return Money(Decimal(str(value["amount"])), value.get("currencyCode", ""))
+    except InvalidOperation as exc:
+        raise AmazonTransientError(f"malformed amount {value!r}") from exc
+
+
+def parse_item_2026(data: dict) -> AmazonOrderItem:
+    """An Orders 2026-01-01 order item as an Orders v0-shaped record.
+
+    ``ItemPrice`` (v0) is the line: unit price times quantity ordered. Shipping, tax and
+    discount come from the item's proceeds breakdowns (for the quantity not cancelled); a TAX
+    breakdown without detail is item tax. Without PROCEEDS (or while Pending) they are None,
+    as in v0.
+    """
+    product = data.get("product") or {}
+    quantity = int(data["quantityOrdered"])
+    unit = parse_money_2026((product.get("price") or {}).get("unitPrice"))
+    item_price = Money(unit.amount * quantity, unit.currency) if unit else None
+    shipping_price = item_tax = shipping_tax = discount = None
+    for breakdown in (data.get("proceeds") or {}).get("breakdowns") or ():
+        subtotal = parse_money_2026(breakdown.get("subtotal"))
+        kind = breakdown.get("type")
+        if kind == "SHIPPING":
+            shipping_price = subtotal
+        elif kind == "DISCOUNT" and subtotal is not None:
+            discount = Money(abs(subtotal.amount), subtotal.currency)
+        elif kind == "TAX":
+            detail = {
+                d.get("subtype"): parse_money_2026(d.get("value"))
+                for d in breakdown.get("detailedBreakdowns") or ()
+            }
+            if detail:
+                item_tax, shipping_tax = detail.get("ITEM"), detail.get("SHIPPING")
+            else:
+                item_tax = subtotal
+    request = (data.get("cancellation") or {}).get("cancellationRequest") or {}
+    return AmazonOrderItem(
+        order_item_id=data["orderItemId"],
+        sku=product.get("sellerSku", "") or "",
+        asin=product.get("asin", "") or "",
+        title=product.get("title", "") or "",
+        quantity_ordered=quantity,
+        quantity_shipped=int((data.get("fulfillment") or {}).get("quantityFulfilled", 0)),
+        item_price=item_price,
+        item_tax=item_tax,
+        shipping_price=shipping_price,
+        shipping_tax=shipping_tax,
+        promotion_discount=discount,
+        buyer_cancel_requested=request.get("requester") == "BUYER",
+        buyer_cancel_reason=(request.get("cancelReason") or "") if request else "",
+    )
+
+
+def parse_order_2026(data: dict, *, personal_data: bool = False) -> AmazonOrder:
+    """An Orders 2026-01-01 order (with FULFILLMENT, PROCEEDS, CANCELLATION, RECIPIENT) as the
+    same record Orders v0 gives, items included."""
+    fulfillment = data["fulfillment"]
+    status = STATUS_FROM_2026[fulfillment["fulfillmentStatus"]]
+    programs = set(data.get("programs") or ())
+    channel = data.get("salesChannel") or {}
+    ship_by = fulfillment.get("shipByWindow") or {}
+    deliver_by = fulfillment.get("deliverByWindow") or {}
+    raw_address = (data.get("recipient") or {}).get("deliveryAddress") or {}
+    address = {
+        ours: raw_address[theirs]
+        for theirs, ours in _ADDRESS_FROM_2026.items()
+        if raw_address.get(theirs)
+    }
+    if "AddressType" in address:
+        address["AddressType"] = str(address["AddressType"]).capitalize()
+    if not personal_data:
+        address = {k: v for k, v in address.items() if k in NON_PII_ADDRESS_FIELDS}
+    buyer = (data.get("buyer") or {}) if personal_data else {}
+    return AmazonOrder(
+        amazon_order_id=data["orderId"],
+        marketplace_id=channel.get("marketplaceId", ""),
+        status=status,
+        fulfillment_channel="AFN" if fulfillment.get("fulfilledBy") == "AMAZON" else "MFN",
+        purchase_date=parse_datetime(data["createdTime"]),
+        last_update_date=parse_datetime(data["lastUpdatedTime"]),
+        sales_channel=channel.get("marketplaceName", "") or "",
+        ship_service_level=fulfillment.get("fulfillmentServiceLevel", "") or "",
+        earliest_ship_date=parse_datetime(ship_by.get("earliestDateTime")),
+        latest_ship_date=parse_datetime(ship_by.get("latestDateTime")),
+        earliest_delivery_date=parse_datetime(deliver_by.get("earliestDateTime")),
+        latest_delivery_date=parse_datetime(deliver_by.get("latestDateTime")),
+        is_prime="PRIME" in programs,
+        is_business_order="AMAZON_BUSINESS" in programs,
+        is_premium_order="PREMIUM" in programs,
+        order_total=parse_money_2026((data.get("proceeds") or {}).get("grandTotal")),
+        buyer_name=buyer.get("buyerName", "") or address.get("Name", ""),
+        buyer_email=buyer.get("buyerEmail", ""),
+        shipping_address=address,
+        items=tuple(parse_item_2026(item) for item in data["orderItems"]),
+    )
+
+
 def amazon_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -263,7 +395,7 @@ class AmazonGateway:
                 self._sleep(min(exc.retry_after, self.max_wait))
             except AmazonTransientError as exc:
                 last = exc
-                self._sleep(min(2.0 ** (attempt - 1), 30.0))
+                self._sleep(min(2.0 ** (attempt - 1), 30.0, self.max_wait))
             logger.info("amazon %s attempt %s failed: %s", operation, attempt, last)
         assert last is not None
         raise last
@@ -306,9 +438,18 @@ class AmazonGateway:
             raise AmazonTransientError(f"{type(exc).__name__}: {exc}") from exc
         return response
 
-    def _payload(self, response: Any, what: str) -> Any:
+    def _payload(self, response: Any, what: str, key: str | None = None) -> Any:
+        """The response's payload; a transient error when it is missing or lacks ``key``.
+
+        The library turns a body that is not JSON (a truncated or HTML page) into an empty
+        payload (``{}``), not an error: without this check a malformed getOrders page would
+        read as an empty last page, and the caller would move its cursor past orders it never
+        saw. ``key`` is a member the model requires (``Orders``, ``OrderItems``, ``orders``).
+        """
         payload = getattr(response, "payload", None)
-        if payload is None:
+        if payload is None or (
+            key is not None and (not isinstance(payload, dict) or key not in payload)
+        ):
             raise AmazonTransientError(f"{what}: response without a payload (malformed page?)")
         return payload
 
@@ -339,7 +480,9 @@ class AmazonGateway:
         def fetch() -> OrdersPage:
             client = self._client(OrdersV0)
             try:
-                payload = self._payload(self._invoke(client.get_orders, **params), "getOrders")
+                payload = self._payload(
+                    self._invoke(client.get_orders, **params), "getOrders", "Orders"
+                )
             finally:
                 client.close()
             try:
@@ -364,7 +507,7 @@ class AmazonGateway:
                 try:
                     kwargs = {"NextToken": token} if token else {}
                     response = self._invoke(client.get_order_items, amazon_order_id, **kwargs)
-                    return self._payload(response, "getOrderItems")
+                    return self._payload(response, "getOrderItems", "OrderItems")
                 finally:
                     client.close()
 
@@ -387,6 +530,61 @@ class AmazonGateway:
             return parse_order(payload)
 
         return self.call("getOrder", fetch)
+
+    # --- Orders 2026-01-01 --------------------------------------------------------------------
+
+    def search_orders_page(
+        self,
+        *,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        created_after: datetime | None = None,
+        pagination_token: str | None = None,
+        max_results: int = 100,
+        personal_data: bool = False,
+    ) -> OrdersPage:
+        """One page of searchOrders (Orders 2026-01-01), items included in each record.
+
+        ``personal_data`` asks for the buyer too and keeps the full address; it needs a
+        restricted data token on real Amazon. The caller keeps the pagination token.
+        """
+        included = [*SEARCH_ORDERS_DATA, *(["BUYER"] if personal_data else [])]
+        params: dict[str, Any] = {
+            "marketplaceIds": list(self.credentials.marketplace_ids),
+            "includedData": included,
+        }
+        if pagination_token:
+            params["paginationToken"] = pagination_token
+        else:
+            params["maxResultsPerPage"] = max_results
+            if last_updated_after is not None:
+                params["lastUpdatedAfter"] = amazon_timestamp(last_updated_after)
+            if last_updated_before is not None:
+                params["lastUpdatedBefore"] = amazon_timestamp(last_updated_before)
+            if created_after is not None:
+                params["createdAfter"] = amazon_timestamp(created_after)
+
+        def fetch() -> OrdersPage:
+            client = self._client(OrdersV20260101)
+            try:
+                response = self._invoke(client.search_orders, **params)
+            finally:
+                client.close()
+            payload = self._payload(response, "searchOrders", "orders")
+            try:
+                orders = tuple(
+                    parse_order_2026(o, personal_data=personal_data) for o in payload["orders"]
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise AmazonTransientError(f"searchOrders: malformed order ({exc!r})") from exc
+            pagination = getattr(response, "pagination", None) or payload.get("pagination") or {}
+            return OrdersPage(
+                orders=orders,
+                next_token=pagination.get("nextToken") or None,
+                last_updated_before=parse_datetime(payload.get("lastUpdatedBefore")),
+            )
+
+        return self.call("searchOrders", fetch)
 
     def confirm_shipment(
         self,

@@ -50,6 +50,10 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING tokens
 """
 
+_REFUND_SQL = """
+UPDATE integrations_amazonratebucket SET tokens = tokens + 1 WHERE key = %(key)s
+"""
+
 _EMPTY_SQL = """
 UPDATE integrations_amazonratebucket SET tokens = LEAST(tokens, 0) - %(penalty)s,
     updated_at = clock_timestamp()
@@ -89,10 +93,20 @@ class RateLimiter:
         """Reserve and sleep until the token is good. Raises if that is beyond max_wait."""
         wait = self.reserve(selling_partner_id, operation)
         if wait > max_wait:
+            # Give the token back: a caller that will not wait must not push later callers
+            # back (with rate 1/60 s and a short max_wait it would never get a turn).
+            self.refund(selling_partner_id, operation)
             raise RateBudgetExceeded(operation, wait)
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def refund(self, selling_partner_id: str, operation: str) -> None:
+        """Return a reserved token that will not be used."""
+        if not self.enabled:
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_REFUND_SQL, {"key": self.key(selling_partner_id, operation)})
 
     def throttled(self, selling_partner_id: str, operation: str, penalty: float = 1.0) -> None:
         """Amazon answered 429: empty the bucket so every worker backs off."""

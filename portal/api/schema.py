@@ -79,7 +79,13 @@ class AutoSchema(openapi.AutoSchema):
             parameters.append(
                 OpenApiParameter(
                     idempotency.HEADER,
-                    str,
+                    # What idempotency._validated_key accepts: 1 to 255 printable ASCII.
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": idempotency.MAX_KEY_LENGTH,
+                        "pattern": "^[ -~]+$",
+                    },
                     OpenApiParameter.HEADER,
                     required=False,
                     description=(

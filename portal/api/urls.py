@@ -8,6 +8,7 @@ OpenAPI schema by tests/api/test_fuzz.py, without touching those tests.
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from fulfillment import api as fulfillment_api
 from orders import api as orders_api
 from portal.api.views import RedocView, SchemaView, SwaggerView
 from tenants.api import MerchantViewSet
@@ -24,5 +25,36 @@ urlpatterns = [
     path("orders/", orders_api.OrderList.as_view(), name="order-list"),
     path("orders/<int:pk>/", orders_api.OrderDetail.as_view(), name="order-detail"),
     path("orders/<int:pk>/events/", orders_api.OrderEventList.as_view(), name="order-events"),
+    path(
+        "orders/<int:pk>/fulfillments/",
+        fulfillment_api.OrderFulfillments.as_view(),
+        name="order-fulfillments",
+    ),
+    path(
+        "fulfillment-orders/",
+        fulfillment_api.FulfillmentOrderList.as_view(),
+        name="fulfillment-order-list",
+    ),
+    path(
+        "fulfillment-orders/<int:pk>/",
+        fulfillment_api.FulfillmentOrderDetail.as_view(),
+        name="fulfillment-order-detail",
+    ),
+    *(
+        path(
+            f"fulfillment-orders/<int:pk>/{name}/", view.as_view(), name=f"fulfillment-order-{name}"
+        )
+        for name, view in (
+            ("submit-request", fulfillment_api.SubmitRequest),
+            ("cancel-request", fulfillment_api.CancelRequest),
+            ("accept-request", fulfillment_api.AcceptRequest),
+            ("reject-request", fulfillment_api.RejectRequest),
+            ("accept-cancellation", fulfillment_api.AcceptCancellation),
+            ("reject-cancellation", fulfillment_api.RejectCancellation),
+            ("fulfillments", fulfillment_api.ReportShipment),
+            ("revert-to-unfulfilled", fulfillment_api.RevertToUnfulfilled),
+            ("notes", fulfillment_api.AddNote),
+        )
+    ),
     *router.urls,
 ]

@@ -88,6 +88,32 @@ def _register_order() -> None:
 
 _register_order()
 ROUTE_KWARGS["order-events"] = lambda merchant: {"pk": _order(merchant).pk}
+ROUTE_KWARGS["order-fulfillments"] = lambda merchant: {"pk": _order(merchant).pk}
+
+
+def _fulfillment_order(merchant: Merchant):
+    """A fulfillment order of one of the merchant's orders, for its own service."""
+    from fulfillment import services
+    from fulfillment.models import FulfillmentOrder, FulfillmentService
+
+    service = FulfillmentService.objects.filter(merchant=merchant).first()
+    if service is None:
+        services.create_fulfillment_service(
+            name=f"{merchant.name} 3PL", merchant=merchant, issue_api_key=False
+        )
+    order = _order(merchant)
+    with tenant_context(merchant):
+        services.prepare_fulfillment_orders(order)
+        return FulfillmentOrder.objects.get(order=order)
+
+
+def _register_fulfillment_order() -> None:
+    from fulfillment.models import FulfillmentOrder
+
+    FACTORIES[FulfillmentOrder] = _fulfillment_order
+
+
+_register_fulfillment_order()
 
 
 # --- Walking the routes ----------------------------------------------------------------------

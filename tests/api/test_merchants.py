@@ -59,6 +59,7 @@ def test_a_merchant_key_sees_its_merchant_with_every_documented_field(
         "time_zone": "Europe/Berlin",
         "default_currency": "EUR",
         "settings": {"auto_request_fulfillment": True, "deadline_warning_days": 5},
+        "amazon_sync": [],
     }
 
 

@@ -91,7 +91,8 @@ def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
         assert f"http://127.0.0.1:{port}/" in output
         assert "agency" in output and "merchant1" in output and "keelson-demo" in output
         children = children_of(proc.pid)
-        assert len(children) == 2, output  # the web server and the qcluster
+        # the web server, the qcluster and the fulfillment-service bot
+        assert len(children) == 3, output
 
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.demo_data import DEMO_PASSWORD, login_lines
+from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 DEFAULT_PORT = 8000
@@ -47,10 +47,34 @@ def manage(*args: str) -> list[str]:
 
 def demo_processes(port: int) -> list[DemoProcess]:
     """Everything the demo runs. Later issues add emulators and bots here."""
+    bot_port = free_port()
+    bot = demo_bot(f"http://{HOST}:{bot_port}/callbacks")
     return [
         DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
         DemoProcess("tasks", manage("qcluster")),
+        # A fulfillment service for Northwind Outdoor: a partner using only the public API and
+        # the signed callbacks (sandbox/bot). Key and secret in its environment, not argv.
+        DemoProcess(
+            "fulfillment-bot",
+            manage(
+                "run_fulfillment_bot",
+                "--api",
+                f"http://{HOST}:{port}/api/v1",
+                "--port",
+                str(bot_port),
+                "--name",
+                DEMO_SERVICE_NAME,
+            ),
+            env={"KEELSON_BOT_KEY": bot.key, "KEELSON_BOT_SECRET": bot.secret},
+            ready_port=bot_port,
+        ),
     ]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
@@ -192,6 +216,9 @@ class Command(BaseCommand):
             f"Logins (password {DEMO_PASSWORD}):",
             *(f"  {line}" for line in login_lines()),
             "",
+            f"Fulfillment: Northwind Outdoor's service '{DEMO_SERVICE_NAME}' is a bot",
+            "  (sandbox/bot): it accepts requests, ships (two packages from two units) and",
+            "  answers cancellation requests, through the partner API only.",
             "API keys for scripts: python manage.py seed_demo --json (re-issues the demo keys).",
             "Press Ctrl-C to stop.",
             "",

@@ -1,0 +1,427 @@
+"""The portal's fulfillment pages: fulfillment orders (a list, and the actions on one), and the
+fulfillment panel of the order page (orders/admin.py includes it).
+
+Every button calls one service (fulfillment/services.py) as the logged-in person; what is
+offered comes from the same decisions the services enforce (the transition table and the order
+policy), so a button is absent when the action does not apply, or shown disabled with the
+reason when a rule refuses it now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
+
+from fulfillment import selectors, services, workflow
+from fulfillment.models import FulfillmentOrder, FulfillmentService
+from fulfillment.services import Actor
+from fulfillment.workflow import Action, Side
+from orders import policy
+from orders import selectors as order_selectors
+from orders.models import Order
+from portal.api.errors import DomainError
+from portal.site import portal_site
+from tenants.admin import UNSCOPED_RELATED_MODELS, TenantScopedAdminMixin, status_label
+from tenants.policy import Capability
+
+# Services are a tenancy table; a list filter on them shows only those of the rows listed.
+UNSCOPED_RELATED_MODELS.add(FulfillmentService)
+
+STATUS_VARIANT = {
+    "open": "info",
+    "on_hold": "warning",
+    "in_progress": "primary",
+    "closed": "success",
+    "incomplete": "warning",
+    "cancelled": "default",
+}
+REQUEST_VARIANT = {
+    "unsubmitted": "default",
+    "submitted": "info",
+    "accepted": "primary",
+    "rejected": "danger",
+    "cancellation_requested": "warning",
+    "cancellation_accepted": "default",
+    "cancellation_rejected": "warning",
+    "closed": "success",
+}
+FULFILLMENT_VARIANT = {
+    "unfulfilled": "default",
+    "in_progress": "info",
+    "partially_fulfilled": "warning",
+    "fulfilled": "success",
+}
+
+
+@dataclass
+class Button:
+    action: str
+    label: str
+    url: str
+    allowed: bool
+    reason: str | None = None
+    note_label: str | None = None
+    danger: bool = False
+    confirm: str | None = None  # a checkbox the person must tick (F10)
+    lines: list = field(default_factory=list)  # per-line choice (F10)
+
+
+@dataclass
+class FulfillmentOrderPanel:
+    fo: FulfillmentOrder
+    lines: list
+    status_badge: str
+    request_badge: str
+    waiting: str | None
+    buttons: list[Button]
+    fulfillments: list
+
+
+def _act_url(fo: FulfillmentOrder, action: str) -> str:
+    return reverse("portal:fulfillment_fulfillmentorder_act", args=[fo.pk, action])
+
+
+def _side_decision(fo: FulfillmentOrder, action: Action, shipped: bool) -> workflow.Decision:
+    return workflow.decide(
+        action,
+        Side.MERCHANT,
+        fo.workflow,
+        fo.state,
+        workflow.Facts(shipped=shipped, remains=True),
+        service_name=fo.service.name,
+    )
+
+
+def fulfillment_panels(
+    order: Order, *, can_change: bool, read_only_reason: str, now: datetime | None = None
+) -> list[FulfillmentOrderPanel]:
+    """The order's fulfillment orders with what the merchant may do on each now."""
+    now = now or timezone.now()
+    request_decision = policy.allowed_actions(order_selectors.order_times(order), now)[
+        policy.Action.REQUEST_FULFILLMENT
+    ]
+    panels = []
+    for fo in selectors.order_fulfillment_orders(order):
+        shipped = fo.fulfillments.exists()
+        buttons: list[Button] = []
+        state = fo.state
+        if state in workflow.NOT_REQUESTED_STATES:
+            decision = _side_decision(fo, Action.SUBMIT, shipped)
+            allowed, reason = decision.allowed, decision.reason
+            if allowed and not request_decision.allowed:
+                if request_decision.code != policy.FULFILLMENT_REQUEST_IN_PROGRESS:
+                    allowed, reason = False, request_decision.reason
+            buttons.append(
+                Button(
+                    "submit_request",
+                    f"Request fulfillment from {fo.service.name}",
+                    _act_url(fo, "submit_request"),
+                    allowed,
+                    reason,
+                    note_label="Note to the service (optional)",
+                )
+            )
+        if state in workflow.ACTIVE_REQUEST_STATES:
+            decision = _side_decision(fo, Action.CANCEL, shipped)
+            label = (
+                "Cancel the request"
+                if state in (workflow.SUBMITTED, workflow.SUBMITTED_LEGACY)
+                else "Ask the service to cancel"
+            )
+            reason = decision.reason
+            if state == workflow.CANCELLATION_REQUESTED:
+                reason = f"Waiting for {fo.service.name} to answer the cancellation request."
+            buttons.append(
+                Button(
+                    "cancel_request",
+                    label,
+                    _act_url(fo, "cancel_request"),
+                    decision.allowed,
+                    reason,
+                    note_label="Note to the service, never to the buyer (optional)",
+                    danger=True,
+                )
+            )
+            revert = _side_decision(fo, Action.REVERT, shipped)
+            buttons.append(
+                Button(
+                    "revert_to_unfulfilled",
+                    "Revert to unfulfilled",
+                    _act_url(fo, "revert_to_unfulfilled"),
+                    revert.allowed,
+                    revert.reason,
+                    note_label="Note (optional)",
+                    danger=True,
+                    confirm=(
+                        f"I confirmed with {fo.service.name} that it cancelled these items "
+                        "(F10). Check your inventory afterwards."
+                    ),
+                    lines=[line for line in fo.lines.all() if line.remaining_quantity],
+                )
+            )
+        if can_change:
+            buttons.append(
+                Button("note", "Add a note", _act_url(fo, "note"), True, note_label="Note")
+            )
+        else:
+            for button in buttons:
+                button.allowed, button.reason = False, read_only_reason
+        waiting = None
+        if state == workflow.SUBMITTED:
+            waiting = f"Waiting for {fo.service.name} to accept or reject the request."
+        elif state == workflow.CANCELLATION_REQUESTED:
+            waiting = f"Waiting for {fo.service.name} to answer the cancellation request."
+        elif state == workflow.ON_HOLD:
+            waiting = "On hold while Amazon verifies the order (A1)."
+        panels.append(
+            FulfillmentOrderPanel(
+                fo=fo,
+                lines=list(fo.lines.all()),
+                status_badge=status_label(fo.get_status_display(), STATUS_VARIANT.get(fo.status)),
+                request_badge=status_label(
+                    fo.get_request_status_display(), REQUEST_VARIANT.get(fo.request_status)
+                ),
+                waiting=waiting,
+                buttons=buttons,
+                fulfillments=list(fo.fulfillments.all()),
+            )
+        )
+    return panels
+
+
+def _lines_from_post(request: HttpRequest) -> list[tuple[int, int | None]] | None:
+    """Per-line choice (``line`` checkboxes, optional ``quantity_<id>``); None when none."""
+    chosen = request.POST.getlist("line")
+    if not chosen:
+        return None
+    out = []
+    for raw in chosen:
+        if not raw.isdigit():
+            continue
+        quantity = request.POST.get(f"quantity_{raw}", "")
+        out.append((int(raw), int(quantity) if quantity.isdigit() and int(quantity) else None))
+    return out or None
+
+
+def shipment_from_post(request: HttpRequest) -> services.ShipmentInput:
+    ship_date = parse_datetime(request.POST.get("ship_date", "") or "")
+    if ship_date is not None and timezone.is_naive(ship_date):
+        ship_date = timezone.make_aware(ship_date, timezone.get_current_timezone())
+    return services.ShipmentInput(
+        tracking_number=request.POST.get("tracking_number", "").strip(),
+        carrier=request.POST.get("carrier", "").strip(),
+        ship_date=ship_date,
+        notify_customer=request.POST.get("notify_customer") == "on",
+    )
+
+
+def report(request: HttpRequest, run, success: str) -> bool:
+    """Run a service call; show its outcome (or the rule that refused it) as a message."""
+    try:
+        result = run()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return False
+    messages.success(request, success if not callable(success) else success(result))
+    return True
+
+
+@admin.register(FulfillmentOrder, site=portal_site)
+class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
+    """Fulfillment orders of the merchants in scope. Actions happen on the order page (or
+    here, on one fulfillment order); both post to ``act``."""
+
+    icon = "local_shipping"
+    list_display = [
+        "__str__",
+        "order_link",
+        "service",
+        "status_badge",
+        "request_badge",
+        "submitted_at",
+        "updated_at",
+    ]
+    list_filter = ["status", "request_status", "service"]
+    search_fields = ["order__external_id", "service__name"]
+    list_select_related = ["order", "service"]
+    ordering = ["-id"]
+    readonly_fields = [
+        "order_link",
+        "service",
+        "workflow",
+        "status",
+        "request_status",
+        "request_note",
+        "response_message",
+        "cancellation_note",
+        "cancellation_response",
+        "auto_requested",
+        "submitted_at",
+        "accepted_at",
+        "closed_at",
+        "created_at",
+    ]
+    fields = readonly_fields
+    change_form_outer_after_template = "fulfillment/portal/fulfillment_order_panel.html"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        # "Fulfillment order #12" (its str) finds #12; an order number finds its FOs.
+        term = search_term.strip().removeprefix("Fulfillment order #").strip()
+        if term.isdigit():
+            return queryset.filter(pk=int(term)) | queryset.filter(
+                order__external_id__istartswith=term
+            ), False
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="Order", ordering="order__external_id")
+    def order_link(self, obj: FulfillmentOrder) -> str:
+        from django.utils.html import format_html
+
+        url = reverse("portal:orders_order_change", args=[obj.order_id])
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: FulfillmentOrder) -> str:
+        return status_label(obj.get_status_display(), STATUS_VARIANT.get(obj.status))
+
+    @admin.display(description="Request", ordering="request_status")
+    def request_badge(self, obj: FulfillmentOrder) -> str:
+        return status_label(
+            obj.get_request_status_display(), REQUEST_VARIANT.get(obj.request_status)
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        extra.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        if object_id:
+            fo = self.get_object(request, object_id)
+            if fo is not None:
+                can_change = self.portal_can(request, Capability.CHANGE, fo)
+                extra["fulfillment_panels"] = [
+                    panel
+                    for panel in fulfillment_panels(
+                        fo.order,
+                        can_change=can_change,
+                        read_only_reason="Your role on this merchant is read-only.",
+                    )
+                    if panel.fo.pk == fo.pk
+                ]
+        return super().changeform_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(require_POST(self.act)),
+                name="fulfillment_fulfillmentorder_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def act(self, request: HttpRequest, object_id: str, action: str) -> HttpResponseRedirect:
+        fo = self.get_object(request, object_id)
+        if fo is None:
+            raise Http404("No such fulfillment order.")
+        back = request.POST.get("next") or (
+            reverse("portal:orders_order_change", args=[fo.order_id]) + "#fulfillment"
+        )
+        if not back.startswith("/") or back.startswith("//"):
+            back = "/"
+        if not self.portal_can(request, Capability.CHANGE, fo):
+            messages.error(request, "Your role on this merchant is read-only.")
+            return HttpResponseRedirect(back)
+        actor = Actor.user(request.user)
+        note = request.POST.get("note", "").strip()[:2000]
+        name = fo.service.name
+        if action == "submit_request":
+            report(
+                request,
+                lambda: services.submit_request(fo.pk, actor=actor, note=note),
+                f"Fulfillment requested from {name}.",
+            )
+        elif action == "cancel_request":
+            report(
+                request,
+                lambda: services.cancel_request(fo.pk, actor=actor, note=note),
+                lambda result: (
+                    f"Asked {name} to cancel: waiting for its answer."
+                    if result.request_status == "cancellation_requested"
+                    else "Request cancelled: the order is unfulfilled again."
+                ),
+            )
+        elif action == "revert_to_unfulfilled":
+            if request.POST.get("confirmed") != "on":
+                messages.error(
+                    request, f"Confirm with {name} that it cancelled first, then tick the box."
+                )
+            else:
+                report(
+                    request,
+                    lambda: services.revert_to_unfulfilled(
+                        fo.pk, actor=actor, lines=_lines_from_post(request), note=note
+                    ),
+                    lambda result: f"Reverted to unfulfilled. {result[1]}",
+                )
+        elif action == "note":
+            report(
+                request,
+                lambda: services.add_note(fo.pk, actor=actor, message=note),
+                "Note added to the timeline.",
+            )
+        else:
+            raise Http404("No such action.")
+        return HttpResponseRedirect(back)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("order", "service")
+
+
+@admin.register(FulfillmentOrder)
+class FulfillmentOrderStaffAdmin(ModelAdmin):
+    """Staff (superusers, across tenants): read-only."""
+
+    icon = "local_shipping"
+    list_display = ["__str__", "merchant", "order", "service", "status", "request_status"]
+    list_filter = ["status", "request_status"]
+    search_fields = ["order__external_id"]
+    list_select_related = ["merchant", "order", "service"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FulfillmentService)
+class FulfillmentServiceStaffAdmin(ModelAdmin):
+    """Staff set up services (the signing secret stays write-only; keys are issued with
+    ``fulfillment.services.issue_service_api_key``)."""
+
+    icon = "warehouse"
+    list_display = ["name", "agency", "merchant", "workflow", "callback_url", "is_active"]
+    list_filter = ["workflow", "is_active"]
+    search_fields = ["name"]
+    fields = ["name", "agency", "merchant", "workflow", "callback_url", "is_active", "api_key"]
+    readonly_fields = ["agency", "merchant", "api_key"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,206 @@
+"""Outbox handlers of the fulfillment app (registered at start-up, see integrations.apps):
+
+- ``amazon.confirm_shipment``: confirmShipment for one package (rule R3) through our Amazon
+  gateway; the package reference is the fulfillment's, so a resent message is the same package.
+- ``fulfillment.callback``: a signed POST to the service's callback URL (api.md): the body
+  ``{"kind", "fulfillment_order", "merchant", "message"}``, ``X-Keelson-Signature`` (hex
+  HMAC-SHA256 of the raw body with the service's secret) and ``X-Keelson-Delivery`` (the
+  message's idempotency key: unique, and the same on every retry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import requests
+from django.conf import settings
+
+from integrations.amazon.gateway import (
+    AmazonAuthFailed,
+    AmazonCredentials,
+    AmazonError,
+    AmazonGateway,
+    AmazonPermanentError,
+    AmazonThrottled,
+    parse_datetime,
+)
+from integrations.amazon.ratelimit import RateLimiter
+from integrations.outbox.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from integrations.outbox.registry import Handler, register
+
+SIGNATURE_HEADER = "X-Keelson-Signature"
+DELIVERY_HEADER = "X-Keelson-Delivery"
+CALLBACK_TIMEOUT = 10.0
+
+
+# --- Amazon ----------------------------------------------------------------------------------
+
+
+def amazon_gateway(account) -> AmazonGateway:
+    """The gateway the outbox uses: one attempt per delivery (the outbox owns retries, with
+    backoff), our shared rate limiter unless ``KEELSON_AMAZON_RATE_LIMITS`` is off."""
+    limiter = RateLimiter(enabled=getattr(settings, "KEELSON_AMAZON_RATE_LIMITS", True))
+    return AmazonGateway(
+        AmazonCredentials.from_account(account), limiter=limiter, max_attempts=1, max_wait=30.0
+    )
+
+
+def _confirm(message) -> dict:
+    from tenants.models import AmazonAccount
+
+    payload = message.payload
+    account = AmazonAccount.objects.filter(pk=payload["account"]).first()
+    if account is None:
+        raise PermanentDeliveryError("The order's Amazon account is gone.", code="no_account")
+    try:
+        amazon_gateway(account).confirm_shipment(
+            payload["amazon_order_id"],
+            marketplace_id=payload["marketplace_id"],
+            package_reference_id=payload["package_reference_id"],
+            carrier_code=payload["carrier_code"],
+            carrier_name=payload.get("carrier_name", ""),
+            tracking_number=payload["tracking_number"],
+            ship_date=parse_datetime(payload["ship_date"]),
+            items=[(item_id, int(qty)) for item_id, qty in payload["items"]],
+        )
+    except AmazonThrottled as exc:
+        raise TransientDeliveryError(
+            f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after
+        ) from exc
+    except (AmazonPermanentError, AmazonAuthFailed) as exc:
+        # Amazon refused this request, or the seller's authorisation is gone: a person must
+        # act (then "retry" in the portal, or the bulk confirmation).
+        raise PermanentDeliveryError(
+            f"Amazon refused the confirmation: {exc.message}", code=exc.code or "amazon_refused"
+        ) from exc
+    except AmazonError as exc:
+        raise TransientDeliveryError(
+            f"Amazon: {exc.message}", code=exc.code or "amazon_unavailable"
+        ) from exc
+    return {
+        "package_reference_id": payload["package_reference_id"],
+        "amazon_order_id": payload["amazon_order_id"],
+        "ship_date": payload["ship_date"],
+    }
+
+
+def _confirmed(message, result: dict) -> None:
+    from fulfillment.services import AMAZON_ACTOR, _event, record_amazon_confirmation
+    from orders.models import EventKind, Order
+
+    record_amazon_confirmation(message.payload["fulfillment"], ok=True)
+    order = Order.objects.get(pk=message.order_id)
+    payload = message.payload
+    items = ", ".join(f"{item} × {qty}" for item, qty in payload["items"])
+    _event(
+        order,
+        EventKind.SHIPMENT_CONFIRMED,
+        f"Amazon confirmed the shipment of package {payload['package_reference_id']} ({items}; "
+        f"{payload['carrier_name'] or payload['carrier_code']} {payload['tracking_number']}, "
+        f"shipped {payload['ship_date']}).",
+        AMAZON_ACTOR,
+        {
+            "fulfillment": payload["fulfillment"],
+            "outbox_message": message.pk,
+            "attempts": message.attempts,
+            "rule": "R3",
+        },
+    )
+
+
+def _confirmation_failed(message, error: DeliveryError) -> None:
+    from fulfillment.services import record_amazon_confirmation
+
+    record_amazon_confirmation(message.payload["fulfillment"], ok=False, error=error.message)
+
+
+register(
+    Handler(
+        kind="amazon.confirm_shipment",
+        send=_confirm,
+        destination="Amazon",
+        on_sent=_confirmed,
+        on_failed=_confirmation_failed,
+        describe_sent=lambda message, result: None,  # _confirmed writes the event
+        describe_failed=lambda message, error: (
+            "Amazon did not confirm the shipment of package "
+            f"{message.payload['package_reference_id']} after {message.attempts} attempt(s): "
+            f"{error.message} Retry it from the order list (Confirm shipment on Amazon)."
+        ),
+    )
+)
+
+
+# --- callbacks to fulfillment services -------------------------------------------------------
+
+
+def callback_body(body: dict) -> bytes:
+    """The raw bytes that are signed and sent (stable for a given body)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(secret: str, raw: bytes) -> str:
+    return hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _callback(message) -> dict:
+    from fulfillment.models import FulfillmentService
+
+    service = FulfillmentService.objects.filter(pk=message.payload["service"]).first()
+    if service is None or not service.is_active:
+        raise PermanentDeliveryError("The fulfillment service is gone.", code="no_service")
+    if not service.callback_url:
+        raise PermanentDeliveryError("The service has no callback URL.", code="no_callback_url")
+    raw = callback_body(message.payload["body"])
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(service.signing_secret, raw),
+        DELIVERY_HEADER: message.idempotency_key,
+        "User-Agent": "Keelson-Callbacks/1",
+    }
+    try:
+        response = requests.post(
+            service.callback_url, data=raw, headers=headers, timeout=CALLBACK_TIMEOUT
+        )
+    except requests.RequestException as exc:
+        raise TransientDeliveryError(f"{type(exc).__name__}: {exc}", code="network_error") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        retry_after = response.headers.get("Retry-After")
+        try:
+            wait = float(retry_after) if retry_after else None
+        except ValueError:
+            wait = None
+        raise TransientDeliveryError(
+            f"HTTP {response.status_code}", code=f"http_{response.status_code}", retry_after=wait
+        )
+    if response.status_code >= 400:
+        raise PermanentDeliveryError(
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            code=f"http_{response.status_code}",
+        )
+    return {"status": response.status_code, "service": service.name}
+
+
+def _describe_callback(message, result: dict) -> str:
+    body = message.payload["body"]
+    what = body["kind"].replace("_", " ")
+    return (
+        f"{result.get('service', 'The service')} received the {what} for fulfillment order "
+        f"#{body['fulfillment_order']} (attempt {message.attempts})."
+    )
+
+
+register(
+    Handler(
+        kind="fulfillment.callback",
+        send=_callback,
+        destination="the fulfillment service",
+        describe_sent=_describe_callback,
+    )
+)
