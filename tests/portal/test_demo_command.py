@@ -74,6 +74,24 @@ def wait_for_portal(proc: subprocess.Popen, port: int, log_path: Path, timeout: 
     pytest.fail(f"the demo did not come up:\n{log_path.read_text()}")
 
 
+def wait_for_demo_orders(timeout: float) -> int:
+    from orders.models import Order
+    from tenants.models import AccountStatus, AmazonAccount, Merchant
+    from tenants.scope import tenant_context
+
+    merchant = Merchant.objects.get(slug="northwind-outdoor")
+    deadline = time.monotonic() + timeout
+    with tenant_context(merchant):
+        account = AmazonAccount.objects.get()
+        assert account.status == AccountStatus.ACTIVE and account.endpoint_override
+        while time.monotonic() < deadline:
+            count = Order.objects.count()
+            if count:
+                return count
+            time.sleep(1)
+    return 0
+
+
 def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(p) for p in pids):
@@ -91,8 +109,12 @@ def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
         assert f"http://127.0.0.1:{port}/" in output
         assert "agency" in output and "merchant1" in output and "keelson-demo" in output
         children = children_of(proc.pid)
-        # the web server, the qcluster and the fulfillment-service bot
-        assert len(children) == 3, output
+        # Amazon's emulator and its order trickle, the web server, the qcluster and the
+        # fulfillment-service bot
+        assert len(children) == 5, output
+        # The demo merchants' Amazon accounts are connected to the emulator, and their orders
+        # arrive through the real sync (a month of history first).
+        assert wait_for_demo_orders(timeout=120) > 0, log_path.read_text()
 
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.demo_amazon import connect_demo_amazon_accounts, demo_seller_ids
 from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
@@ -39,6 +41,8 @@ class DemoProcess:
     env: dict[str, str] = field(default_factory=dict)
     # A TCP port the process listens on when it is ready (the banner waits for it).
     ready_port: int | None = None
+    # Run once the process is ready, before the demo goes on (e.g. connect accounts to it).
+    on_ready: Callable[[], object] | None = field(default=None, repr=False)
 
 
 def manage(*args: str) -> list[str]:
@@ -49,7 +53,29 @@ def demo_processes(port: int) -> list[DemoProcess]:
     """Everything the demo runs. Later issues add emulators and bots here."""
     bot_port = free_port()
     bot = demo_bot(f"http://{HOST}:{bot_port}/callbacks")
+    amazon_port = free_port()
+    amazon_url = f"http://{HOST}:{amazon_port}"
     return [
+        # Amazon's SP-API, emulated (sandbox/amazon): the demo merchants' seller accounts, a
+        # month of orders, and new ones arriving every minute or two, synced like real ones.
+        DemoProcess(
+            "amazon-sp-api",
+            manage("run_amazon_sandbox", "--port", str(amazon_port)),
+            ready_port=amazon_port,
+            on_ready=lambda: connect_demo_amazon_accounts(amazon_url),
+        ),
+        DemoProcess(
+            "amazon-orders",
+            manage(
+                "run_amazon_order_trickle",
+                "--sandbox",
+                amazon_url,
+                "--sellers",
+                ",".join(demo_seller_ids()),
+                "--every",
+                "75",
+            ),
+        ),
         DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
         DemoProcess("tasks", manage("qcluster")),
         # A fulfillment service for Northwind Outdoor: a partner using only the public API and
@@ -173,6 +199,8 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"{spec.name} did not start within {READY_TIMEOUT:.0f}s.")
                 time.sleep(0.2)
+            if spec.on_ready is not None:
+                spec.on_ready()
 
     def _supervise(self, children) -> int:
         while True:
