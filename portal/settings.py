@@ -266,6 +266,8 @@ UNFOLD_PORTAL = {
 
 # --- Keelson ---------------------------------------------------------------------------------
 KEELSON_DEMO = env_bool("KEELSON_DEMO", False)
+# A concurrent retry with the same Idempotency-Key waits this long for the first request.
+KEELSON_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("KEELSON_IDEMPOTENCY_WAIT_SECONDS", "10"))
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
 # for benchmarks against the emulator with its limits off.
 KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)
