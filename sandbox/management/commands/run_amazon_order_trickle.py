@@ -33,6 +33,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
         def wait(seconds: float) -> None:
             deadline = time.monotonic() + seconds
             while not stopping and time.monotonic() < deadline:
