@@ -222,7 +222,15 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             "has_services": bool(fulfillment_selectors.active_locations([order.merchant_id])),
             "request_url": reverse("portal:orders_order_request_fulfillment", args=[order.pk]),
             "fulfil_url": reverse("portal:orders_order_mark_fulfilled", args=[order.pk]),
+            **self._refund_context(order, can_change, now),
         }
+
+    @staticmethod
+    def _refund_context(order: Order, can_change: bool, now) -> dict:
+        """The refunds section and the buyer-cancel answer (refunds/admin.py)."""
+        from refunds.admin import refund_panel
+
+        return refund_panel(order, can_change=can_change, now=now)
 
     @staticmethod
     def _decision(decision: policy.Decision, can_change: bool) -> dict:

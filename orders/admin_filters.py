@@ -20,9 +20,22 @@ def attention_conditions(now) -> dict[str, Q]:
         "unshipped": mfn_open,
         "at_risk": mfn_open & selectors.at_risk_filter(now),
         "late": mfn_open & selectors.late_filter(now),
-        "buyer_cancel": Q(buyer_cancel_requested=True, status__in=OPEN),
+        "buyer_cancel": Q(buyer_cancel_requested=True, status__in=OPEN) & ~answered_buyer_cancel(),
         "pending": Q(status__in=PENDING),
     }
+
+
+def answered_buyer_cancel() -> Q:
+    """B4: the merchant answered the buyer's current request (cancelled as requested, or
+    declined to ship anyway): it no longer needs attention."""
+    from django.db.models import Exists, OuterRef
+
+    from refunds.models import BuyerCancelResolution
+
+    answers = BuyerCancelResolution.objects.filter(order=OuterRef("pk")).filter(
+        Q(requested_at=OuterRef("buyer_cancel_requested_at")) | Q(requested_at__isnull=True)
+    )
+    return Q(Exists(answers))
 
 
 class AttentionFilter(admin.SimpleListFilter):

@@ -106,6 +106,12 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
 
 
+def _refund_serializer():
+    from refunds.api import RefundSerializer
+
+    return RefundSerializer
+
+
 class OrderDetailSerializer(OrderSerializer):
     """The order with its lines, deadlines, flags and what may be done now (`allowed_actions`
     lists the allowed ones; `actions` also explains each refusal with a stable code)."""
@@ -118,6 +124,7 @@ class OrderDetailSerializer(OrderSerializer):
     seller_central_url = serializers.CharField(read_only=True)
     fulfillment_orders = serializers.SerializerMethodField()
     fulfillments = serializers.SerializerMethodField()
+    refunds = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
         fields = [
@@ -138,6 +145,7 @@ class OrderDetailSerializer(OrderSerializer):
             "lines",
             "fulfillment_orders",
             "fulfillments",
+            "refunds",
         ]
 
     def _assessment(self, order: Order):
@@ -194,6 +202,13 @@ class OrderDetailSerializer(OrderSerializer):
 
         rows = fulfillment_selectors.order_fulfillments(order)
         return FulfillmentSerializer(rows, many=True).data
+
+    @extend_schema_field(_refund_serializer()(many=True))
+    def get_refunds(self, order: Order) -> list[dict]:
+        from refunds import selectors as refund_selectors
+        from refunds.api import RefundSerializer
+
+        return RefundSerializer(refund_selectors.order_refunds(order), many=True).data
 
 
 class OrderEventSerializer(serializers.ModelSerializer):

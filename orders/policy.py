@@ -95,6 +95,7 @@ ORDER_READ_ONLY = "order_read_only"
 ORDER_NOT_SHIPPABLE = "order_not_shippable"
 FULFILLMENT_REQUEST_IN_PROGRESS = "fulfillment_request_in_progress"
 INVALID_TRANSITION = "invalid_transition"
+ALREADY_REFUNDED_ON_AMAZON = "already_refunded_on_amazon"
 
 BUYER_CANCEL_HOLD = timedelta(minutes=30)  # A1
 VERIFICATION_LIMIT = timedelta(days=21)  # A2
@@ -147,6 +148,8 @@ class OrderTimes:
     warning_days: int = DEFAULT_WARNING_DAYS
     time_zone: str = "UTC"
     warned_at: datetime | None = None
+    # R6: Amazon shows a refund of this order made outside Keelson (Seller Central).
+    refunded_on_amazon: bool = False
 
     def __post_init__(self) -> None:
         for name in ("purchase_date", "latest_ship_date", "warned_at"):
@@ -367,6 +370,23 @@ def _pending_reason(t: OrderTimes, now: datetime) -> tuple[str, str]:
 
 def allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
     """Every action with whether it is allowed now, in ``Action`` order."""
+    out = _allowed_actions(t, now)
+    if t.refunded_on_amazon:
+        # R6: refunded on Amazon outside Keelson; a cancellation implies a refund too (R7).
+        for action in (Action.REFUND, Action.CANCEL, Action.CANCEL_AS_REQUESTED):
+            if out[action].allowed:
+                out[action] = Decision(
+                    action,
+                    False,
+                    ALREADY_REFUNDED_ON_AMAZON,
+                    "Already refunded on Amazon (in Seller Central): the order can no longer be "
+                    "refunded or cancelled in Keelson. Make further refunds in Seller Central.",
+                    "R6",
+                )
+    return out
+
+
+def _allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
     if is_read_only(t):
         return _all(
             ALL_ACTIONS,

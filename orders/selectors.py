@@ -82,6 +82,7 @@ def order_times(
     merchant: Merchant | None = None,
     *,
     quantities: tuple[int, int] | None = None,
+    refunded_on_amazon: bool = False,
 ) -> policy.OrderTimes:
     """The policy's view of an order. Looks up what is not given (marketplace rule, merchant,
     line quantities); pass them in when handling many orders."""
@@ -111,12 +112,20 @@ def order_times(
         warning_days=merchant.deadline_warning_days,
         time_zone=merchant.time_zone,
         warned_at=order.warned_at,
+        refunded_on_amazon=refunded_on_amazon,
     )
+
+
+def is_refunded_on_amazon(order: Order) -> bool:
+    """R6: Amazon shows a refund of the order made outside Keelson (refunds app's record)."""
+    from refunds.selectors import refunded_on_amazon
+
+    return refunded_on_amazon(order) is not None
 
 
 def assess_order(order: Order, now: datetime) -> policy.Assessment:
     """Deadlines, flags and allowed actions of one order (API detail, portal order page)."""
-    return policy.assess(order_times(order), now)
+    return policy.assess(order_times(order, refunded_on_amazon=is_refunded_on_amazon(order)), now)
 
 
 # --- the policy sweep's work lists -----------------------------------------------------------

@@ -16,7 +16,7 @@ from integrations.amazon.marketplaces import marketplace
 from integrations.amazon.records import AmazonOrder, AmazonOrderItem, Money
 from notifications.models import NotificationKind
 from notifications.services import NewNotification, notify_merchant_many
-from orders import errors, policy, selectors
+from orders import bulk, errors, policy, selectors
 from orders.models import (
     ActorType,
     AmazonOrderStatus,
@@ -176,9 +176,10 @@ def upsert_amazon_orders(
     if not to_write:
         return result
 
-    written = Order.objects.bulk_create(
+    # COPY into a staging table, then INSERT ... ON CONFLICT (orders/bulk.py): ~3x faster.
+    written = bulk.write(
+        Order,
         to_write,
-        update_conflicts=True,
         unique_fields=["merchant", "channel", "external_id"],
         update_fields=SYNCED_ORDER_FIELDS,
     )
@@ -191,9 +192,9 @@ def upsert_amazon_orders(
         order = by_external_id[order_id]
         lines.extend(_line_from_item(merchant_id, order.pk, item) for item in record.items)
     if lines:
-        OrderLine.objects.bulk_create(
+        bulk.write(
+            OrderLine,
             lines,
-            update_conflicts=True,
             unique_fields=["merchant", "order", "external_id"],
             update_fields=SYNCED_LINE_FIELDS,
         )
@@ -235,14 +236,25 @@ def upsert_amazon_orders(
                     {"reason": order.buyer_cancel_reason},
                 )
             )
-    OrderEvent.objects.bulk_create(events)
+    bulk.write(OrderEvent, events)
     result.events = len(events)
-    _settle_financial_status(result.changed_order_ids)
+    # New orders got theirs at insert (_initial_financial_status); only updated ones may move.
+    _settle_financial_status(
+        [by_external_id[i].pk for i in incoming if existing.get(i) is not None]
+    )
     return result
+
+
+def _initial_financial_status(status: str) -> str:
+    if status == AmazonOrderStatus.CANCELED:
+        return FinancialStatus.VOIDED
+    return FinancialStatus.PENDING if status in UNPAID_STATUSES else FinancialStatus.PAID
 
 
 def _settle_financial_status(order_ids: list[int]) -> None:
     """Payment follows Amazon's status until our own refunds take over the financial status."""
+    if not order_ids:
+        return
     waiting = Order.objects.filter(pk__in=order_ids, financial_status=FinancialStatus.PENDING)
     waiting.filter(status=AmazonOrderStatus.CANCELED).update(
         financial_status=FinancialStatus.VOIDED
@@ -274,7 +286,8 @@ def _order_from_record(
         sales_channel=record.sales_channel,
         status=record.status,
         fulfillment_channel=record.fulfillment_channel or "MFN",
-        financial_status=FinancialStatus.PENDING,
+        # Not a synced field: kept on update (see _settle_financial_status).
+        financial_status=_initial_financial_status(record.status),
         order_type=record.order_type,
         ship_service_level=record.ship_service_level,
         is_prime=record.is_prime,
@@ -348,7 +361,8 @@ DEADLINE_FIELDS = (
 
 def ensure_action_allowed(order: Order, action: policy.Action, now: datetime | None = None) -> None:
     """Raise the domain error (stable code) when the policy refuses ``action`` on ``order``."""
-    decision = policy.allowed_actions(selectors.order_times(order), now or timezone.now())[action]
+    times = selectors.order_times(order, refunded_on_amazon=selectors.is_refunded_on_amazon(order))
+    decision = policy.allowed_actions(times, now or timezone.now())[action]
     if not decision.allowed:
         cls = errors.BY_CODE.get(decision.code or "", errors.InvalidTransition)
         raise cls(decision.reason or "This action is not allowed.", code=decision.code)
@@ -441,6 +455,11 @@ def after_amazon_upsert(
     from fulfillment.services import sync_fulfillment_orders
 
     sync_fulfillment_orders(result.changed_order_ids)
+    # Refunds made in Seller Central show in Amazon's Finances events (rule R6): the changed
+    # orders Amazon charged are checked after commit.
+    from refunds.tasks import schedule_check
+
+    schedule_check(merchant.pk, result.changed_order_ids)
 
 
 def notify_buyer_cancel_requests(merchant: Merchant, order_ids: Iterable[int]) -> int:

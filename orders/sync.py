@@ -15,8 +15,10 @@ Design (docs/benchmarks.md "Sync: which Orders API" has the measurements behind 
 - **API per situation.** Small deltas: Orders v0 getOrders (one page per call) and
   getOrderItems only for orders that are new or changed (its burst of 30 makes a handful
   instant). Large deltas and backfills: Orders 2026-01-01 searchOrders, 100 orders with their
-  items per call. A window switches to searchOrders when one v0 page has more orders to fetch
-  items for than ``LARGE_DELTA``, or when the cursor is more than ``CATCH_UP_LAG`` behind.
+  items per call. A window switches to searchOrders when one v0 page has more changed orders
+  than getOrderItems can serve at once and searchOrders would be sooner (``_search_is_faster``,
+  from our token buckets), or starts with it when the cursor is more than ``CATCH_UP_LAG``
+  behind Amazon's clock.
 - **Backfill lane.** Connecting an account reads the orders changed in the ``backfill_days``
   before, with searchOrders, beside the live lane (the two APIs have separate rate limits, so
   new orders are not held up by a long backfill); progress: pages, orders and the share of the
@@ -75,7 +77,8 @@ Api = AmazonSyncState.Api
 OVERLAP = timedelta(minutes=5)
 # Amazon's LastUpdatedBefore lags its clock by two minutes (the newest end it accepts).
 AMAZON_LAG = timedelta(minutes=2)
-# More orders to fetch items for in one v0 page than getOrderItems' burst: searchOrders is faster.
+# More orders to fetch items for in one v0 page than getOrderItems' burst: searchOrders is faster
+# (used as is when our rate limiter is off; with it, the buckets as they stand decide).
 LARGE_DELTA = 30
 # A cursor this far behind Amazon's clock (an outage, a paused account): start with searchOrders.
 CATCH_UP_LAG = timedelta(hours=1)
@@ -314,8 +317,9 @@ def sync_account(
         return report
     except Exception as exc:
         # A bug, or the database: record it, back off, and let the task fail visibly.
+        # The state (shown to partners) names no internals; the log has the traceback.
         logger.exception("amazon sync of account %s failed", account_id)
-        next_sync_at = _record_failure(account_id, f"{type(exc).__name__}: {exc}")
+        next_sync_at = _record_failure(account_id, f"Internal error ({type(exc).__name__}).")
         report.outcome = "error"
         raise
     finally:
@@ -449,7 +453,8 @@ class _Run:
             state.window_token = ""
             state.window_position = None
             lag = self._amazon_now() - account.sync_cursor
-            state.window_api = Api.V2026 if lag > CATCH_UP_LAG else Api.V0
+            catching_up = lag > CATCH_UP_LAG and self._wait_for("searchOrders") == 0
+            state.window_api = Api.V2026 if catching_up else Api.V0
         start = state.window_position or state.window_start
         try:
             if state.window_api == Api.V0:
@@ -481,7 +486,7 @@ class _Run:
         if state.window_end is None:
             state.window_end = page.last_updated_before
         need = self._orders_needing_items(page.orders)
-        if len(need) > LARGE_DELTA:
+        if self._search_is_faster(len(need)):
             # A large delta: read this window with searchOrders (items included) instead.
             logger.info(
                 "amazon sync of account %s: %s changed orders in one page, using searchOrders",
@@ -512,6 +517,23 @@ class _Run:
             raise _Blocked(0)
         records = [with_items.get(o.amazon_order_id, o) for o in page.orders]
         return OrdersPage(tuple(records), page.next_token, page.last_updated_before)
+
+    def _wait_for(self, operation: str, tokens: float = 1.0) -> float:
+        seller = self.gateway.credentials.selling_partner_id
+        return self.gateway.limiter.wait_for(seller, operation, tokens)
+
+    def _search_is_faster(self, orders_needing_items: int) -> bool:
+        """Would searchOrders (items included, 100 orders a call) bring this page's changes in
+        sooner than one getOrderItems call per changed order, with the rate limits as they
+        stand? getOrderItems' burst (30) makes a few orders instant; past it each costs 2 s,
+        while searchOrders costs nothing while it has a token and 180 s when it has none.
+        Without our rate limiter (the emulator's bulk tests) it switches past LARGE_DELTA."""
+        if orders_needing_items <= 0:
+            return False
+        if not self.gateway.limiter.enabled:
+            return orders_needing_items > LARGE_DELTA
+        items_wait = self._wait_for("getOrderItems", orders_needing_items)
+        return self._wait_for("searchOrders") < items_wait
 
     def _out_of_budget_hard(self) -> bool:
         # Items of one page may take a while: stop fetching a little after the budget.

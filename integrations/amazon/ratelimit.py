@@ -50,6 +50,11 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING tokens
 """
 
+_PEEK_SQL = """
+SELECT tokens, EXTRACT(EPOCH FROM clock_timestamp() - updated_at)
+FROM integrations_amazonratebucket WHERE key = %(key)s
+"""
+
 _REFUND_SQL = """
 UPDATE integrations_amazonratebucket SET tokens = tokens + 1 WHERE key = %(key)s
 """
@@ -88,6 +93,27 @@ class RateLimiter:
             )
             tokens = float(cursor.fetchone()[0])
         return 0.0 if tokens >= 0 else -tokens / limit.rate
+
+    def available(self, selling_partner_id: str, operation: str) -> float:
+        """Tokens in the bucket now (without taking one); the burst when none was taken yet.
+        A caller planning its next calls reads it; only ``reserve`` counts."""
+        limit = LIMITS[operation]
+        if not self.enabled:
+            return float(limit.burst)
+        with connection.cursor() as cursor:
+            cursor.execute(_PEEK_SQL, {"key": self.key(selling_partner_id, operation)})
+            row = cursor.fetchone()
+        if row is None:
+            return float(limit.burst)
+        tokens, elapsed = float(row[0]), float(row[1])
+        return min(float(limit.burst), tokens + elapsed * limit.rate)
+
+    def wait_for(self, selling_partner_id: str, operation: str, tokens: float = 1.0) -> float:
+        """Seconds until ``tokens`` tokens are in the bucket (0 when they are there now)."""
+        if not self.enabled:
+            return 0.0
+        missing = tokens - self.available(selling_partner_id, operation)
+        return max(0.0, missing / LIMITS[operation].rate)
 
     def acquire(self, selling_partner_id: str, operation: str, *, max_wait: float) -> float:
         """Reserve and sleep until the token is good. Raises if that is beyond max_wait."""

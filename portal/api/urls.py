@@ -11,6 +11,7 @@ from rest_framework.routers import SimpleRouter
 from fulfillment import api as fulfillment_api
 from orders import api as orders_api
 from portal.api.views import RedocView, SchemaView, SwaggerView
+from refunds import api as refunds_api
 from tenants.api import MerchantViewSet
 
 app_name = "api"
@@ -30,6 +31,9 @@ urlpatterns = [
         fulfillment_api.OrderFulfillments.as_view(),
         name="order-fulfillments",
     ),
+    path("orders/<int:pk>/refunds/", refunds_api.OrderRefunds.as_view(), name="order-refunds"),
+    path("orders/<int:pk>/cancel/", refunds_api.CancelOrder.as_view(), name="order-cancel"),
+    path("refunds/<int:pk>/", refunds_api.RefundDetail.as_view(), name="refund-detail"),
     path(
         "fulfillment-orders/",
         fulfillment_api.FulfillmentOrderList.as_view(),

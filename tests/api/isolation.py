@@ -116,6 +116,35 @@ def _register_fulfillment_order() -> None:
 _register_fulfillment_order()
 
 
+def _refund(merchant: Merchant):
+    """A refund of one of the merchant's (shipped) orders."""
+    from orders.models import Order
+    from refunds import services
+    from refunds.policy import RequestedLine
+
+    order = _order(merchant)
+    with tenant_context(merchant):
+        Order.objects.filter(pk=order.pk).update(status="Shipped", financial_status="paid")
+        order.lines.update(quantity_shipped=1)
+        line = order.lines.get()
+        return services.create_refund(
+            order.pk,
+            actor=services.Actor.system("isolation harness"),
+            lines=[RequestedLine(line.pk, 1)],
+        )
+
+
+def _register_refund() -> None:
+    from refunds.models import Refund
+
+    FACTORIES[Refund] = _refund
+
+
+_register_refund()
+ROUTE_KWARGS["order-refunds"] = lambda merchant: {"pk": _order(merchant).pk}
+ROUTE_KWARGS["order-cancel"] = lambda merchant: {"pk": _order(merchant).pk}
+
+
 # --- Walking the routes ----------------------------------------------------------------------
 
 

@@ -13,10 +13,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from notifications.models import Notification
 from orders import sync
-from orders.models import EventKind, Order, OrderEvent
+from orders.models import AmazonSyncState, EventKind, Order, OrderEvent
 from orders.selectors import amazon_sync_statuses
 from sandbox.amazon.testing import running_amazon_sandbox
 from tenants.models import AccountStatus, AmazonAccount, Role
@@ -397,3 +398,36 @@ def test_backfill_progress_shows_in_the_merchants_api(unlimited, make_merchant, 
     assert done["phase"] == "live"
     assert done["backfill"]["progress"] == 1 and done["backfill"]["eta_seconds"] == 0
     assert done["backfill"]["orders"] == 500 and done["backfill"]["pages"] == 5
+
+
+def test_accounts_with_recent_activity_are_polled_every_minute_quiet_ones_every_five(
+    unlimited, make_merchant
+):
+    sandbox, sid = unlimited, unlimited.seller["selling_partner_id"]
+    busy, quiet = make_merchant(), make_merchant()
+    busy_account = connect(busy, sandbox, backfill_days=0)
+    quiet_account = connect(quiet, sandbox, backfill_days=0)
+    with tenant_context(quiet):  # connected two hours ago, nothing changed since
+        AmazonAccount.objects.filter(pk=quiet_account.pk).update(
+            connected_at=timezone.now() - timedelta(hours=2)
+        )
+    sandbox.control.place_order(sid, items=[{}])
+    sandbox.control.advance_clock(minutes=3)
+    sync_until_caught_up(busy_account)
+    sync_until_caught_up(quiet_account)
+
+    def pause(account) -> timedelta:
+        with tenant_context(account.merchant_id):
+            due = AmazonAccount.objects.get(pk=account.pk).next_sync_at
+        return due - state_of(account).last_success_at
+
+    assert pause(busy_account) == sync.ACTIVE_INTERVAL - sync.SCHEDULE_SLACK
+    # The quiet one saw the same order: it is active now.
+    assert pause(quiet_account) == sync.ACTIVE_INTERVAL - sync.SCHEDULE_SLACK
+    sandbox.control.advance_clock(minutes=3)
+    with tenant_context(quiet):
+        AmazonSyncState.objects.filter(account=quiet_account).update(
+            last_change_at=timezone.now() - timedelta(hours=2)
+        )
+    sync_until_caught_up(quiet_account)
+    assert pause(quiet_account) == sync.QUIET_INTERVAL - sync.SCHEDULE_SLACK

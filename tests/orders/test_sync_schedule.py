@@ -138,3 +138,16 @@ def test_an_order_placed_on_amazon_shows_in_the_api_with_no_one_calling_the_sync
         assert order.lines.get().quantity_ordered == 3
         assert AmazonAccount.objects.get(pk=account.pk).lease_owner == ""
     assert state_of(account).last_outcome in ("caught_up", "throttled")
+
+
+def test_a_sync_run_ends_well_inside_django_q_timeout_and_retry(settings):
+    """django-q2 hands a task still running after `retry` seconds out again, and kills it after
+    `timeout`: a run's budget plus its worst single step must stay below both."""
+    account = AmazonAccount(selling_partner_id="A1", region="NA", lwa_refresh_token="-")
+    gateway = sync.sync_gateway(account)
+    worst_call = gateway.max_attempts * (gateway.timeout + gateway.max_wait)
+    worst_items_overrun = 30  # a v0 page stops fetching items 30 s past the budget
+    worst_run = sync.run_seconds() + worst_items_overrun + worst_call
+    assert worst_run < settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
+    # Each page renews the lease; the longest page ends by the budget plus the overrun.
+    assert sync.lease_seconds() > sync.run_seconds() + worst_items_overrun

@@ -58,6 +58,7 @@ def test_order_cards_show_their_empty_state_without_numbers(tenancy, login):
         "Late",
         "Buyer-cancel requests",
         "Pending",
+        "Inventory cancellations",
     ]
     assert all(c["value"] is None for c in cards)
     assert response.content.decode().count("No orders synced yet") == len(cards)

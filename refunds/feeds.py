@@ -1,0 +1,228 @@
+"""Amazon's XML order feeds for refunds and cancellations, and its processing report (pure:
+no ORM, no I/O).
+
+- ``POST_PAYMENT_ADJUSTMENT_DATA`` (``OrderAdjustment``): a refund, one ``AdjustedItem`` per order
+  item with its components (Principal, Tax, Shipping, ShippingTax). Every item carries our
+  ``MerchantAdjustmentItemID`` (``KLS-<refund>-<line>``): Amazon treats the same id with the same
+  amounts as a repeat and refunds nothing again, so a resent feed cannot refund twice.
+- ``POST_ORDER_ACKNOWLEDGEMENT_DATA`` (``OrderAcknowledgement``, ``StatusCode`` Failure): a
+  cancellation of the listed items' open quantity, each with a ``CancelReason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from xml.sax.saxutils import escape, quoteattr
+
+from defusedxml import ElementTree as SafeET
+
+from refunds.policy import Components, quantize
+
+PAYMENT_ADJUSTMENT = "POST_PAYMENT_ADJUSTMENT_DATA"
+ORDER_ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
+CONTENT_TYPE = "text/xml; charset=UTF-8"
+MESSAGE_ID = "1"  # one message per feed: one refund, or one cancellation
+
+COMPONENT_TYPES = (
+    ("principal", "Principal"),
+    ("tax", "Tax"),
+    ("shipping", "Shipping"),
+    ("shipping_tax", "ShippingTax"),
+)
+
+
+@dataclass(frozen=True)
+class AdjustedItem:
+    order_item_id: str
+    merchant_adjustment_item_id: str
+    reason: str
+    components: Components
+    quantity: int = 0
+
+
+@dataclass(frozen=True)
+class CancelledItem:
+    order_item_id: str
+    reason: str
+
+
+def _envelope(seller_id: str, message_type: str, body: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<AmazonEnvelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:noNamespaceSchemaLocation="amzn-envelope.xsd">'
+        "<Header><DocumentVersion>1.01</DocumentVersion>"
+        f"<MerchantIdentifier>{escape(seller_id)}</MerchantIdentifier></Header>"
+        f"<MessageType>{message_type}</MessageType>"
+        f"<Message><MessageID>{MESSAGE_ID}</MessageID>{body}</Message>"
+        "</AmazonEnvelope>\n"
+    )
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    return f"{quantize(value, currency):f}"
+
+
+def payment_adjustment(
+    *, seller_id: str, amazon_order_id: str, currency: str, items: Sequence[AdjustedItem]
+) -> bytes:
+    parts = []
+    for item in items:
+        components = "".join(
+            "<Component>"
+            f"<Type>{kind}</Type>"
+            f"<Amount currency={quoteattr(currency)}>"
+            f"{_amount(getattr(item.components, name), currency)}</Amount>"
+            "</Component>"
+            for name, kind in COMPONENT_TYPES
+            if getattr(item.components, name) > 0
+        )
+        quantity = f"<Quantity>{item.quantity}</Quantity>" if item.quantity else ""
+        parts.append(
+            "<AdjustedItem>"
+            f"<AmazonOrderItemCode>{escape(item.order_item_id)}</AmazonOrderItemCode>"
+            f"<MerchantAdjustmentItemID>{escape(item.merchant_adjustment_item_id)}"
+            "</MerchantAdjustmentItemID>"
+            f"<AdjustmentReason>{escape(item.reason)}</AdjustmentReason>"
+            f"<ItemPriceAdjustments>{components}</ItemPriceAdjustments>"
+            f"{quantity}"
+            "</AdjustedItem>"
+        )
+    body = (
+        "<OrderAdjustment>"
+        f"<AmazonOrderID>{escape(amazon_order_id)}</AmazonOrderID>"
+        "<ActionType>Refund</ActionType>"
+        f"{''.join(parts)}"
+        "</OrderAdjustment>"
+    )
+    return _envelope(seller_id, "OrderAdjustment", body).encode("utf-8")
+
+
+def order_cancellation(
+    *, seller_id: str, amazon_order_id: str, items: Sequence[CancelledItem]
+) -> bytes:
+    parts = "".join(
+        "<Item>"
+        f"<AmazonOrderItemCode>{escape(item.order_item_id)}</AmazonOrderItemCode>"
+        f"<CancelReason>{escape(item.reason)}</CancelReason>"
+        "</Item>"
+        for item in items
+    )
+    body = (
+        "<OrderAcknowledgement>"
+        f"<AmazonOrderID>{escape(amazon_order_id)}</AmazonOrderID>"
+        "<StatusCode>Failure</StatusCode>"
+        f"{parts}"
+        "</OrderAcknowledgement>"
+    )
+    return _envelope(seller_id, "OrderAcknowledgement", body).encode("utf-8")
+
+
+# --- the processing report -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    message_id: str
+    result_code: str  # Error or Warning
+    message_code: str
+    description: str
+
+
+@dataclass
+class ProcessingReport:
+    processed: int = 0
+    successful: int = 0
+    with_error: int = 0
+    with_warning: int = 0
+    results: list[ReportResult] = field(default_factory=list)
+
+    def errors_for(self, message_id: str = MESSAGE_ID) -> list[ReportResult]:
+        return [
+            r
+            for r in self.results
+            if r.result_code == "Error" and r.message_id in (message_id, "0", "")
+        ]
+
+    @property
+    def accepted(self) -> bool:
+        """Our one message went through (warnings, such as a repeat, are fine)."""
+        return not self.errors_for() and self.successful >= 1
+
+    def as_dict(self) -> dict:
+        return {
+            "processed": self.processed,
+            "successful": self.successful,
+            "with_error": self.with_error,
+            "with_warning": self.with_warning,
+            "results": [r.__dict__ for r in self.results],
+        }
+
+
+class MalformedReport(ValueError):
+    pass
+
+
+def parse_report(text: str | bytes) -> ProcessingReport:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        root = SafeET.fromstring(raw)
+    except Exception as exc:  # defusedxml/expat raise several types
+        raise MalformedReport(f"the processing report is not XML ({exc})") from exc
+    report_el = root.find("Message/ProcessingReport")
+    if report_el is None:
+        raise MalformedReport("no ProcessingReport in the document")
+    summary = report_el.find("ProcessingSummary")
+
+    def number(name: str) -> int:
+        value = summary.findtext(name) if summary is not None else None
+        try:
+            return int(value or 0)
+        except ValueError:
+            return 0
+
+    report = ProcessingReport(
+        processed=number("MessagesProcessed"),
+        successful=number("MessagesSuccessful"),
+        with_error=number("MessagesWithError"),
+        with_warning=number("MessagesWithWarning"),
+    )
+    for r in report_el.findall("Result"):
+        report.results.append(
+            ReportResult(
+                message_id=(r.findtext("MessageID") or "").strip(),
+                result_code=(r.findtext("ResultCode") or "").strip(),
+                message_code=(r.findtext("ResultMessageCode") or "").strip(),
+                description=(r.findtext("ResultDescription") or "").strip(),
+            )
+        )
+    return report
+
+
+# Amazon's ResultMessageCodes in plain words, for the merchant (docs/sandbox-amazon.md).
+PLAIN_WORDS = {
+    "18028": "Amazon cannot find this order.",
+    "18027": "An item is not in the order on Amazon.",
+    "18030": "Amazon is still verifying the order (Pending): nothing can be done yet.",
+    "18031": "The item has already shipped: it cannot be cancelled; refund it instead.",
+    "18032": "Amazon fulfils this order (FBA): only Amazon can change it.",
+    "18033": "Amazon does not accept the reason given.",
+    "18034": "The refund is more than the buyer paid and was not yet refunded on Amazon "
+    "(was part of it refunded in Seller Central?).",
+    "18035": "The item has not shipped, so Amazon charged nothing for it: cancel it instead.",
+    "18036": "The currency does not match the order's.",
+    "18037": "Amazon refused the amount (zero, negative, or too many decimals).",
+    "18039": "The items were already cancelled.",
+    "18040": "The order belongs to another marketplace.",
+    "5000": "Amazon could not read the feed.",
+    "5001": "Amazon found a required element missing in the feed.",
+}
+
+
+def plain_words(result: ReportResult) -> str:
+    known = PLAIN_WORDS.get(result.message_code)
+    if known:
+        return f"{known} (Amazon {result.message_code}: {result.description})"
+    return f"Amazon {result.message_code}: {result.description}"

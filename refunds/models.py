@@ -1,0 +1,228 @@
+"""Refunds (and the cancellations that carry one), their lines, and how buyer cancellation
+requests were answered.
+
+A ``Refund`` is money given back on one order, in the order's currency. Three kinds of rows:
+
+- a refund a person or partner made in Keelson (``origin=keelson``, ``kind=refund``), sent to
+  Amazon with the payment-adjustment feed;
+- a cancellation (``kind=cancellation``): the order's open items cancelled on Amazon with the
+  order-acknowledgement feed, and the refund that cancellation implies (R7);
+- a refund made on Amazon, outside Keelson (``origin=amazon``: Seller Central), found in
+  Amazon's Finances events and recorded so reports are right; it blocks further refunds (R6).
+
+Totals are computed by ``refunds.policy`` and stored; the client never gives them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from orders.models import ActorType, Order, OrderLine
+from refunds.policy import CANCEL_REASON_TEXT, AdjustmentReason, CancelReason
+from tenants.models import ApiKey, TenantModel
+
+MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
+ADJUSTMENT_REASON_CHOICES = [(r.value, r.value) for r in AdjustmentReason]
+CANCEL_REASON_CHOICES = [(r.value, CANCEL_REASON_TEXT[r]) for r in CancelReason]
+
+
+class RefundKind(models.TextChoices):
+    REFUND = "refund", "Refund"
+    CANCELLATION = "cancellation", "Cancellation"
+
+
+class RefundOrigin(models.TextChoices):
+    KEELSON = "keelson", "Keelson"
+    AMAZON = "amazon", "Amazon (Seller Central)"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class AmazonSync(models.TextChoices):
+    NOT_APPLICABLE = "not_applicable", "Not an Amazon order"
+    PENDING = "pending", "Waiting to be sent"
+    ON_HOLD = "on_hold", "On hold: the Amazon account is not connected"
+    SENDING = "sending", "Being sent to Amazon"
+    SUBMITTED = "submitted", "Sent: Amazon is processing it"
+    SYNCED = "synced", "Accepted by Amazon"
+    FAILED = "failed", "Refused by Amazon"
+    FROM_AMAZON = "from_amazon", "Made on Amazon"
+
+
+class ShopifySync(models.TextChoices):
+    NOT_APPLICABLE = "not_applicable", "No Shopify store"
+    PENDING = "pending", "Waiting to be mirrored"
+    SYNCED = "synced", "Mirrored to Shopify"
+    FAILED = "failed", "Mirroring failed"
+
+
+class Refund(TenantModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    kind = models.CharField(max_length=16, choices=RefundKind.choices, default=RefundKind.REFUND)
+    origin = models.CharField(
+        max_length=16, choices=RefundOrigin.choices, default=RefundOrigin.KEELSON
+    )
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+
+    reason = models.CharField(
+        max_length=40,
+        choices=ADJUSTMENT_REASON_CHOICES,
+        blank=True,
+        help_text="Amazon's AdjustmentReason (refunds).",
+    )
+    note = models.TextField(blank=True)
+    # Cancellations: Amazon's CancelReason, what the person chose (buyer_requested,
+    # address_change or Amazon's name), and whether it answers the buyer's request (B4).
+    cancel_reason = models.CharField(max_length=40, choices=CANCEL_REASON_CHOICES, blank=True)
+    requested_reason = models.CharField(max_length=40, blank=True)
+    buyer_requested = models.BooleanField(default=False)
+    full_cancellation = models.BooleanField(default=False)
+
+    currency = models.CharField(max_length=3)
+    items_amount = models.DecimalField(**MONEY)
+    shipping_amount = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+
+    created_by_type = models.CharField(
+        max_length=24, choices=ActorType.choices, default=ActorType.SYSTEM
+    )
+    created_by_name = models.CharField(max_length=200, blank=True)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who asked, and their request's key: the same key on the same order is the same refund.
+    idempotency_key = models.CharField(max_length=300, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+
+    amazon_sync = models.CharField(
+        max_length=16, choices=AmazonSync.choices, default=AmazonSync.NOT_APPLICABLE
+    )
+    amazon_feed_document_id = models.CharField(max_length=200, blank=True)
+    amazon_feed_id = models.CharField(max_length=64, blank=True)
+    amazon_feed_status = models.CharField(max_length=24, blank=True)
+    amazon_report = models.JSONField(null=True, blank=True)
+    amazon_submitted_at = models.DateTimeField(null=True, blank=True)
+    amazon_synced_at = models.DateTimeField(null=True, blank=True)
+    # The RefundEvent Amazon posted for it (our refunds), or the one it is (Amazon's): R6.
+    amazon_refund_key = models.CharField(max_length=200, blank=True)
+    amazon_posted_at = models.DateTimeField(null=True, blank=True)
+
+    shopify_sync = models.CharField(
+        max_length=16, choices=ShopifySync.choices, default=ShopifySync.NOT_APPLICABLE
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="refund_unique_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "order", "amazon_refund_key"],
+                condition=~Q(amazon_refund_key=""),
+                name="refund_unique_amazon_event",
+            ),
+            models.CheckConstraint(
+                name="refund_total_is_items_plus_shipping",
+                condition=Q(total=models.F("items_amount") + models.F("shipping_amount")),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "order", "-id"], name="refund_order"),
+            models.Index(fields=["merchant", "-id"], name="refund_merchant_id_desc"),
+            models.Index(
+                fields=["merchant", "created_at"],
+                name="refund_inventory_cancels",
+                condition=Q(kind="cancellation", cancel_reason="NoInventory"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "Cancellation" if self.kind == RefundKind.CANCELLATION else "Refund"
+        return f"{what} #{self.pk}"
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.kind == RefundKind.CANCELLATION
+
+    @property
+    def is_external(self) -> bool:
+        return self.origin == RefundOrigin.AMAZON
+
+
+class RefundLine(TenantModel):
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Amazon's OrderItemId (also for an item Amazon refunded that we do not hold).
+    external_item_id = models.CharField(max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(**MONEY, help_text="Item price (and tax added on top).")
+    shipping_amount = models.DecimalField(**MONEY)
+    # Amazon's adjustment components.
+    principal = models.DecimalField(**MONEY)
+    tax = models.DecimalField(**MONEY)
+    shipping = models.DecimalField(**MONEY)
+    shipping_tax = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["merchant", "order_line"], name="refund_line_order_line")]
+
+    def __str__(self) -> str:
+        return f"{self.order_line_id or self.external_item_id} × {self.quantity}: {self.amount}"
+
+
+class BuyerCancelOutcome(models.TextChoices):
+    CANCELLED = "cancelled", "Cancelled as requested"
+    DECLINED = "declined", "Declined: shipping anyway"
+
+
+class BuyerCancelResolution(TenantModel):
+    """How the merchant answered a buyer's cancellation request (B4): cancelled as requested,
+    or declined (ship anyway) with a reason. Resolves the order's banner (B1)."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="buyer_cancel_resolutions"
+    )
+    # The request answered (Order.buyer_cancel_requested_at then): a later request is new.
+    requested_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=BuyerCancelOutcome.choices)
+    reason = models.TextField(blank=True)
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_type = models.CharField(max_length=24, choices=ActorType.choices)
+    actor = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["merchant", "order"], name="buyer_cancel_resolution")]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.order_id})"
