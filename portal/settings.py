@@ -279,6 +279,10 @@ KEELSON_SYNC_RUN_SECONDS = float(os.environ.get("KEELSON_SYNC_RUN_SECONDS", "240
 KEELSON_SYNC_LEASE_SECONDS = float(os.environ.get("KEELSON_SYNC_LEASE_SECONDS", "300"))
 KEELSON_SYNC_MAX_WAIT = float(os.environ.get("KEELSON_SYNC_MAX_WAIT", "10"))
 KEELSON_SYNC_BACKFILL_DAYS = int(os.environ.get("KEELSON_SYNC_BACKFILL_DAYS", "30"))
+# Refunds and cancellations go to Amazon as feeds (refunds/amazon.py): one delivery watches its
+# feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
+KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))
+KEELSON_FEED_RETRY_SECONDS = float(os.environ.get("KEELSON_FEED_RETRY_SECONDS", "30"))
 
 LOGGING = {
     "version": 1,

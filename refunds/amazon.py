@@ -104,7 +104,11 @@ def _deliver(gateway: AmazonGateway, refund: Refund) -> dict:
                 )
         services.mark_sending(refund.pk)
         feed_type, content = build_feed(refund)
-        document_id = gateway.create_feed_document(content, feeds.CONTENT_TYPE)
+        # A document uploaded on an attempt that was then throttled at createFeed is reused.
+        document_id = refund.amazon_feed_document_id
+        if not document_id:
+            document_id = gateway.create_feed_document(content, feeds.CONTENT_TYPE)
+            services.record_feed_document(refund.pk, document_id)
         feed_id = gateway.create_feed(feed_type, document_id, [order.marketplace_id])
         services.record_feed_submitted(refund.pk, document_id, feed_id)
         refund.amazon_feed_id = feed_id

@@ -195,3 +195,13 @@ def test_nested_validation_errors_are_flattened_to_field_paths():
         "non_field_errors": ["Nothing to refund."],
     }
     assert flatten_errors(["One.", "Two."]) == {"non_field_errors": ["One.", "Two."]}
+
+
+@pytest.mark.django_db
+def test_a_method_no_view_handles_is_405_even_with_scopes_by_method(
+    call, make_api_key, two_merchants
+):
+    key = make_api_key(merchant=two_merchants[0])
+    order_id = 1
+    response = call("trace", f"/api/v1/orders/{order_id}/refunds/", key)
+    assert_problem(response, 405, "method_not_allowed")
