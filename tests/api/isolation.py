@@ -20,13 +20,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 
 from tenants.api_auth import HasApiKey
 from tenants.models import Merchant
@@ -53,31 +50,9 @@ def _merchant(merchant: Merchant) -> Merchant:
 
 
 def _order(merchant: Merchant):
-    from orders.models import Order, OrderLine
+    from tests.support.orders import create_order
 
-    n = next(_n)
-    now = timezone.now()
-    with tenant_context(merchant):
-        order = Order.objects.create(
-            merchant=merchant,
-            external_id=f"900-{n:07d}-{n:07d}",
-            status="Unshipped",
-            purchase_date=now - timedelta(hours=2),
-            source_updated_at=now - timedelta(hours=1),
-            latest_ship_date=now + timedelta(days=2),
-            currency="USD",
-            marketplace_id="ATVPDKIKX0DER",
-            total_amount=Decimal("10.00"),
-        )
-        OrderLine.objects.create(
-            merchant=merchant,
-            order=order,
-            external_id=f"{n:07d}001",
-            sku="SKU-ISO",
-            quantity_ordered=1,
-            item_price=Decimal("10.00"),
-        )
-    return order
+    return create_order(merchant, (("SKU-ISO", 1, "10.00"),))
 
 
 def _register_order() -> None:
