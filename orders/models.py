@@ -382,6 +382,15 @@ class AmazonSyncState(TenantModel):
     failures = models.PositiveSmallIntegerField(
         default=0, help_text="Failed runs in a row (transient errors): the backoff."
     )
+
+    # Push lane: Amazon's ORDER_CHANGE notifications (orders/order_changes.py).
+    order_change_subscription_id = models.CharField(max_length=64, blank=True)
+    order_change_queue_arn = models.CharField(
+        max_length=1000, blank=True, help_text="The SQS queue the subscription delivers to."
+    )
+    order_change_subscribed_at = models.DateTimeField(null=True, blank=True)
+    notifications_received = models.PositiveBigIntegerField(default=0)
+    last_notification_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -65,6 +65,7 @@ from integrations.amazon.ratelimit import RateLimiter
 from integrations.amazon.records import AmazonOrder, OrdersPage
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
+from orders import order_changes
 from orders.models import AmazonSyncState, Channel, Order
 from orders.services import UpsertResult, after_amazon_upsert, upsert_amazon_orders
 from tenants.models import AccountStatus, AmazonAccount, AmazonRegion, Merchant
@@ -156,6 +157,8 @@ def connect_amazon_account(
     state = _state_for(account)
     if created or (account.sync_cursor is None and not state.backfilling):
         start_backfill(account, days, state=state)
+    # Amazon pushes each change too (ORDER_CHANGE), when our queue is configured.
+    order_changes.request_subscription(account)
     return account
 
 
@@ -745,3 +748,118 @@ def _record_failure(account_id: int, message: str) -> datetime:
         )
     backoff = min(MAX_BACKOFF, timedelta(seconds=30 * 2 ** min(failures - 1, 10)))
     return now + backoff
+
+
+# --- Portal actions: "Sync now" and "Re-run backfill" ------------------------------------------
+# Services behind the portal's Amazon account actions (tenants/admin.py). They run in the
+# request's tenant scope and reuse the scheduler's lease and task (orders.tasks): an account is
+# never synced by two workers, and a queued account is not queued twice. The scheduling times
+# here (next_sync_at, leases) are on the system clock, like the fan-out's; no Amazon timeline
+# depends on them.
+
+MAX_BACKFILL_DAYS = 365
+
+
+class SyncNotPossible(Exception):
+    """The account cannot sync now (not connected, merchant deactivated, bad input). The
+    message is for the merchant."""
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    account_id: int
+    # queued: a run was queued now; running: a run holds the account (running or queued) and
+    # reads every change up to now; scheduled: the queue refused the task, the account is due
+    # and the scheduler's next fan-out (within a minute) queues it.
+    outcome: str
+
+
+def _account_label(account: AmazonAccount) -> str:
+    return account.name or f"Amazon {account.selling_partner_id}"
+
+
+def _check_can_sync(account: AmazonAccount) -> None:
+    label = _account_label(account)
+    if account.status != AccountStatus.ACTIVE:
+        reason = {
+            AccountStatus.AUTH_FAILED: "Amazon no longer accepts its authorisation: reconnect it",
+            AccountStatus.PAUSED: "its sync is paused: set it to active first",
+            AccountStatus.DISCONNECTED: "it is disconnected: connect it again first",
+        }.get(account.status, f"its status is {account.get_status_display()}")
+        raise SyncNotPossible(f"{label} cannot sync now: {reason}.")
+    if not Merchant.objects.filter(pk=account.merchant_id, is_active=True).exists():
+        raise SyncNotPossible(f"{label} cannot sync now: its merchant is deactivated.")
+
+
+def queue_sync(account_id: int, merchant_id: int, owner: str | None = None) -> bool:
+    """Claim the account's lease for a queued task (``owner``'s, if it holds it already) and
+    queue one sync run of it: the scheduler's fan-out and "Sync now" both use this. False when
+    another worker holds the lease (a run is on its way). If the queue refuses the task, the
+    lease is given back with the account due, so the next fan-out takes it."""
+    from django_q.tasks import async_task
+
+    from orders.tasks import QUEUED_LEASE_SECONDS, SYNC_TASK
+
+    owner = owner or new_lease_owner()
+    if not claim_lease(account_id, owner, seconds=QUEUED_LEASE_SECONDS):
+        return False
+    try:
+        async_task(
+            SYNC_TASK,
+            account_id,
+            merchant_id,
+            owner,
+            task_name=f"amazon sync {account_id}",
+            group="amazon-sync",
+        )
+    except Exception:
+        release_lease(account_id, owner, timezone.now())
+        raise
+    return True
+
+
+def sync_now(account: AmazonAccount) -> SyncRequest:
+    """Make the account due at once and queue its sync ("Sync now" in the portal). When a run
+    already holds the account (running, or queued by the scheduler), nothing more is needed:
+    it reads every change up to now."""
+    _check_can_sync(account)
+    now = timezone.now()
+    AmazonAccount.objects.filter(pk=account.pk).update(next_sync_at=now)
+    account.next_sync_at = now
+    return SyncRequest(account_id=account.pk, outcome=_queue_or_schedule(account))
+
+
+def _queue_or_schedule(account: AmazonAccount, owner: str | None = None) -> str:
+    try:
+        return "queued" if queue_sync(account.pk, account.merchant_id, owner) else "running"
+    except Exception:
+        logger.exception("could not queue the sync of amazon account %s", account.pk)
+        return "scheduled"
+
+
+def rerun_backfill(account: AmazonAccount, days: int | None = None) -> AmazonSyncState:
+    """Restart the backfill lane: re-read the orders Amazon changed in the last ``days``
+    (default ``KEELSON_SYNC_BACKFILL_DAYS``) beside the live lane, whose cursor stays where it
+    is (new orders keep arriving). Re-reading changes nothing that is already right. Takes the
+    account's lease, so no run is writing the sync state meanwhile, then queues a run under the
+    same lease so the backfill starts at once."""
+    days = default_backfill_days() if days is None else int(days)
+    if not 1 <= days <= MAX_BACKFILL_DAYS:
+        raise SyncNotPossible(f"Choose between 1 and {MAX_BACKFILL_DAYS} days to backfill.")
+    _check_can_sync(account)
+    owner = new_lease_owner()
+    if not claim_lease(account.pk, owner):
+        raise SyncNotPossible(
+            f"{_account_label(account)} is syncing right now; try again in a few minutes."
+        )
+    try:
+        with transaction.atomic():
+            locked = AmazonAccount.objects.select_for_update().get(pk=account.pk)
+            state = start_backfill(locked, days)
+            AmazonAccount.objects.filter(pk=account.pk).update(next_sync_at=timezone.now())
+    except BaseException:
+        release_lease(account.pk, owner, None)
+        raise
+    # The lease passes to the queued run; if queuing fails the account is left due.
+    _queue_or_schedule(account, owner)
+    return state

@@ -7,6 +7,7 @@ import logging
 from django.utils import timezone
 
 from orders import selectors, services
+from portal import clock
 from tenants.scope import system_context, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def sweep_deadlines(batch_size: int = services.BATCH_SIZE) -> dict:
     """
     from notifications.tasks import send_digests
 
-    now = timezone.now()
+    now = clock.now()  # Amazon's timelines: the emulator's clock with KEELSON_CLOCK=sandbox
     with system_context("policy sweep: find merchants with due orders"):
         merchant_ids = selectors.merchant_ids_with_due_orders(now)
     result: dict = {"merchants": len(merchant_ids), **dict.fromkeys(services.STEPS, 0)}
@@ -72,7 +73,6 @@ def sync_due_amazon_accounts() -> dict:
     in the queue is not queued again, and two workers never sync one account at once.
     """
     from django.db.models import Q
-    from django_q.tasks import async_task
 
     from orders import sync
     from tenants.models import AccountStatus, AmazonAccount
@@ -89,19 +89,10 @@ def sync_due_amazon_accounts() -> dict:
         )
     queued = []
     for account_id, merchant_id in due:
-        owner = sync.new_lease_owner()
+        # The lease for the queued task, and the task (shared with the portal's "Sync now").
         with tenant_context(merchant_id):
-            if not sync.claim_lease(account_id, owner, seconds=QUEUED_LEASE_SECONDS):
-                continue
-        async_task(
-            SYNC_TASK,
-            account_id,
-            merchant_id,
-            owner,
-            task_name=f"amazon sync {account_id}",
-            group="amazon-sync",
-        )
-        queued.append(account_id)
+            if sync.queue_sync(account_id, merchant_id):
+                queued.append(account_id)
     return {"due": len(due), "queued": queued}
 
 
@@ -111,3 +102,12 @@ def sync_amazon_account(account_id: int, merchant_id: int, lease_owner: str | No
 
     with tenant_context(merchant_id):
         return sync.sync_account(account_id, owner=lease_owner).as_dict()
+
+
+def receive_amazon_order_changes() -> dict:
+    """Every minute (portal/schedules.py): the push lane of the sync. Long-polls Amazon's
+    ORDER_CHANGE notifications for about a minute and upserts each notified order
+    (``orders.order_changes``); does nothing when no queue is configured."""
+    from orders import order_changes
+
+    return order_changes.receive().as_dict()

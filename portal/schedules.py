@@ -15,6 +15,7 @@ class Periodic:
 
 SCHEDULES: list[Periodic] = [
     Periodic("amazon order sync", "orders.tasks.sync_due_amazon_accounts", minutes=1),
+    Periodic("amazon order changes", "orders.tasks.receive_amazon_order_changes", minutes=1),
     Periodic("outbox sweep", "integrations.outbox.tasks.sweep", minutes=1),
     Periodic("policy sweep", "orders.tasks.sweep_deadlines", minutes=1),
     Periodic("notification e-mails", "notifications.tasks.send_digests", minutes=1),

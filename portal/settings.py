@@ -271,6 +271,15 @@ KEELSON_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("KEELSON_IDEMPOTENCY_WAI
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
 # for benchmarks against the emulator with its limits off.
 KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)
+# Whose clock Amazon's timelines run on (portal/clock.py): "system", or "sandbox" (the Amazon
+# emulator's virtual clock, for the demo and tests only: never with DEBUG=0).
+KEELSON_CLOCK = os.environ.get("KEELSON_CLOCK", "").strip() or "system"
+if KEELSON_CLOCK not in ("system", "sandbox"):
+    raise ImproperlyConfigured(
+        f'KEELSON_CLOCK must be "system" or "sandbox", not {KEELSON_CLOCK!r}.'
+    )
+if KEELSON_CLOCK == "sandbox" and not DEBUG:
+    raise ImproperlyConfigured("KEELSON_CLOCK=sandbox is for the demo and tests: not with DEBUG=0.")
 # The Amazon order sync (orders/sync.py). A run stops after RUN_SECONDS (well under Q_CLUSTER
 # timeout, Amazon waits included) and continues in the next one; it holds the account's lease
 # for LEASE_SECONDS past its last page (a killed worker frees the account after that); it waits
@@ -279,6 +288,17 @@ KEELSON_SYNC_RUN_SECONDS = float(os.environ.get("KEELSON_SYNC_RUN_SECONDS", "240
 KEELSON_SYNC_LEASE_SECONDS = float(os.environ.get("KEELSON_SYNC_LEASE_SECONDS", "300"))
 KEELSON_SYNC_MAX_WAIT = float(os.environ.get("KEELSON_SYNC_MAX_WAIT", "10"))
 KEELSON_SYNC_BACKFILL_DAYS = int(os.environ.get("KEELSON_SYNC_BACKFILL_DAYS", "30"))
+# Amazon's ORDER_CHANGE notifications (orders/order_changes.py): the SQS queue Amazon delivers
+# them to (empty: none, the sync polls only), its credentials (empty: boto3's own chain), and
+# how long one receiving task long-polls before the next (every minute) takes over.
+KEELSON_AMAZON_NOTIFICATIONS_QUEUE_URL = os.environ.get(
+    "KEELSON_AMAZON_NOTIFICATIONS_QUEUE_URL", ""
+)
+KEELSON_AMAZON_SQS_ACCESS_KEY_ID = os.environ.get("KEELSON_AMAZON_SQS_ACCESS_KEY_ID", "")
+KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY = os.environ.get("KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY", "")
+KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS = float(
+    os.environ.get("KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS", "55")
+)
 # Refunds and cancellations go to Amazon as feeds (refunds/amazon.py): one delivery watches its
 # feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
 KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))

@@ -34,6 +34,11 @@ LIMITS: dict[str, Limit] = {
     "getFeed": Limit(2, 15),
     "getFeedDocument": Limit(0.0222, 10),
     "listFinancialEventsByOrderId": Limit(0.5, 30),
+    "getSubscription": Limit(1, 5),
+    "createSubscription": Limit(1, 5),
+    "deleteSubscriptionById": Limit(1, 5),
+    "getDestinations": Limit(1, 5),
+    "createDestination": Limit(1, 5),
 }
 
 _RESERVE_SQL = """

@@ -13,7 +13,7 @@ from typing import Any
 from django.core import signing
 from django.db.models import Q
 
-from sandbox.amazon import feeds, render, services
+from sandbox.amazon import feeds, notifications, render, services
 from sandbox.amazon.clock import isoformat, parse_iso
 from sandbox.amazon.errors import ApiError, access_denied, invalid_input, not_found
 from sandbox.amazon.models import (
@@ -106,13 +106,14 @@ class Request:
 @dataclass
 class Context:
     request: Request
-    seller: AmazonSeller
+    seller: AmazonSeller | None  # None for grantless operations
     now: datetime
     base_url: str
     state: SandboxState
     path_params: dict[str, str] = field(default_factory=dict)
     restricted_resources: list[dict] | None = None
     pii: frozenset[str] = frozenset()
+    client_id: str = ""  # the calling application (for grantless operations)
 
 
 Handler = Callable[[Context], tuple[int, Any]]
@@ -765,6 +766,59 @@ def create_restricted_data_token(ctx: Context) -> tuple[int, Any]:
     return 200, {"restrictedDataToken": token, "expiresIn": ttl}
 
 
+# --- Notifications v1 ------------------------------------------------------------------------
+
+
+def get_subscription(ctx: Context) -> tuple[int, Any]:
+    subscription = notifications.get_subscription(ctx.seller, ctx.path_params["notificationType"])
+    return 200, {"payload": notifications.subscription_json(subscription)}
+
+
+def create_subscription(ctx: Context) -> tuple[int, Any]:
+    subscription = notifications.create_subscription(
+        ctx.seller, ctx.path_params["notificationType"], ctx.request.json(), ctx.now
+    )
+    return 200, {"payload": notifications.subscription_json(subscription)}
+
+
+def get_subscription_by_id(ctx: Context) -> tuple[int, Any]:
+    subscription = notifications.subscription_by_id(
+        ctx.seller, ctx.path_params["notificationType"], ctx.path_params["subscriptionId"]
+    )
+    return 200, {"payload": notifications.subscription_json(subscription)}
+
+
+def delete_subscription_by_id(ctx: Context) -> tuple[int, Any]:
+    notifications.delete_subscription(
+        ctx.seller,
+        ctx.client_id,
+        ctx.path_params["notificationType"],
+        ctx.path_params["subscriptionId"],
+    )
+    return 200, {}
+
+
+def get_destinations(ctx: Context) -> tuple[int, Any]:
+    found = notifications.destinations(ctx.client_id)
+    return 200, {"payload": [notifications.destination_json(d) for d in found]}
+
+
+def create_destination(ctx: Context) -> tuple[int, Any]:
+    destination = notifications.create_destination(ctx.client_id, ctx.request.json())
+    return 200, {"payload": notifications.destination_json(destination)}
+
+
+def get_destination(ctx: Context) -> tuple[int, Any]:
+    destination = notifications.get_destination(ctx.client_id, ctx.path_params["destinationId"])
+    return 200, {"payload": notifications.destination_json(destination)}
+
+
+def delete_destination(ctx: Context) -> tuple[int, Any]:
+    destination = notifications.get_destination(ctx.client_id, ctx.path_params["destinationId"])
+    destination.delete()
+    return 200, {}
+
+
 HANDLERS: dict[str, Handler] = {
     "getOrders": get_orders,
     "getOrder": get_order,
@@ -784,4 +838,12 @@ HANDLERS: dict[str, Handler] = {
     "listFinancialEventsByOrderId": list_financial_events_by_order_id,
     "listFinancialEvents": list_financial_events,
     "createRestrictedDataToken": create_restricted_data_token,
+    "getSubscription": get_subscription,
+    "createSubscription": create_subscription,
+    "getSubscriptionById": get_subscription_by_id,
+    "deleteSubscriptionById": delete_subscription_by_id,
+    "getDestinations": get_destinations,
+    "createDestination": create_destination,
+    "getDestination": get_destination,
+    "deleteDestination": delete_destination,
 }

@@ -29,9 +29,11 @@ from sandbox.amazon import (
     feeds,
     generator,
     lifecycle,
+    notifications,
     operations,
     render,
     services,
+    sqs,
     static_cases,
 )
 from sandbox.amazon.errors import ApiError, ControlError, quota_exceeded
@@ -185,6 +187,8 @@ class SandboxApp:
                 return Response(400, {"error": "invalid", "message": str(exc)})
         if path == "/auth/o2/token":
             return self.lwa(request)
+        if path.startswith(sqs.PREFIX + "/") or path == sqs.PREFIX:
+            return self.sqs(request)
         if path.startswith(STATIC_PREFIX + "/"):
             return self.sp_api(request, path[len(STATIC_PREFIX) :], static=True)
         return self.sp_api(request, path, static=False)
@@ -232,16 +236,20 @@ class SandboxApp:
         state = SandboxState.load()
         seller = caller.seller
         operation_name = op.name if op else static_op.operation_id
+        if op is not None:
+            refusal = self._token_refusal(op.name, caller)
+            if refusal is not None:
+                return Response(refusal.status, refusal.body(), headers)
         if op is not None and state.rate_limits_enabled:
             rate, burst = op.rate_per_second, op.burst
-            override = (seller.rate_limit_overrides or {}).get(op.name)
+            override = (seller.rate_limit_overrides or {}).get(op.name) if seller else None
             if override:
                 rate, burst = float(override[0]), int(override[1])
                 headers["x-amzn-RateLimit-Limit"] = str(override[0])
-            if not self.buckets.take((seller.selling_partner_id, op.name), rate, burst):
+            if not self.buckets.take((caller.key, op.name), rate, burst):
                 return Response(429, quota_exceeded().body(), headers)
         decision = self.fault_counters.decide(
-            faults.active(state.faults or []), operation_name, seller.selling_partner_id
+            faults.active(state.faults or []), operation_name, caller.key
         )
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)
@@ -262,7 +270,8 @@ class SandboxApp:
             if static:
                 response = self._static(static_op, case, headers)
             else:
-                services.catch_up(seller.pk, now)
+                if seller is not None:
+                    services.catch_up(seller.pk, now)
                 ctx = api.Context(
                     request=request,
                     seller=seller,
@@ -271,6 +280,7 @@ class SandboxApp:
                     state=state,
                     path_params=matched[1],
                     restricted_resources=caller.restricted_resources,
+                    client_id=caller.client_id,
                 )
                 if caller.restricted_resources is not None and op.name not in api.RDT_OPERATIONS:
                     raise ApiError(
@@ -286,6 +296,39 @@ class SandboxApp:
         if decision.kind in ("truncated", "malformed") and response.status < 300:
             response = self._mangle(response, decision.kind)
         return response
+
+    @staticmethod
+    def _token_refusal(operation: str, caller: services.Caller) -> ApiError | None:
+        """Grantless operations take the application's token; all others a seller's."""
+        if operation in operations.GRANTLESS_OR_SELLER:
+            return None
+        if operation in operations.GRANTLESS and caller.seller is not None:
+            return ApiError(
+                403,
+                "Unauthorized",
+                "Access to requested resource is denied.",
+                "This operation is grantless: call it with the application's own token.",
+            )
+        if operation not in operations.GRANTLESS and caller.seller is None:
+            return ApiError(
+                403,
+                "Unauthorized",
+                "Access to requested resource is denied.",
+                "A grantless token does not authorize a selling partner's operations.",
+            )
+        return None
+
+    # --- SQS -----------------------------------------------------------------------------------
+
+    def sqs(self, request: api.Request) -> Response:
+        status, body, headers = sqs.handle(
+            request.method, request.headers, request.body, self.base_url, self._dispatch
+        )
+        return Response(status, body, headers=headers, content_type="application/x-amz-json-1.0")
+
+    @staticmethod
+    def _dispatch(queue_arn: str) -> None:
+        notifications.dispatch(queue_arn, clock.virtual_now())
 
     @staticmethod
     def _static(op, case, headers: dict[str, str]) -> Response:
@@ -429,6 +472,7 @@ class SandboxApp:
             "endpoint": self.base_url,
             "lwa_token_url": f"{self.base_url}/auth/o2/token",
             "static_sandbox_endpoint": f"{self.base_url}{STATIC_PREFIX}",
+            "notifications_queue_url": sqs.queue_url(self.base_url),
             "token_ttl_seconds": seller.token_ttl_seconds,
             "auto_cancel_days": seller.auto_cancel_days,
         }

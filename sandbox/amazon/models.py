@@ -7,6 +7,7 @@ what the API renders (second precision) is exactly what is stored.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Q
 
 
 class SandboxState(models.Model):
@@ -98,6 +99,8 @@ class AmazonOrder(models.Model):
     auto_cancel_at = models.DateTimeField(null=True, blank=True)
     next_event_at = models.DateTimeField(null=True, blank=True)
     generation_seed = models.CharField(max_length=64, blank=True)
+    # The LastUpdateDate an ORDER_CHANGE notification was last sent for (notifications.py).
+    notified_update_date = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "sandbox"
@@ -110,6 +113,12 @@ class AmazonOrder(models.Model):
             models.Index(fields=["seller", "last_update_date", "id"], name="sbx_amz_order_updated"),
             models.Index(fields=["seller", "purchase_date", "id"], name="sbx_amz_order_created"),
             models.Index(fields=["seller", "next_event_at"], name="sbx_amz_order_due"),
+            models.Index(
+                fields=["seller", "last_update_date"],
+                condition=Q(notified_update_date__isnull=True)
+                | Q(notified_update_date__lt=F("last_update_date")),
+                name="sbx_amz_order_unnotified",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -252,3 +261,65 @@ class AmazonFeed(models.Model):
 
     def __str__(self) -> str:
         return self.feed_id
+
+
+class AmazonDestination(models.Model):
+    """A Notifications API destination of an application (an LWA client): an SQS queue."""
+
+    client_id = models.CharField(max_length=200, db_index=True)
+    destination_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=256)
+    sqs_arn = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "sandbox"
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sqs_arn})"
+
+
+class AmazonSubscription(models.Model):
+    """A seller's subscription to one notification type, delivered to a destination."""
+
+    seller = models.ForeignKey(AmazonSeller, on_delete=models.CASCADE, related_name="subscriptions")
+    notification_type = models.CharField(max_length=64)
+    subscription_id = models.CharField(max_length=64, unique=True)
+    destination = models.ForeignKey(
+        AmazonDestination, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    payload_version = models.CharField(max_length=16, default="1.0")
+    processing_directive = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "sandbox"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seller", "notification_type"], name="sandbox_subscription_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seller_id} {self.notification_type} -> {self.destination_id}"
+
+
+class AmazonQueueMessage(models.Model):
+    """A message in an emulated SQS queue (``sqs.py``). Times are real time, as on AWS."""
+
+    queue_arn = models.CharField(max_length=1000)
+    message_id = models.CharField(max_length=64, unique=True)
+    body = models.TextField()
+    sent_at = models.DateTimeField()
+    visible_at = models.DateTimeField()
+    receive_count = models.PositiveIntegerField(default=0)
+    receipt_handle = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        app_label = "sandbox"
+        ordering = ["sent_at", "id"]
+        indexes = [models.Index(fields=["queue_arn", "visible_at"], name="sbx_queue_visible")]
+
+    def __str__(self) -> str:
+        return self.message_id

@@ -172,6 +172,78 @@ OPERATIONS: tuple[Operation, ...] = (
         "financesV0.json",
     ),
     Operation(
+        "getSubscription",
+        "getSubscription",
+        "GET",
+        "/notifications/v1/subscriptions/{notificationType}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "createSubscription",
+        "createSubscription",
+        "POST",
+        "/notifications/v1/subscriptions/{notificationType}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "getSubscriptionById",
+        "getSubscriptionById",
+        "GET",
+        "/notifications/v1/subscriptions/{notificationType}/{subscriptionId}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "deleteSubscriptionById",
+        "deleteSubscriptionById",
+        "DELETE",
+        "/notifications/v1/subscriptions/{notificationType}/{subscriptionId}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "getDestinations",
+        "getDestinations",
+        "GET",
+        "/notifications/v1/destinations",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "createDestination",
+        "createDestination",
+        "POST",
+        "/notifications/v1/destinations",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "getDestination",
+        "getDestination",
+        "GET",
+        "/notifications/v1/destinations/{destinationId}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
+        "deleteDestination",
+        "deleteDestination",
+        "DELETE",
+        "/notifications/v1/destinations/{destinationId}",
+        "1",
+        5,
+        "notifications.json",
+    ),
+    Operation(
         "createRestrictedDataToken",
         "createRestrictedDataToken",
         "POST",
@@ -183,6 +255,12 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 BY_NAME = {op.name: op for op in OPERATIONS}
+# Called with the application's grantless token (LWA client credentials), not a seller's.
+GRANTLESS = frozenset(
+    {"getDestinations", "createDestination", "getDestination", "deleteDestination"}
+)
+# Grantless on Amazon, and python-amazon-sp-api calls it with the seller's token: both work.
+GRANTLESS_OR_SELLER = frozenset({"deleteSubscriptionById"})
 
 
 def match(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:

@@ -36,6 +36,8 @@ DEFAULT_REFRESH_TOKEN = "Atzr|keelson-sandbox-default-seller-refresh-token"  # n
 
 TOKEN_SALT = "sandbox.amazon.token"  # noqa: S105 (a signing salt)
 ACCESS_PREFIX = "Atza|"
+GRANTLESS_PREFIX = "Atc|"
+GRANTLESS_SCOPES = ("sellingpartnerapi::notifications",)
 RDT_PREFIX = "Atz.sprdt|"
 
 
@@ -128,16 +130,38 @@ def issue_restricted_data_token(seller: AmazonSeller, resources: list[dict]) -> 
     return RDT_PREFIX + _sign(payload), ttl
 
 
+def issue_grantless_token(client_id: str, scope: str, ttl: int = 3600) -> tuple[str, int]:
+    """An application's token for grantless operations (no seller behind it)."""
+    payload = {"c": client_id, "sc": scope, "e": int(time.time()) + ttl}
+    return GRANTLESS_PREFIX + _sign(payload), ttl
+
+
 @dataclass
 class Caller:
-    seller: AmazonSeller
+    seller: AmazonSeller | None  # None for an application's grantless token
     restricted_resources: list[dict] | None = None  # set when the token is an RDT
+    client_id: str = ""  # the application: the seller's LWA client, or the grantless caller
+
+    @property
+    def key(self) -> str:
+        """Whose rate limits and faults apply: the seller's, or the application's."""
+        return self.seller.selling_partner_id if self.seller else self.client_id
 
 
 def authenticate(token: str | None) -> Caller:
     """The seller behind an ``x-amz-access-token``; 403 in Amazon's words otherwise."""
     if not token:
         raise access_denied("No access token was provided in the request.")
+    if token.startswith(GRANTLESS_PREFIX):
+        try:
+            grant = signing.Signer(salt=TOKEN_SALT).unsign_object(token[len(GRANTLESS_PREFIX) :])
+        except signing.BadSignature as exc:
+            raise access_denied(
+                "The access token you provided is revoked, malformed or invalid."
+            ) from exc
+        if grant.get("e", 0) < time.time():
+            raise access_denied("The access token you provided has expired.")
+        return Caller(None, client_id=grant["c"])
     if token.startswith(ACCESS_PREFIX):
         raw, restricted = token[len(ACCESS_PREFIX) :], False
     elif token.startswith(RDT_PREFIX):
@@ -157,7 +181,7 @@ def authenticate(token: str | None) -> Caller:
     seller = AmazonSeller.objects.filter(selling_partner_id=payload.get("s")).first()
     if seller is None or seller.token_generation != payload.get("g"):
         raise access_denied("The access token you provided is revoked, malformed or invalid.")
-    return Caller(seller, payload.get("r") if restricted else None)
+    return Caller(seller, payload.get("r") if restricted else None, client_id=seller.client_id)
 
 
 def exchange_refresh_token(form: dict[str, str]) -> tuple[int, dict]:
@@ -168,6 +192,8 @@ def exchange_refresh_token(form: dict[str, str]) -> tuple[int, dict]:
             "error": "invalid_request",
             "error_description": "The request is missing a required parameter : grant_type",
         }
+    if grant_type == "client_credentials":
+        return _client_credentials(form)
     if grant_type != "refresh_token":
         return 400, {
             "error": "unsupported_grant_type",
@@ -196,6 +222,33 @@ def exchange_refresh_token(form: dict[str, str]) -> tuple[int, dict]:
     return 200, {
         "access_token": token,
         "refresh_token": seller.refresh_token,
+        "token_type": "bearer",
+        "expires_in": ttl,
+    }
+
+
+def _client_credentials(form: dict[str, str]) -> tuple[int, dict]:
+    """The grantless flow: an application's own token, for one scope."""
+    for name in ("client_id", "client_secret", "scope"):
+        if not form.get(name):
+            return 400, {
+                "error": "invalid_request",
+                "error_description": f"The request is missing a required parameter : {name}",
+            }
+    if form["scope"] not in GRANTLESS_SCOPES:
+        return 400, {
+            "error": "invalid_scope",
+            "error_description": "The request has an invalid parameter : scope",
+        }
+    client = AmazonSeller.objects.filter(
+        client_id=form["client_id"], client_secret=form["client_secret"]
+    ).exists()
+    if not client:
+        return 401, {"error": "invalid_client", "error_description": "Client authentication failed"}
+    token, ttl = issue_grantless_token(form["client_id"], form["scope"])
+    return 200, {
+        "access_token": token,
+        "scope": form["scope"],
         "token_type": "bearer",
         "expires_in": ttl,
     }

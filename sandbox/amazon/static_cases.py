@@ -22,6 +22,7 @@ MODEL_FILES = (
     "orders_2026-01-01.json",
     "feeds_2021-06-30.json",
     "financesV0.json",
+    "notifications.json",
 )
 NO_MATCH = {
     "errors": [{"code": "InvalidInput", "message": "Could not match input arguments"}],
@@ -74,7 +75,7 @@ def operations() -> tuple[StaticOperation, ...]:
         for template, methods in doc.get("paths", {}).items():
             regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
             for method, op in methods.items():
-                if method == "parameters" or not isinstance(op, dict):
+                if method == "parameters" or not isinstance(op, dict) or "operationId" not in op:
                     continue
                 body_properties = None
                 for param in op.get("parameters", []):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sandbox.amazon import sqs
 from sandbox.amazon.control import AmazonSandboxClient, sp_api_client_kwargs
 from sandbox.amazon.models import SandboxState
 from sandbox.amazon.server import AmazonSandboxServer
@@ -25,6 +26,11 @@ class RunningSandbox:
     seller: dict  # the default seller, as the control API shows it
     control: AmazonSandboxClient
     server: AmazonSandboxServer
+
+    @property
+    def queue_url(self) -> str:
+        """The SQS queue (emulated at ``/sqs``) for the application's notifications."""
+        return sqs.queue_url(self.base_url)
 
     def client_kwargs(self, seller: dict | None = None, marketplace_id: str | None = None) -> dict:
         """Keyword arguments for a real ``sp_api.api`` client class."""

@@ -23,6 +23,22 @@ def lwa_token(seller: dict) -> str:
     return response.json()["access_token"]
 
 
+def grantless_token(seller: dict, scope: str = "sellingpartnerapi::notifications") -> str:
+    """The application's own token (LWA client credentials), for grantless operations."""
+    response = requests.post(
+        seller["lwa_token_url"],
+        data={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_id": seller["client_id"],
+            "client_secret": seller["client_secret"],
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
 class SpApi:
     """A selling partner calling the emulator over HTTP with an LWA access token."""
 

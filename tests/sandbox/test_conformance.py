@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sandbox.amazon import operations
+from sandbox.amazon import operations, sqs
 from sandbox.amazon.clock import isoformat, parse_iso
 from tests.sandbox import spapi_models
-from tests.sandbox.helpers import SpApi, body
+from tests.sandbox.helpers import SpApi, body, grantless_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -228,6 +228,31 @@ def test_every_operation_answers_in_the_shape_of_amazons_models(amazon_sandbox_u
         "payload"
     ]["FinancialEvents"]
     assert events["ShipmentEventList"] and events["RefundEventList"]
+
+    # Notifications: the application's destination (grantless), the seller's subscription.
+    grantless = grantless_token(seller)
+    destination = check(
+        "POST",
+        "/notifications/v1/destinations",
+        200,
+        json={"name": "conformance", "resourceSpecification": {"sqs": {"arn": sqs.queue_arn()}}},
+        token=grantless,
+    )["payload"]
+    destination_id = destination["destinationId"]
+    assert check("GET", "/notifications/v1/destinations", 200, token=grantless)["payload"]
+    check("GET", f"/notifications/v1/destinations/{destination_id}", 200, token=grantless)
+    subscribe = {"payloadVersion": "1.0", "destinationId": destination_id}
+    subscription = check(
+        "POST", "/notifications/v1/subscriptions/ORDER_CHANGE", 200, json=subscribe
+    )["payload"]
+    check("POST", "/notifications/v1/subscriptions/ORDER_CHANGE", 409, json=subscribe)
+    check("GET", "/notifications/v1/subscriptions/ORDER_CHANGE", 200)
+    by_id = f"/notifications/v1/subscriptions/ORDER_CHANGE/{subscription['subscriptionId']}"
+    check("GET", by_id, 200)
+    check("DELETE", by_id, 200)
+    check("GET", "/notifications/v1/subscriptions/ORDER_CHANGE", 404)
+    check("GET", "/notifications/v1/destinations", 403)  # a seller's token, grantless operation
+    check("DELETE", f"/notifications/v1/destinations/{destination_id}", 200, token=grantless)
 
     # Errors, in each operation's documented error shape.
     check("GET", "/orders/v0/orders", 400, params={"CreatedAfter": since})

@@ -66,6 +66,7 @@ def test_the_command_prints_a_ready_seller_first_and_serves_the_real_client(tmp_
             "refresh_token",
             "selling_partner_id",
             "marketplace_ids",
+            "notifications_queue_url",
         }
         assert seller["endpoint"].startswith("http://127.0.0.1:")
         client = Orders(**sp_api_client_kwargs(seller))

@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.demo_amazon import connect_demo_amazon_accounts, demo_seller_ids
 from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
+from sandbox.amazon import sqs
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 DEFAULT_PORT = 8000
@@ -55,6 +56,7 @@ def demo_processes(port: int) -> list[DemoProcess]:
     bot = demo_bot(f"http://{HOST}:{bot_port}/callbacks")
     amazon_port = free_port()
     amazon_url = f"http://{HOST}:{amazon_port}"
+    use_sandbox_notifications(amazon_url)
     return [
         # Amazon's SP-API, emulated (sandbox/amazon): the demo merchants' seller accounts, a
         # month of orders, and new ones arriving every minute or two, synced like real ones.
@@ -77,7 +79,10 @@ def demo_processes(port: int) -> list[DemoProcess]:
             ),
         ),
         DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
-        DemoProcess("tasks", manage("qcluster")),
+        # One worker long-polls Amazon's order changes: a third keeps the rest moving.
+        DemoProcess(
+            "tasks", manage("qcluster"), env={"Q_WORKERS": os.environ.get("Q_WORKERS", "3")}
+        ),
         # A fulfillment service for Northwind Outdoor: a partner using only the public API and
         # the signed callbacks (sandbox/bot). Key and secret in its environment, not argv.
         DemoProcess(
@@ -95,6 +100,19 @@ def demo_processes(port: int) -> list[DemoProcess]:
             ready_port=bot_port,
         ),
     ]
+
+
+def use_sandbox_notifications(amazon_url: str) -> None:
+    """Amazon pushes the demo sellers' order changes to the emulator's SQS queue
+    (orders/order_changes.py): for this process (which connects the accounts) and the children."""
+    values = {
+        "KEELSON_AMAZON_NOTIFICATIONS_QUEUE_URL": sqs.queue_url(amazon_url),
+        "KEELSON_AMAZON_SQS_ACCESS_KEY_ID": "keelson-demo",
+        "KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY": "keelson-demo",  # the emulator takes any
+    }
+    for name, value in values.items():
+        os.environ[name] = value
+        setattr(settings, name, value)
 
 
 def free_port() -> int:

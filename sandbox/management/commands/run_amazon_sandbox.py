@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from sandbox.amazon import clock, generator, services
+from sandbox.amazon import clock, generator, services, sqs
 from sandbox.amazon.models import AmazonOrder, SandboxState
 from sandbox.amazon.server import AmazonSandboxServer
 
@@ -29,6 +29,7 @@ def seller_line(base_url: str) -> dict[str, Any]:
         "refresh_token": seller.refresh_token,
         "selling_partner_id": seller.selling_partner_id,
         "marketplace_ids": list(seller.marketplace_ids),
+        "notifications_queue_url": sqs.queue_url(base_url),
     }
 
 
