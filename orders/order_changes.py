@@ -13,7 +13,9 @@ write through the same idempotent, newer-wins upsert, serialised per account by 
   configured, writes an outbox message; its handler (``orders/outbox_handlers.py``) makes sure
   the application's destination for the queue exists and the seller's subscription points at it.
 - **Receiving**: ``orders.tasks.receive_amazon_order_changes`` runs every minute and long-polls
-  the queue for ``KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS`` (55). Per batch: notifications
+  the queue for ``KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS`` (55), at most
+  ``KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS`` (1) at a time (SQS shares the messages out among
+  several; more help when one cannot keep up). Per batch: notifications
   grouped by seller, each seller's accounts looked up (the one cross-tenant read), the orders
   fetched and upserted under the merchant's scope, then the messages deleted. A message whose
   order could not be fetched (throttled, Amazon unavailable) is left in the queue: SQS delivers
@@ -27,10 +29,12 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,8 +53,37 @@ SUBSCRIBE_KIND = "amazon.subscribe_order_changes"
 DESTINATION_NAME = "keelson-order-changes"
 
 
+# PostgreSQL advisory lock keys of the receivers (one per concurrent receiver allowed).
+RECEIVER_LOCK = 0x4B45454C  # "KEEL"
+
+
 def run_seconds() -> float:
     return float(getattr(settings, "KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS", 55))
+
+
+def receivers() -> int:
+    return max(1, int(getattr(settings, "KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS", 1)))
+
+
+@contextmanager
+def receiver_slot() -> Iterator[int | None]:
+    """One of ``KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS`` slots, or None when all are taken:
+    a schedule that fires while the previous run still long-polls (or a catch-up after
+    downtime) then ends at once instead of holding a second worker. A session-level advisory
+    lock: a worker that dies frees its slot with its connection."""
+    slot = None
+    with connection.cursor() as cursor:
+        for index in range(receivers()):
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RECEIVER_LOCK, index])
+            if cursor.fetchone()[0]:
+                slot = index
+                break
+    try:
+        yield slot
+    finally:
+        if slot is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RECEIVER_LOCK, slot])
 
 
 # --- subscribing -----------------------------------------------------------------------------
@@ -117,6 +150,7 @@ class ReceiveReport:
     dropped: int = 0  # malformed, or for no account we sync
     retried: int = 0  # left in the queue for SQS to deliver again
     batches: int = 0
+    busy: bool = False  # every receiver slot was taken: this run did nothing
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -129,6 +163,15 @@ def receive(queue_url: str | None = None, *, seconds: float | None = None) -> Re
     queue_url = queue_url or configured_queue_url()
     if not queue_url:
         return report
+    with receiver_slot() as slot:
+        if slot is None:
+            report.busy = True
+            return report
+        _receive(queue_url, seconds, report)
+    return report
+
+
+def _receive(queue_url: str, seconds: float | None, report: ReceiveReport) -> None:
     queue = NotificationQueue(queue_url)
     deadline = time.monotonic() + (run_seconds() if seconds is None else seconds)
     try:
@@ -153,7 +196,6 @@ def receive(queue_url: str | None = None, *, seconds: float | None = None) -> Re
                 break
     finally:
         queue.close()
-    return report
 
 
 def handle_messages(messages: list[QueueMessage], report: ReceiveReport) -> list[QueueMessage]:

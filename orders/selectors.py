@@ -212,6 +212,10 @@ class AmazonSyncStatus:
     next_sync_at: datetime | None
     last_error: str
     backfill: BackfillProgress | None
+    # The push lane (orders/order_changes.py): subscribed to ORDER_CHANGE, and when the last
+    # notification for this account arrived.
+    notifications_subscribed: bool = False
+    last_notification_at: datetime | None = None
 
 
 def backfill_progress(state, now: datetime) -> BackfillProgress | None:
@@ -284,6 +288,8 @@ def amazon_sync_statuses(merchant_ids: Iterable[int] | None = None) -> list[Amaz
                 else None,
                 last_error=(state.last_error if state else "") or account.status_message,
                 backfill=backfill_progress(state, now),
+                notifications_subscribed=bool(state and state.order_change_subscription_id),
+                last_notification_at=state.last_notification_at if state else None,
             )
         )
     return out

@@ -159,7 +159,8 @@ if not DEBUG:
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER: dict = {
     "name": "keelson",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    # Three: with Amazon's notifications configured one of them long-polls the queue.
+    "workers": int(os.environ.get("Q_WORKERS", "3")),
     "timeout": int(os.environ.get("Q_TIMEOUT", "600")),
     "retry": int(os.environ.get("Q_RETRY", "720")),
     "max_attempts": 5,
@@ -298,6 +299,9 @@ KEELSON_AMAZON_SQS_ACCESS_KEY_ID = os.environ.get("KEELSON_AMAZON_SQS_ACCESS_KEY
 KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY = os.environ.get("KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY", "")
 KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS = float(
     os.environ.get("KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS", "55")
+)
+KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS = int(
+    os.environ.get("KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS", "1")
 )
 # Refunds and cancellations go to Amazon as feeds (refunds/amazon.py): one delivery watches its
 # feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).

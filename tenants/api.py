@@ -52,6 +52,12 @@ class AmazonSyncSerializer(serializers.Serializer):
     next_sync_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_blank=True)
     backfill = AmazonBackfillSerializer(allow_null=True)
+    notifications_subscribed = serializers.BooleanField(
+        help_text="Amazon pushes this account's order changes (ORDER_CHANGE) to Keelson."
+    )
+    last_notification_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the last order-change notification arrived."
+    )
 
 
 class MerchantSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -110,6 +111,15 @@ class SandboxApp:
         self.buckets = TokenBuckets()
         self.fault_counters = faults.FaultCounters()
         self.log_requests = log_requests
+        self.stopping = threading.Event()
+        self._long_polls_active = 0
+        self._lock = threading.Lock()
+
+    def stop_long_polls(self, timeout: float = 3.0) -> None:
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        while self._long_polls_active and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # --- WSGI ----------------------------------------------------------------------------------
 
@@ -321,9 +331,20 @@ class SandboxApp:
     # --- SQS -----------------------------------------------------------------------------------
 
     def sqs(self, request: api.Request) -> Response:
-        status, body, headers = sqs.handle(
-            request.method, request.headers, request.body, self.base_url, self._dispatch
-        )
+        with self._lock:
+            self._long_polls_active += 1
+        try:
+            status, body, headers = sqs.handle(
+                request.method,
+                request.headers,
+                request.body,
+                self.base_url,
+                self._dispatch,
+                stopping=self.stopping,
+            )
+        finally:
+            with self._lock:
+                self._long_polls_active -= 1
         return Response(status, body, headers=headers, content_type="application/x-amz-json-1.0")
 
     @staticmethod

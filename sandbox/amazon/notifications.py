@@ -28,6 +28,7 @@ from sandbox.amazon import services, sqs
 from sandbox.amazon.errors import ApiError, invalid_input, not_found
 from sandbox.amazon.models import (
     AmazonDestination,
+    AmazonFeed,
     AmazonOrder,
     AmazonSeller,
     AmazonSubscription,
@@ -306,16 +307,29 @@ def dispatch(queue_arn: str, now: datetime) -> int:
             notification_type=ORDER_CHANGE, destination__sqs_arn=queue_arn
         )
     )
+    if not subscriptions:
+        return 0
+    # One query for all of them (this runs several times a second while a queue is polled):
+    # the sellers with a change not yet notified, or with events or feeds due.
+    seller_ids = [s.seller_id for s in subscriptions]
+    busy = set(
+        AmazonOrder.objects.filter(seller_id__in=seller_ids)
+        .filter(Q(purchase_date__lte=now) & unnotified() | Q(next_event_at__lte=now))
+        .values_list("seller_id", flat=True)
+        .distinct()
+    )
+    busy |= set(
+        AmazonFeed.objects.filter(seller_id__in=seller_ids, status__in=("IN_QUEUE", "IN_PROGRESS"))
+        .filter(Q(start_at__lte=now) | Q(end_at__lte=now))
+        .values_list("seller_id", flat=True)
+        .distinct()
+    )
     sent = 0
     for subscription in subscriptions:
-        seller = subscription.seller
-        pending = AmazonOrder.objects.filter(seller=seller, purchase_date__lte=now).filter(
-            unnotified()
-        )
-        if not pending.exists() and not services.anything_due(seller.pk, now):
+        if subscription.seller_id not in busy:
             continue
         with transaction.atomic():
-            seller = AmazonSeller.objects.select_for_update().get(pk=seller.pk)
+            seller = AmazonSeller.objects.select_for_update().get(pk=subscription.seller_id)
             services.catch_up_locked(seller, now)
             orders = list(
                 AmazonOrder.objects.filter(seller=seller, purchase_date__lte=now)

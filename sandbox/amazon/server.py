@@ -48,6 +48,8 @@ class AmazonSandboxServer:
         self._httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
+        # Long polls (SQS ReceiveMessage) end within a poll interval instead of outliving us.
+        self.app.stop_long_polls()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(5)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ ARN = re.compile(r"^arn:aws:sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>
 QUEUE_PATH = re.compile(rf"^{PREFIX}/(?P<account>\d{{12}})/(?P<name>[\w-]{{1,80}})/?$")
 DEFAULT_VISIBILITY = 30
 MAX_WAIT = 20
-POLL_INTERVAL = 0.25
+POLL_INTERVAL = 0.5
 
 
 class SqsError(Exception):
@@ -114,7 +115,9 @@ def _int(data: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def receive_message(data: dict, dispatch) -> dict[str, Any]:
+def receive_message(
+    data: dict, dispatch, stopping: threading.Event | None = None
+) -> dict[str, Any]:
     """ReceiveMessage: dispatch pending notifications, then wait up to WaitTimeSeconds."""
     arn = arn_of_url(data.get("QueueUrl", ""))
     limit = _int(data, "MaxNumberOfMessages", 1, 1, 10)
@@ -124,7 +127,7 @@ def receive_message(data: dict, dispatch) -> dict[str, Any]:
     while True:
         dispatch(arn)
         messages = _receive_visible(arn, limit, visibility)
-        if messages or time.monotonic() >= deadline:
+        if messages or time.monotonic() >= deadline or (stopping and stopping.is_set()):
             break
         # Long polling from a server thread: give the connection back while waiting.
         connections.close_all()
@@ -222,7 +225,13 @@ def get_queue_url(data: dict, base_url: str) -> dict[str, Any]:
 
 
 def handle(
-    method: str, headers: dict[str, str], body: bytes, base_url: str, dispatch
+    method: str,
+    headers: dict[str, str],
+    body: bytes,
+    base_url: str,
+    dispatch,
+    *,
+    stopping: threading.Event | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     """One SQS request: (status, JSON body, extra headers)."""
     response_headers = {"x-amzn-RequestId": str(uuid.uuid4())}
@@ -242,7 +251,7 @@ def handle(
         if not isinstance(data, dict):
             raise SqsError(400, "InvalidParameterValue", "The request body must be an object.")
         actions = {
-            "ReceiveMessage": lambda: receive_message(data, dispatch),
+            "ReceiveMessage": lambda: receive_message(data, dispatch, stopping),
             "DeleteMessage": lambda: delete_message(data),
             "DeleteMessageBatch": lambda: delete_message_batch(data),
             "ChangeMessageVisibility": lambda: change_message_visibility(data),

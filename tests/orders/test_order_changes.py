@@ -4,6 +4,7 @@ the real python-amazon-sp-api client, against the emulator (rules R1, A1, A3, B1
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -14,6 +15,8 @@ from integrations.outbox.services import deliver_due
 from notifications.models import Notification
 from orders import order_changes
 from orders.models import EventKind, Order, OrderEvent
+from orders.selectors import amazon_sync_statuses
+from portal.schedules import ensure_schedules
 from sandbox.amazon import sqs
 from sandbox.amazon.models import AmazonSubscription
 from sandbox.amazon.testing import running_amazon_sandbox
@@ -24,6 +27,7 @@ from tests.support.amazon_sync import (
     state_of,
     sync_until_caught_up,
 )
+from tests.support.processes import qcluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -80,6 +84,9 @@ def test_connecting_subscribes_the_seller_to_order_changes_through_the_outbox(
     )
     assert state.order_change_subscription_id == subscription.subscription_id
     assert state.order_change_queue_arn == sqs.queue_arn() == subscription.destination.sqs_arn
+    with tenant_context(merchant):
+        [status] = amazon_sync_statuses()  # what the portal and GET /api/v1/merchants/ show
+    assert status.notifications_subscribed and status.last_notification_at is None
     # Reconnecting (new credentials) subscribes again: found in place, nothing doubled.
     connect(merchant, pushed, backfill_days=0)
     with tenant_context(merchant):
@@ -199,3 +206,70 @@ def test_push_and_poll_together_import_each_order_once(pushed, make_merchant):
     counts = imported_events_per_order(merchant)
     assert sorted(counts.values()) == [1, 1, 1]
     assert {our_order(merchant, i).pk for i in ids} == set(counts)
+
+
+def test_with_a_qcluster_an_order_is_pushed_to_the_api_without_waiting_for_a_poll_R1(
+    settings, make_merchant, make_api_key, call
+):
+    """The real django-q2 cluster runs the schedules: it delivers the subscription (outbox),
+    long-polls the queue and upserts the notified order; nobody calls anything by hand."""
+    merchant = make_merchant()
+    key = make_api_key(merchant=merchant, scopes=["orders:read"])
+    with running_amazon_sandbox() as sandbox:  # Amazon's rate limits on
+        queue = {
+            "KEELSON_AMAZON_NOTIFICATIONS_QUEUE_URL": sandbox.queue_url,
+            "KEELSON_AMAZON_SQS_ACCESS_KEY_ID": "sandbox",
+            "KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY": "sandbox",
+        }
+        for name, value in queue.items():
+            setattr(settings, name, value)
+        account = connect(merchant, sandbox, backfill_days=0)
+        ensure_schedules()  # the test database was flushed: register them as `migrate` does
+
+        def listed() -> list[str]:
+            response = call("get", "/api/v1/orders/", key=key)
+            assert response.status_code == 200
+            return [o["order_number"] for o in response.json()["results"]]
+
+        with qcluster(KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS="20", **queue) as proc:
+            deadline = time.monotonic() + 90
+            while not state_of(account).order_change_subscription_id:
+                assert proc.poll() is None, "qcluster died"
+                assert time.monotonic() < deadline, "the subscription was not made"
+                time.sleep(0.5)
+            placed = sandbox.control.place_order(
+                sandbox.seller["selling_partner_id"], items=[{"quantity": 3}]
+            )["amazon_order_id"]
+            deadline = time.monotonic() + 120
+            while placed not in listed():
+                assert proc.poll() is None, "qcluster died"
+                assert time.monotonic() < deadline, "the order did not arrive"
+                time.sleep(0.5)
+    state = state_of(account)
+    assert state.notifications_received >= 1 and state.last_notification_at is not None
+    with tenant_context(merchant):
+        assert Order.objects.get(external_id=placed).lines.get().quantity_ordered == 3
+
+
+def test_a_second_receiver_ends_at_once_while_one_long_polls(pushed):
+    """The schedule fires every minute: while a run still long-polls, the next one must not
+    hold a second worker (KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS = 1)."""
+    import threading
+
+    from django.db import connections
+
+    first: list[order_changes.ReceiveReport] = []
+
+    def long_poll() -> None:
+        try:
+            first.append(receive(4))
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=long_poll)
+    worker.start()
+    time.sleep(1)
+    assert receive(4).busy
+    worker.join(15)
+    assert first and not first[0].busy
+    assert not receive(0.1).busy  # the slot is free again

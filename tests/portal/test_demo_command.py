@@ -56,7 +56,8 @@ def start_demo(port: int, log_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "demo", "--port", str(port), "--skip-migrate"],
         cwd=ROOT,
-        env=child_database_env(Q_WORKERS="1"),
+        # Two workers: one of them long-polls Amazon's order changes (orders/order_changes.py).
+        env=child_database_env(Q_WORKERS="2"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

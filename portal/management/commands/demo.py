@@ -79,10 +79,7 @@ def demo_processes(port: int) -> list[DemoProcess]:
             ),
         ),
         DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
-        # One worker long-polls Amazon's order changes: a third keeps the rest moving.
-        DemoProcess(
-            "tasks", manage("qcluster"), env={"Q_WORKERS": os.environ.get("Q_WORKERS", "3")}
-        ),
+        DemoProcess("tasks", manage("qcluster")),
         # A fulfillment service for Northwind Outdoor: a partner using only the public API and
         # the signed callbacks (sandbox/bot). Key and secret in its environment, not argv.
         DemoProcess(
@@ -113,6 +110,18 @@ def use_sandbox_notifications(amazon_url: str) -> None:
     for name, value in values.items():
         os.environ[name] = value
         setattr(settings, name, value)
+
+
+def use_sandbox_clock() -> None:
+    """Amazon's timelines on the emulator's clock (portal/clock.py, ``KEELSON_CLOCK=sandbox``)
+    in this process and the children, so that advancing the emulator's clock
+    (``POST /_sandbox/clock``) brings the portal's deadlines, A9 warnings and flags due with
+    Amazon's own changes; until it is advanced, it is the system clock. A ``KEELSON_CLOCK`` of
+    the caller's wins; with ``DEBUG=0`` the settings refuse the sandbox clock, so it stays off."""
+    if os.environ.get("KEELSON_CLOCK") or not settings.DEBUG:
+        return
+    os.environ["KEELSON_CLOCK"] = "sandbox"
+    settings.KEELSON_CLOCK = "sandbox"
 
 
 def free_port() -> int:
@@ -168,6 +177,7 @@ class Command(BaseCommand):
             )
         if not options["skip_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        use_sandbox_clock()
         call_command("seed_demo", stdout=io.StringIO())
 
         children: list[tuple[DemoProcess, subprocess.Popen]] = []
