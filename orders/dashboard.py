@@ -1,18 +1,40 @@
-"""The orders' numbers on the portal dashboard (rules A3, A9, B1, A1), for the merchants in
-the request's scope, each linking to the matching order list."""
+"""The orders' part of the portal dashboard, for the merchants in the request's scope:
+
+- the numbers (rules A3, A9, B1, A1), each linking to the matching order list;
+- two charts counted by day in SQL: orders placed per day (last 30 days) and the A8 confirm-by
+  deadlines of open, unconfirmed orders over the coming 14 days (A9's week inside it), each day
+  linking to its orders;
+- the Amazon sync of each account in scope (issue #3: backfill progress, live, auth failed).
+
+Days are the merchant's own (its ``time_zone``): an order placed at 23:30 in Berlin counts on
+the Berlin day even where UTC has moved on. With merchants in several time zones ("All my
+merchants"), each order counts on its merchant's day and the axis follows the most common
+zone. "Now" is the product's clock (``portal.clock.now()``).
+"""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 
-from orders.admin_filters import attention_conditions
-from orders.models import Order
-from portal.dashboard import register_counter
+from orders.admin_filters import OPEN, attention_conditions
+from orders.models import FulfillmentChannel, Order, ShipmentConfirmation
+from portal import clock
+from portal.dashboard import register_counter, register_section
+from tenants.models import Merchant
+
+ORDERS_CHART_DAYS = 30
+DEADLINES_CHART_DAYS = 14
+OVERDUE = "overdue"
 
 
 def _counts(request: HttpRequest) -> dict[str, int]:
@@ -20,7 +42,7 @@ def _counts(request: HttpRequest) -> dict[str, int]:
     cached = getattr(request, "_order_card_counts", None)
     if cached is not None:
         return cached
-    conditions = attention_conditions(timezone.now())
+    conditions = attention_conditions(clock.now())
     counts = Order.objects.aggregate(
         **{key: Count("id", filter=condition) for key, condition in conditions.items()}
     )
@@ -43,11 +65,308 @@ def _counter(key: str):
     return count
 
 
+def order_list_url(**params: str) -> str:
+    return reverse("portal:orders_order_changelist") + "?" + urlencode(params)
+
+
 def _link(**params: str):
     def link(request: HttpRequest) -> str | None:
-        return reverse("portal:orders_order_changelist") + "?" + urlencode(params)
+        return order_list_url(**params)
 
     return link
+
+
+# --- days in the merchant's time zone --------------------------------------------------------
+
+
+def merchant_zones(merchant_ids: Iterable[int]) -> dict[str, list[int]]:
+    """The merchants grouped by time zone (one query on the tenancy table)."""
+    zones: dict[str, list[int]] = defaultdict(list)
+    rows = Merchant.objects.filter(id__in=list(merchant_ids)).values_list("time_zone", "id")
+    for zone, merchant_id in rows.order_by("time_zone", "id"):
+        zones[zone or "UTC"].append(merchant_id)
+    return dict(zones)
+
+
+def axis_zone(zones: dict[str, list[int]]) -> str:
+    """The zone the chart's days are named in: the one most merchants in scope use."""
+    if not zones:
+        return "UTC"
+    return max(sorted(zones), key=lambda zone: len(zones[zone]))
+
+
+def day_start(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
+
+
+def local_days_filter(field_name: str, first: date, last: date, zones: dict[str, list[int]]) -> Q:
+    """Rows whose ``field_name`` falls on the local days ``first``..``last`` (inclusive) of
+    their merchant's time zone: one index-friendly range per zone."""
+    condition = Q(pk__in=[])
+    for zone, ids in zones.items():
+        condition |= Q(
+            merchant_id__in=ids,
+            **{
+                f"{field_name}__gte": day_start(first, zone),
+                f"{field_name}__lt": day_start(last + timedelta(days=1), zone),
+            },
+        )
+    return condition
+
+
+def awaiting_confirmation() -> Q:
+    """Open seller-fulfilled orders whose shipment Amazon has not confirmed yet (A8)."""
+    return Q(
+        status__in=OPEN,
+        fulfillment_channel=FulfillmentChannel.MFN,
+        confirm_by__isnull=False,
+    ) & ~Q(shipment_confirmation=ShipmentConfirmation.CONFIRMED)
+
+
+def upcoming_deadline_filter(now: datetime) -> Q:
+    # auto_cancel_expected=False matches the partial index order_auto_cancel_due (confirm_by,
+    # merchant): a deadline still ahead has not been flagged.
+    return awaiting_confirmation() & Q(confirm_by__gte=now, auto_cancel_expected=False)
+
+
+def overdue_deadline_filter(now: datetime) -> Q:
+    return awaiting_confirmation() & Q(confirm_by__lt=now)
+
+
+# --- the charts' data (selectors) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """Counts per local day, in total and per merchant, for ``days`` (oldest first)."""
+
+    days: list[date]
+    zone: str
+    zones: tuple[str, ...]
+    totals: dict[date, int]
+    by_merchant: dict[date, dict[int, int]]
+    overdue: int = 0
+    overdue_by_merchant: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+
+def _count_by_day(
+    queryset, field_name: str, first: date, last: date, zones: dict[str, list[int]]
+) -> tuple[dict[date, int], dict[date, dict[int, int]]]:
+    """GROUP BY local day and merchant, one aggregate query per time zone in scope."""
+    totals: Counter[date] = Counter()
+    by_merchant: dict[date, dict[int, int]] = defaultdict(dict)
+    for zone, ids in zones.items():
+        rows = (
+            queryset.filter(local_days_filter(field_name, first, last, {zone: ids}))
+            .annotate(day=TruncDate(field_name, tzinfo=ZoneInfo(zone)))
+            .values("day", "merchant_id")
+            .annotate(n=Count("id"))
+            .values_list("day", "merchant_id", "n")
+        )
+        for day, merchant_id, n in rows:
+            totals[day] += n
+            by_merchant[day][merchant_id] = by_merchant[day].get(merchant_id, 0) + n
+    return dict(totals), dict(by_merchant)
+
+
+def orders_per_day(
+    merchant_ids: Iterable[int], now: datetime, days: int = ORDERS_CHART_DAYS
+) -> DayCounts:
+    """Orders placed per local day over the last ``days`` days, today included."""
+    ids = list(merchant_ids)
+    zones = merchant_zones(ids)
+    zone = axis_zone(zones)
+    today = now.astimezone(ZoneInfo(zone)).date()
+    first = today - timedelta(days=days - 1)
+    queryset = Order.objects.filter(merchant_id__in=ids)
+    totals, by_merchant = _count_by_day(queryset, "purchase_date", first, today, zones)
+    return DayCounts(
+        days=[first + timedelta(days=i) for i in range(days)],
+        zone=zone,
+        zones=tuple(sorted(zones)),
+        totals=totals,
+        by_merchant=by_merchant,
+    )
+
+
+def confirm_deadlines_per_day(
+    merchant_ids: Iterable[int], now: datetime, days: int = DEADLINES_CHART_DAYS
+) -> DayCounts:
+    """Open, unconfirmed orders by the local day of their A8 confirm-by deadline, over the
+    coming ``days`` days (today's still ahead), and the ones already past it."""
+    ids = list(merchant_ids)
+    zones = merchant_zones(ids)
+    zone = axis_zone(zones)
+    today = now.astimezone(ZoneInfo(zone)).date()
+    last = today + timedelta(days=days - 1)
+    scoped = Order.objects.filter(merchant_id__in=ids)
+    totals, by_merchant = _count_by_day(
+        scoped.filter(upcoming_deadline_filter(now)), "confirm_by", today, last, zones
+    )
+    overdue_rows = (
+        scoped.filter(overdue_deadline_filter(now))
+        .values("merchant_id")
+        .annotate(n=Count("id"))
+        .values_list("merchant_id", "n")
+    )
+    overdue_by_merchant = dict(overdue_rows)
+    return DayCounts(
+        days=[today + timedelta(days=i) for i in range(days)],
+        zone=zone,
+        zones=tuple(sorted(zones)),
+        totals=totals,
+        by_merchant=by_merchant,
+        overdue=sum(overdue_by_merchant.values()),
+        overdue_by_merchant=overdue_by_merchant,
+    )
+
+
+# --- the charts as the template draws them ----------------------------------------------------
+
+
+def _breakdown(counts: dict[int, int], names: dict[int, str]) -> str:
+    parts = [f"{names.get(m, m)}: {n}" for m, n in sorted(counts.items(), key=lambda i: -i[1])]
+    return " (" + ", ".join(parts) + ")" if len(names) > 1 and parts else ""
+
+
+def _bars(
+    data: DayCounts, names: dict[int, str], noun: tuple[str, str], link_param: str
+) -> list[dict]:
+    peak = max(data.totals.values(), default=0)
+    bars = []
+    for index, day in enumerate(data.days):
+        count = data.totals.get(day, 0)
+        word = noun[0] if count == 1 else noun[1]
+        bars.append(
+            {
+                "day": day,
+                "count": count,
+                # Bars keep a sliver when empty, so the axis reads as days.
+                "height": round(100 * count / peak) if peak and count else 0,
+                "label": day.strftime("%d"),
+                "weekday": day.strftime("%a"),
+                # A label a week apart (and on the last day, unless one is close).
+                "tick": index % 7 == 0 or (index == len(data.days) - 1 and index % 7 >= 3),
+                "title": f"{day.strftime('%a %d %b')}: {count} {word}"
+                + _breakdown(data.by_merchant.get(day, {}), names),
+                "link": order_list_url(**{link_param: day.isoformat()}) if count else None,
+            }
+        )
+    return bars
+
+
+def chart_context(request: HttpRequest) -> dict:
+    """The two charts for the request's scope."""
+    scope = sorted(getattr(request, "merchant_ids", ()) or ())
+    if not scope:
+        return {"order_charts": []}
+    now = clock.now()
+    names = dict(Merchant.objects.filter(id__in=scope).values_list("id", "name"))
+    placed = orders_per_day(scope, now)
+    deadlines = confirm_deadlines_per_day(scope, now)
+    several_zones = len(placed.zones) > 1
+    zone_note = f"Each merchant's own days (axis: {placed.zone})." if several_zones else placed.zone
+    return {
+        "order_charts": [
+            {
+                "key": "orders_per_day",
+                "title": f"Orders per day, last {ORDERS_CHART_DAYS} days",
+                "summary": f"{placed.total} order{'s' if placed.total != 1 else ''}",
+                "note": zone_note,
+                "bars": _bars(placed, names, ("order", "orders"), "purchased_on"),
+                "overdue": None,
+            },
+            {
+                "key": "confirm_by",
+                "title": f"Confirm-by deadlines, next {DEADLINES_CHART_DAYS} days (A8)",
+                "summary": (
+                    f"{deadlines.total} open order{'s' if deadlines.total != 1 else ''} to confirm"
+                ),
+                "note": zone_note,
+                "bars": _bars(deadlines, names, ("order due", "orders due"), "confirm_by_on"),
+                "overdue": {
+                    "count": deadlines.overdue,
+                    "title": f"{deadlines.overdue} past the deadline: Amazon cancels them"
+                    + _breakdown(deadlines.overdue_by_merchant, names),
+                    "link": order_list_url(confirm_by_on=OVERDUE) if deadlines.overdue else None,
+                },
+            },
+        ]
+    }
+
+
+# --- the Amazon sync (issue #3) ---------------------------------------------------------------
+
+PHASES = {
+    "backfilling": ("Backfilling", "info"),
+    "live": ("Live", "success"),
+    "not_started": ("Waiting for the first sync", "default"),
+    "paused": ("Paused", "warning"),
+    "auth_failed": ("Authorisation failed", "danger"),
+    "disconnected": ("Disconnected", "warning"),
+}
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return "less than a minute"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(seconds / 3600, 1)
+    return f"about {hours:g} hours"
+
+
+def sync_context(request: HttpRequest) -> dict:
+    """One row per Amazon account in scope: where its sync stands."""
+    from orders.selectors import amazon_sync_statuses
+
+    scope = sorted(getattr(request, "merchant_ids", ()) or ())
+    if not scope:
+        return {"amazon_sync": []}
+    names = dict(Merchant.objects.filter(id__in=scope).values_list("id", "name"))
+    rows = []
+    for status in amazon_sync_statuses(scope):
+        label, variant = PHASES.get(status.phase, (status.phase, "default"))
+        backfill = status.backfill
+        detail = ""
+        if status.phase == "backfilling" and backfill is not None:
+            detail = (
+                f"{backfill.days}-day backfill: {round(backfill.progress * 100)}% read, "
+                f"{backfill.pages} page{'s' if backfill.pages != 1 else ''}, "
+                f"{backfill.orders} order{'s' if backfill.orders != 1 else ''}"
+            )
+            if backfill.eta_seconds is not None:
+                detail += f"; {_duration(backfill.eta_seconds)} left"
+            else:
+                detail += "; estimating the time left"
+        elif status.phase == "auth_failed":
+            detail = "Amazon refused our authorisation: reconnect the account to resume."
+        elif status.phase == "live" and status.notifications_subscribed:
+            detail = "Amazon pushes every order change: new orders arrive within seconds."
+        elif status.phase == "live":
+            detail = "New orders arrive within a minute or two."
+        rows.append(
+            {
+                "account_id": status.account_id,
+                "merchant": names.get(status.merchant_id, ""),
+                "name": status.name,
+                "phase": status.phase,
+                "label": label,
+                "variant": variant,
+                "detail": detail,
+                "progress": round(backfill.progress * 100) if backfill else None,
+                "last_success_at": status.last_success_at,
+                "synced_until": status.synced_until,
+                "next_sync_at": status.next_sync_at,
+                "error": status.last_error if status.phase != "live" else "",
+            }
+        )
+    return {"amazon_sync": rows, "amazon_sync_several_merchants": len(scope) > 1}
 
 
 def register() -> None:
@@ -56,3 +375,5 @@ def register() -> None:
     register_counter("late", _counter("late"), _link(attention="late"))
     register_counter("buyer_cancel", _counter("buyer_cancel"), _link(attention="buyer_cancel"))
     register_counter("pending", _counter("pending"), _link(attention="pending"))
+    register_section("order_charts", chart_context)
+    register_section("amazon_sync", sync_context)

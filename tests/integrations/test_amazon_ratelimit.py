@@ -15,6 +15,7 @@ MODELS = {
     "orders_2026-01-01.json": {"getOrder": "getOrder20260101"},
     "feeds_2021-06-30.json": {},
     "financesV0.json": {},
+    "notifications.json": {},
 }
 
 
