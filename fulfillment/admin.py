@@ -28,6 +28,7 @@ from fulfillment.workflow import Action, Side
 from orders import policy
 from orders import selectors as order_selectors
 from orders.models import Order
+from portal import clock
 from portal.api.errors import DomainError
 from portal.site import portal_site
 from tenants.admin import UNSCOPED_RELATED_MODELS, TenantScopedAdminMixin, status_label
@@ -105,7 +106,7 @@ def fulfillment_panels(
     order: Order, *, can_change: bool, read_only_reason: str, now: datetime | None = None
 ) -> list[FulfillmentOrderPanel]:
     """The order's fulfillment orders with what the merchant may do on each now."""
-    now = now or timezone.now()
+    now = now or clock.now()
     request_decision = policy.allowed_actions(order_selectors.order_times(order), now)[
         policy.Action.REQUEST_FULFILLMENT
     ]

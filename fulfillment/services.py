@@ -36,7 +36,7 @@ from fulfillment.models import (
 from fulfillment.workflow import Action, Facts, Side
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from integrations.outbox.services import enqueue, retry_message
-from orders import policy
+from orders import bulk, policy
 from orders import selectors as order_selectors
 from orders.models import (
     ActorType,
@@ -49,6 +49,7 @@ from orders.models import (
     OrderLine,
     ShipmentConfirmation,
 )
+from portal import clock
 from tenants.models import API_KEY_PREFIX_LENGTH, Agency, ApiKey, ApiKeyOwner, ApiScope, Merchant
 
 CALLBACK_KIND = "fulfillment.callback"
@@ -280,7 +281,8 @@ def _apply(fo: FulfillmentOrder, decision: workflow.Decision, **fields) -> None:
 
 
 def _policy_decision(order: Order, action: policy.Action) -> policy.Decision:
-    return policy.allowed_actions(order_selectors.order_times(order), _now())[action]
+    # Amazon's timelines run on portal.clock (the emulator's with KEELSON_CLOCK=sandbox).
+    return policy.allowed_actions(order_selectors.order_times(order), clock.now())[action]
 
 
 def _ensure_order_allows(
@@ -332,7 +334,9 @@ def refresh_fulfillment_status(order_ids: Iterable[int]) -> int:
             order.updated_at = _now()
             changed.append(order)
     if changed:
-        Order.objects.bulk_update(changed, ["fulfillment_status", "updated_at"])
+        # One UPDATE ... FROM a staging table, not bulk_update's CASE WHEN per row (the sync's
+        # hook runs this for every order of a page).
+        bulk.update(Order, changed, ["fulfillment_status", "updated_at"])
     return len(changed)
 
 
@@ -819,11 +823,14 @@ def _needs_amazon_confirmation(order: Order) -> bool:
 
 
 def _validate_shipment(order: Order, shipment: ShipmentInput) -> datetime:
-    ship_date = (shipment.ship_date or _now()).replace(microsecond=0)
+    # The ship date is a business date on Amazon's calendar (R3: the same date on Amazon), so
+    # it is on the product's clock, like the deadlines it meets (A8).
+    today = clock.now()
+    ship_date = (shipment.ship_date or today).replace(microsecond=0)
     problems: dict[str, list[str]] = {}
     if ship_date < order.purchase_date.replace(microsecond=0):
         problems["ship_date"] = ["The ship date is before the order date."]
-    elif ship_date > _now() + timedelta(days=1):
+    elif ship_date > today + timedelta(days=1):
         problems["ship_date"] = ["The ship date is more than a day ahead."]
     if _needs_amazon_confirmation(order):
         # Amazon's confirmShipment requires both (R3: every Amazon shipment is confirmed).

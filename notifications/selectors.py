@@ -3,6 +3,7 @@ security) limits them to the merchants the caller may see."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
@@ -31,14 +32,25 @@ def recipients_for_merchant(merchant: Merchant) -> list[Recipient]:
     return [out[k] for k in sorted(out)]
 
 
-def notifications_for(user: User, *, unread_only: bool = False) -> QuerySet[NotificationRecipient]:
-    """The user's notifications, newest first (merchants in scope)."""
-    qs = NotificationRecipient.objects.filter(user=user).select_related("notification")
+def notifications_for(
+    user: User, *, unread_only: bool = False, merchant_ids: Iterable[int] | None = None
+) -> QuerySet[NotificationRecipient]:
+    """The user's notifications, newest first (merchants in scope; narrowed to
+    ``merchant_ids`` when given), with their notification, merchant and order."""
+    qs = NotificationRecipient.objects.filter(user=user).select_related(
+        "notification", "notification__merchant", "notification__order"
+    )
+    if merchant_ids is not None:
+        qs = qs.filter(merchant_id__in=list(merchant_ids))
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return qs.order_by("-id")
 
 
-def unread_count(user: User) -> int:
-    """For the portal header: unread notifications of the merchants in scope."""
-    return NotificationRecipient.objects.filter(user=user, read_at__isnull=True).count()
+def unread_count(user: User, merchant_ids: Iterable[int] | None = None) -> int:
+    """For the portal header: unread notifications of the merchants in scope (one count on the
+    partial index ``notification_user_unread``)."""
+    qs = NotificationRecipient.objects.filter(user=user, read_at__isnull=True)
+    if merchant_ids is not None:
+        qs = qs.filter(merchant_id__in=list(merchant_ids))
+    return qs.count()

@@ -107,9 +107,18 @@ def queue_digests(user_ids: Iterable[int]) -> None:
         logger.exception("could not queue notification e-mails")
 
 
-def mark_read(user: User, recipient_ids: Iterable[int] | None = None) -> int:
-    """Mark the user's notifications read (all of them in scope, or the given ones)."""
+def mark_read(
+    user: User,
+    recipient_ids: Iterable[int] | None = None,
+    *,
+    merchant_ids: Iterable[int] | None = None,
+) -> int:
+    """Mark the user's notifications read (all of them in scope, or the given ones; narrowed to
+    ``merchant_ids`` when given). Only the user's own copies: another user's ids change
+    nothing. Returns how many were unread."""
     qs = NotificationRecipient.objects.filter(user=user, read_at__isnull=True)
+    if merchant_ids is not None:
+        qs = qs.filter(merchant_id__in=list(merchant_ids))
     if recipient_ids is not None:
         qs = qs.filter(pk__in=list(recipient_ids))
     return qs.update(read_at=timezone.now())

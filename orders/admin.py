@@ -10,7 +10,6 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
@@ -24,8 +23,9 @@ from fulfillment.admin import (
 )
 from fulfillment.models import AmazonConfirmation, Fulfillment
 from orders import policy, selectors
-from orders.admin_filters import AttentionFilter
+from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
+from portal import clock
 from portal.site import portal_site
 from tenants.admin import TenantScopedAdminMixin, status_label
 from tenants.policy import Capability
@@ -84,6 +84,9 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         "buyer_cancel_requested",
         AmazonConfirmationFilter,
         "channel",
+        # The dashboard charts' days (shown only while one is chosen).
+        PurchasedOnFilter,
+        ConfirmByOnFilter,
     ]
     search_fields = ["external_id"]
     search_help_text = "Order number, buyer name, or an exact SKU."
@@ -198,7 +201,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra)
 
     def order_context(self, request: HttpRequest, order: Order) -> dict:
-        now = timezone.now()
+        now = clock.now()
         assessment = selectors.assess_order(order, now)
         can_change = self.portal_can(request, Capability.CHANGE, order)
         actions = assessment.actions

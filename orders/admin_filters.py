@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Q
-from django.utils import timezone
 
 from orders import selectors
 from orders.models import AmazonOrderStatus, FulfillmentChannel
+from portal import clock
 
 OPEN = [AmazonOrderStatus.UNSHIPPED, AmazonOrderStatus.PARTIALLY_SHIPPED]
 PENDING = [AmazonOrderStatus.PENDING, AmazonOrderStatus.PENDING_AVAILABILITY]
@@ -54,5 +54,81 @@ class AttentionFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        condition = attention_conditions(timezone.now()).get(self.value() or "")
+        condition = attention_conditions(clock.now()).get(self.value() or "")
         return queryset.filter(condition) if condition is not None else queryset
+
+
+class _LocalDayFilter(admin.SimpleListFilter):
+    """A day of the dashboard's charts (``?<parameter>=YYYY-MM-DD``), in each order's merchant's
+    own time zone, exactly as the chart counted it (orders.dashboard). Listed only while set,
+    so the list says which day it shows and the filter can be cleared."""
+
+    field_name = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def day(self):
+        from datetime import date
+
+        try:
+            return date.fromisoformat(self.value() or "")
+        except ValueError:
+            return None
+
+    def describe(self, day) -> str:
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if value in dict(self.extra):
+            return list(self.extra)
+        day = self.day()
+        return [(value, self.describe(day))] if day is not None else []
+
+    def condition(self, request, day) -> Q:
+        from orders.dashboard import local_days_filter, merchant_zones
+        from tenants.admin import request_scope
+
+        zones = merchant_zones(request_scope(request))
+        return local_days_filter(self.field_name, day, day, zones)
+
+    def queryset(self, request, queryset):
+        day = self.day()
+        if day is None:
+            return queryset
+        return queryset.filter(self.condition(request, day))
+
+
+class PurchasedOnFilter(_LocalDayFilter):
+    """Orders placed on a day (the dashboard's "Orders per day" bars)."""
+
+    title = "placed on"
+    parameter_name = "purchased_on"
+    field_name = "purchase_date"
+
+    def describe(self, day) -> str:
+        return day.strftime("%a %d %b %Y")
+
+
+class ConfirmByOnFilter(_LocalDayFilter):
+    """Open, unconfirmed orders whose A8 confirm-by deadline falls on a day and is still ahead,
+    or ``overdue``: already past it (the dashboard's deadline chart)."""
+
+    title = "confirm shipment by"
+    parameter_name = "confirm_by_on"
+    field_name = "confirm_by"
+    extra = (("overdue", "Past the deadline (Amazon cancels)"),)
+
+    def describe(self, day) -> str:
+        return day.strftime("%a %d %b %Y")
+
+    def queryset(self, request, queryset):
+        from orders.dashboard import OVERDUE, overdue_deadline_filter, upcoming_deadline_filter
+        from portal import clock
+
+        if self.value() == OVERDUE:
+            return queryset.filter(overdue_deadline_filter(clock.now()))
+        day = self.day()
+        if day is None:
+            return queryset
+        upcoming = upcoming_deadline_filter(clock.now())
+        return queryset.filter(upcoming & self.condition(request, day))

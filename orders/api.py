@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
@@ -18,6 +17,7 @@ from orders.models import (
     OrderEvent,
     OrderLine,
 )
+from portal import clock
 from portal.api.filters import (
     IntegerFilter,
     StrictBooleanFilter,
@@ -151,7 +151,7 @@ class OrderDetailSerializer(OrderSerializer):
     def _assessment(self, order: Order):
         cache = self.context.setdefault("_assessments", {})
         if order.pk not in cache:
-            cache[order.pk] = selectors.assess_order(order, timezone.now())
+            cache[order.pk] = selectors.assess_order(order, clock.now())
         return cache[order.pk]
 
     @extend_schema_field(DeadlinesSerializer)
@@ -237,11 +237,11 @@ class OrderFilter(StrictFilterSet):
         return selectors.search_orders(queryset, value)
 
     def filter_at_risk(self, queryset, name, value):
-        condition = selectors.at_risk_filter(timezone.now())
+        condition = selectors.at_risk_filter(clock.now())
         return queryset.filter(condition) if value else queryset.exclude(condition)
 
     def filter_late(self, queryset, name, value):
-        condition = selectors.late_filter(timezone.now())
+        condition = selectors.late_filter(clock.now())
         return queryset.filter(condition) if value else queryset.exclude(condition)
 
 

@@ -57,6 +57,16 @@ def register_counter(
     raise KeyError(f"no dashboard card {key!r}; known: {[c.key for c in ORDER_CARDS]}")
 
 
+Section = Callable[[HttpRequest], dict[str, Any]]
+SECTIONS: dict[str, Section] = {}
+
+
+def register_section(name: str, section: Section) -> None:
+    """Add to the dashboard's context (charts, the Amazon sync): ``section(request)`` returns
+    the template variables, computed for the request's scope."""
+    SECTIONS[name] = section
+
+
 STATUS_VARIANT = {
     AccountStatus.ACTIVE: "success",
     AccountStatus.PAUSED: "info",
@@ -100,4 +110,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
                 "api_keys": key_counts.get(merchant.pk, 0),
             }
         )
-    return {"order_cards": cards, "merchant_panels": merchants, "subtitle": None}
+    context: dict[str, Any] = {}
+    for section in SECTIONS.values():
+        context.update(section(request))
+    return {**context, "order_cards": cards, "merchant_panels": merchants, "subtitle": None}

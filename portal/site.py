@@ -70,6 +70,7 @@ class PortalSite(UnfoldAdminSite):
         return bool(allowed_merchant_ids(request))
 
     def get_urls(self):
+        from notifications import views as notification_views
         from portal import views
 
         return [
@@ -78,15 +79,40 @@ class PortalSite(UnfoldAdminSite):
                 self.admin_view(views.switch_merchant),
                 name="switch_merchant",
             ),
+            path(
+                "notifications/",
+                self.admin_view(self.notifications_view),
+                name="notifications",
+            ),
+            path(
+                "notifications/read-all/",
+                self.admin_view(notification_views.mark_all_read),
+                name="notifications_read_all",
+            ),
+            path(
+                "notifications/<int:recipient_id>/read/",
+                self.admin_view(notification_views.mark_read),
+                name="notification_read",
+            ),
             *super().get_urls(),
         ]
+
+    def notifications_view(self, request: HttpRequest) -> TemplateResponse:
+        from notifications.views import notification_list
+
+        return notification_list(request, self)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         if self.has_permission(request):
+            from notifications.views import unread_badge
             from portal.views import merchant_switcher_context
 
             context["merchant_switcher"] = merchant_switcher_context(request)
+            context["notification_badge"] = {
+                "unread": unread_badge(request),
+                "url": reverse(f"{self.name}:notifications"),
+            }
         return context
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
@@ -145,7 +171,15 @@ def _navigation(site: UnfoldAdminSite, request: HttpRequest, dashboard: str) -> 
 
 
 def portal_navigation(request: HttpRequest) -> list[dict]:
-    return _navigation(portal_site, request, "Dashboard")
+    groups = _navigation(portal_site, request, "Dashboard")
+    groups[0]["items"].append(
+        {
+            "title": "Notifications",
+            "icon": "notifications",
+            "link": reverse(f"{portal_site.name}:notifications"),
+        }
+    )
+    return groups
 
 
 def staff_navigation(request: HttpRequest) -> list[dict]:

@@ -22,7 +22,6 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
@@ -30,6 +29,7 @@ from unfold.admin import ModelAdmin
 from orders import policy as order_policy
 from orders import selectors as order_selectors
 from orders.models import Order
+from portal import clock
 from portal.api.errors import DomainError
 from portal.site import portal_site
 from refunds import errors, policy, selectors, services
@@ -90,7 +90,7 @@ def _blocked(order: Order) -> str | None:
 
 def offers(order: Order, *, can_change: bool, now: datetime | None = None) -> dict[str, Offer]:
     """What the merchant may do about refunds on this order now, with the reason if not."""
-    now = now or timezone.now()
+    now = now or clock.now()
     decisions = _decisions(order, now)
     money = selectors.order_money(order)
     blocked = _blocked(order)

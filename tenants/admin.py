@@ -444,6 +444,68 @@ class AmazonAccountPortalAdmin(ConnectionPortalAdmin):
     def update(self, obj, changes, secrets) -> None:
         services.update_amazon_account(account=obj, changes=changes, secrets=secrets)
 
+    # -- actions: "Sync now", "Re-run backfill" (services in orders/sync.py) --------------------
+
+    actions = ["sync_now", "rerun_backfill"]
+
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from orders import sync
+
+        for account in queryset.order_by("name", "id"):
+            label = str(account)
+            try:
+                result = sync.sync_now(account)
+            except sync.SyncNotPossible as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            text = {
+                "queued": f"{label}: sync started. New and changed orders appear within a minute "
+                "or two.",
+                "running": f"{label} is syncing right now: its new orders appear shortly.",
+                "scheduled": f"{label}: sync requested; it starts within a minute.",
+            }[result.outcome]
+            self.message_user(request, text, messages.SUCCESS)
+
+    @admin.action(description="Re-run backfill", permissions=["change"])
+    def rerun_backfill(self, request: HttpRequest, queryset: QuerySet):
+        """Asks for the number of days first, then restarts each selected account's backfill."""
+        from orders import sync
+
+        accounts = list(queryset.order_by("name", "id"))
+        default_days = sync.default_backfill_days()
+        if request.POST.get("apply") == "yes":
+            try:
+                days = int(request.POST.get("days") or default_days)
+            except ValueError:
+                days = 0
+            for account in accounts:
+                try:
+                    sync.rerun_backfill(account, days)
+                except sync.SyncNotPossible as exc:
+                    self.message_user(request, str(exc), messages.WARNING)
+                    continue
+                self.message_user(
+                    request,
+                    f"{account}: re-reading the orders Amazon changed in the last {days} "
+                    "days. New orders keep arriving meanwhile; follow the progress on the "
+                    "dashboard.",
+                    messages.SUCCESS,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Re-run the Amazon backfill",
+            "opts": self.opts,
+            "accounts": accounts,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "action": "rerun_backfill",
+            "days": default_days,
+            "max_days": sync.MAX_BACKFILL_DAYS,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "portal/amazon_backfill.html", context)
+
 
 @admin.register(ShopifyStore, site=portal_site)
 class ShopifyStorePortalAdmin(ConnectionPortalAdmin):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from email import message_from_bytes
-from email.utils import getaddresses
 
 import pytest
 from django.utils import timezone
@@ -22,6 +20,7 @@ from orders.models import EventKind, Order, OrderEvent
 from portal.schedules import SCHEDULES, ensure_schedules
 from tenants.models import Role
 from tenants.scope import tenant_context
+from tests.support.mail_backends import sent_mail
 from tests.support.policy import buyer_addresses
 from tests.support.processes import qcluster
 
@@ -45,18 +44,6 @@ def wait_for(check, timeout: float, proc) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("timed out waiting for the cluster")
-
-
-def sent_mail(folder) -> list[tuple[set[str], str]]:
-    out = []
-    for path in sorted(folder.glob("*.log")) if folder.exists() else []:
-        # The file backend writes each message followed by a line of dashes.
-        for chunk in path.read_bytes().split(b"-" * 79):
-            if chunk.strip():
-                message = message_from_bytes(chunk.strip())
-                to = {a.lower() for _, a in getaddresses(message.get_all("To", []))}
-                out.append((to, message.get_payload(decode=True).decode()))
-    return out
 
 
 def test_scheduled_sweep_in_a_cluster_warns_once_and_two_at_once_never_repeat_A9(

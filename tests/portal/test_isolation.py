@@ -95,3 +95,67 @@ def test_another_tenants_row_is_invisible_in_the_portal(
                 or (isinstance(o, TenantModel) and o.merchant_id == theirs.pk)
             ]
             assert not leaked, f"{model._meta.label}.{name} offers another tenant's {leaked}"
+
+
+# --- portal pages outside the ModelAdmins (portal.site.PortalSite.get_urls) --------------------
+# Each page of the site itself needs an isolation check below (or a reason it has no tenant
+# data), so a new page cannot slip past the harness.
+
+SITE_PAGES_WITHOUT_TENANT_DATA = {
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "jsi18n",
+    "search",  # unfold's sidebar search: off in the portal; answers from the scoped registry
+    "autocomplete",  # Django's: asks the (scoped) ModelAdmin for its queryset
+    "view_on_site",  # SHOW_VIEW_ON_SITE is off
+    "app_list",  # the registry's model lists: ModelAdmins checked above
+}
+SITE_PAGES_CHECKED = {
+    "index": "tests/portal/test_dashboard.py, test_dashboard_charts.py (other tenants hidden)",
+    "switch_merchant": "tests/portal/test_merchant_switcher.py (404 for others' merchants)",
+    "notifications": "test_site_pages_hide_another_tenants_notifications",
+    "notifications_read_all": "test_site_pages_hide_another_tenants_notifications",
+    "notification_read": "test_site_pages_hide_another_tenants_notifications",
+}
+
+
+def site_page_names() -> set[str]:
+    from django.urls import URLPattern
+
+    return {p.name for p in portal_site.get_urls() if isinstance(p, URLPattern) and p.name}
+
+
+def test_every_portal_page_outside_the_model_admins_has_an_isolation_check():
+    unchecked = site_page_names() - SITE_PAGES_WITHOUT_TENANT_DATA - set(SITE_PAGES_CHECKED)
+    assert not unchecked, (
+        f"portal pages without an isolation check: {sorted(unchecked)}; add one to "
+        "tests/portal/test_isolation.py (SITE_PAGES_CHECKED)"
+    )
+
+
+def test_site_pages_hide_another_tenants_notifications(tenancy, login, make_order):
+    from notifications.models import NotificationRecipient
+    from notifications.services import notify_merchant
+    from tenants.scope import tenant_context
+
+    with tenant_context(tenancy.a1):
+        mine = notify_merchant(tenancy.a1, "general", "Ours: A1 note", order=make_order(tenancy.a1))
+    with tenant_context(tenancy.b1):
+        theirs = notify_merchant(tenancy.b1, "general", "Theirs: B1 note")
+        their_copy = NotificationRecipient.objects.get(
+            notification=theirs, user=tenancy.other_owner
+        )
+    client = login(tenancy.agency_owner)
+
+    page = client.get(reverse("portal:notifications"))
+    assert [item["title"] for item in page.context["items"]] == [mine.title]
+    assert "Theirs: B1 note" not in page.content.decode()
+    assert page.context["notification_badge"]["unread"] == 1
+    client.post(reverse("portal:notification_read", args=[their_copy.pk]))
+    client.post(reverse("portal:notifications_read_all"))
+    with tenant_context(tenancy.b1):
+        their_copy.refresh_from_db()
+    assert their_copy.read_at is None
+    assert login(tenancy.other_owner).get("/").context["notification_badge"]["unread"] == 1

@@ -77,13 +77,13 @@ def running(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        proc.log_path = log_path  # type: ignore[attr-defined]
         try:
             if startup_wait:
                 time.sleep(startup_wait)
             yield proc
         finally:
             stop_process(proc)
-    proc.log_path = log_path  # type: ignore[attr-defined]
 
 
 @contextmanager
