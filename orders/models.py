@@ -142,6 +142,10 @@ class Order(TenantModel):
         indexes = [
             # Cursor pagination (-id) within a merchant, and the common filters.
             models.Index(fields=["merchant", "-id"], name="order_merchant_id_desc"),
+            # The portal's order list (newest purchase first) and the orders-per-day chart.
+            models.Index(
+                fields=["merchant", "-purchase_date", "-id"], name="order_merchant_purchased"
+            ),
             models.Index(fields=["merchant", "status", "-id"], name="order_merchant_status"),
             models.Index(fields=["merchant", "updated_at"], name="order_merchant_updated"),
             models.Index(
