@@ -12,12 +12,14 @@ Measured, in a database of its own (``keelson_bench_ingest``; created, migrated,
 
 1. **sync path**: per page, ``json.loads`` + ``parse_order_2026`` + ``upsert_amazon_orders``
    (one transaction per page, under the merchant's tenant scope and row-level security:
-   orders, lines, one timeline event per order, financial status); the sync's own hook after
-   the upsert (deadlines, fulfillment) is measured apart, as "with hook";
+   orders with their policy deadlines, lines, one timeline event per order, financial
+   status); the sync's own hook after the upsert (B5 notifications, fulfillment, the R6
+   refund check, flags) is measured apart, as "with hook";
 2. **raw COPY**: the same order and line rows (every column the upsert writes) streamed with
    ``COPY ... FROM STDIN`` into scratch tables with our tables' columns (``CREATE TABLE ... AS
    TABLE ... WITH NO DATA``: no indexes, constraints or row-level security), rows built from
-   the parsed records inside the timing.
+   the parsed records inside the timing (the deadlines computed before it: policy work is the
+   sync's, not COPY's).
 
 The goal: sync path ≥ 0.3 × raw COPY in orders per second. Both ratios are printed: against
 COPY alone (rows ready), and against parse + COPY (both paths start from the same JSON pages;
@@ -102,7 +104,11 @@ def reset_orders() -> None:
             "TRUNCATE orders_orderevent, orders_orderline, orders_order, "
             "notifications_notificationrecipient, notifications_notification CASCADE"
         )
-        cursor.execute("VACUUM ANALYZE orders_order")
+        # No ANALYZE of the empty tables here: their statistics made the planner choose
+        # sequential scans for the foreign-key checks (deferred to each commit) and keep them
+        # while the tables filled, so each commit grew with the rows already written (up to
+        # 0.1 s at 10,000 orders), a cost no table with real statistics has. sync_path
+        # analyses the tables as they grow, as autovacuum would.
 
 
 def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float, float, int]:
@@ -113,8 +119,8 @@ def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float
     from orders.services import after_amazon_upsert, upsert_amazon_orders
     from tenants.scope import tenant_context
 
-    parse_seconds = 0.0
-    written = 0
+    parse_seconds = analyze_seconds = 0.0
+    written = analyzed_at = 0
     started = time.perf_counter()
     with tenant_context(merchant):
         for text in pages:
@@ -128,7 +134,23 @@ def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float
                 if hook:
                     after_amazon_upsert(merchant, result)
             written += result.created
-    return time.perf_counter() - started, parse_seconds, written
+            if written > 50 + 1.1 * analyzed_at:
+                # Where autovacuum would analyse the growing tables (50 rows + 10%), outside
+                # the timing: the development server runs with autovacuum off, and without
+                # statistics the planner scans all of a merchant's orders for each page's
+                # lookup by external id (1,586 re-read orders/s at 100,000, 4,400 at 10,000).
+                t0 = time.perf_counter()
+                analyze_orders()
+                analyze_seconds += time.perf_counter() - t0
+                analyzed_at = written
+    return time.perf_counter() - started - analyze_seconds, parse_seconds, written
+
+
+def analyze_orders() -> None:
+    from django.db import connections
+
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("ANALYZE orders_order, orders_orderline, orders_orderevent")
 
 
 def copy_rows(account, pages: list[str]) -> tuple[float, int]:
@@ -138,13 +160,46 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
     from django.utils import timezone
 
     from integrations.amazon.gateway import parse_order_2026
+    from orders import policy, selectors
     from orders.models import Channel, Order, OrderLine
-    from orders.services import SYNCED_LINE_FIELDS, SYNCED_ORDER_FIELDS, _currency, _order_total
+    from orders.services import (
+        SYNCED_LINE_FIELDS,
+        SYNCED_ORDER_FIELDS,
+        UPSERTED_DEADLINE_FIELDS,
+        _currency,
+        _order_total,
+    )
 
     records = [parse_order_2026(o) for text in pages for o in json.loads(text)["orders"]]
     order_fields = [
         Order._meta.get_field(name)
-        for name in ["merchant", "channel", "external_id", *SYNCED_ORDER_FIELDS, "created_at"]
+        for name in [
+            "merchant",
+            "channel",
+            "external_id",
+            *SYNCED_ORDER_FIELDS,
+            "created_at",
+            *UPSERTED_DEADLINE_FIELDS,
+        ]
+    ]
+    # The deadlines the upsert stores with each order, computed outside the timing.
+    merchant = account.merchant
+    rules = selectors.marketplace_rules(r.marketplace_id for r in records)
+    deadlines = [
+        policy.deadlines(
+            policy.OrderTimes(
+                purchase_date=r.purchase_date,
+                status=r.status,
+                fulfillment_channel=r.fulfillment_channel or "MFN",
+                latest_ship_date=r.latest_ship_date,
+                quantity_ordered=sum(i.quantity_ordered for i in r.items or ()),
+                quantity_shipped=sum(i.quantity_shipped for i in r.items or ()),
+                marketplace=rules.get(r.marketplace_id, policy.DEFAULT_MARKETPLACE),
+                warning_days=merchant.deadline_warning_days,
+                time_zone=merchant.time_zone,
+            )
+        )
+        for r in records
     ]
     line_fields = [
         OrderLine._meta.get_field(name)
@@ -163,7 +218,7 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
     raw = owner.connection  # psycopg's connection under Django's
     with raw.cursor() as cursor:
         with cursor.copy(f"COPY scratch_order ({order_columns}) FROM STDIN") as stream:
-            for r in records:
+            for r, d in zip(records, deadlines, strict=True):
                 stream.write_row(
                     (
                         account.merchant_id,
@@ -195,6 +250,10 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
                         json.dumps(r.shipping_address),
                         now,
                         now,
+                        d.ship_by,
+                        d.confirm_by,
+                        d.warn_at,
+                        d.verify_by,
                     )
                 )
         with cursor.copy(f"COPY scratch_orderline ({line_columns}) FROM STDIN") as stream:
@@ -296,7 +355,8 @@ def main() -> int:
             hooked, _, written = sync_path(account, merchant, pages, hook=True)
             print(
                 f"with hook     {hooked:7.2f} s  {args.orders / hooked:9,.0f} orders/s  "
-                f"(+ deadlines, notifications, fulfillment: after_amazon_upsert)",
+                f"(+ after_amazon_upsert: notifications, fulfillment, refund check; the hook "
+                f"{hooked - seconds:.2f} s = {(hooked - seconds) / seconds:.2f} x the sync path)",
                 flush=True,
             )
         # The same input for both: JSON pages parsed, then written.

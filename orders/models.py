@@ -112,7 +112,8 @@ class Order(TenantModel):
     )
 
     # Policy deadlines (orders/policy.py), stored so the sweep touches only what is due; written
-    # by orders.services.recompute_deadlines, None when the order does not need them (shipped,
+    # by the sync's upsert (orders.services.upsert_amazon_orders, with the order's row) and by
+    # orders.services.recompute_deadlines, None when the order does not need them (shipped,
     # confirmed, cancelled, AFN). The flags are set once by the sweep (with a timeline event and
     # a notification) and cleared by recompute_deadlines when they no longer hold.
     ship_by = models.DateTimeField(null=True, blank=True)

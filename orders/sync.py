@@ -8,8 +8,9 @@ Design (docs/benchmarks.md "Sync: which Orders API" has the measurements behind 
   the end it applied, two minutes before its now); the window's end, page token and position
   are kept in ``AmazonSyncState``, so a killed run resumes on the page it was reading.
 - **One transaction per page**: the upsert (``orders.services.upsert_amazon_orders``: bulk,
-  newer-wins, timeline events for status changes and buyer cancellation requests), what follows
-  it (``after_amazon_upsert``: deadlines, the B5 notification, fulfillment), and the sync
+  newer-wins, the stored policy deadlines, timeline events for status changes and buyer
+  cancellation requests), what follows it (``after_amazon_upsert``: the sweep flags of updated
+  orders, the B5 notification, fulfillment, the R6 refund check), and the sync
   state (token, position, and the cursor when the window is done), under a lock of the account
   row that also checks our lease. Re-reading any page or window changes nothing.
 - **API per situation.** Small deltas: Orders v0 getOrders (one page per call) and
