@@ -21,6 +21,8 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
+from foundation import clock
+from foundation.api.errors import DomainError
 from fulfillment import selectors, services, workflow
 from fulfillment.models import FulfillmentOrder, FulfillmentService
 from fulfillment.services import Actor
@@ -28,8 +30,6 @@ from fulfillment.workflow import Action, Side
 from orders import policy
 from orders import selectors as order_selectors
 from orders.models import Order
-from portal import clock
-from portal.api.errors import DomainError
 from portal.site import portal_site
 from tenants.admin import UNSCOPED_RELATED_MODELS, TenantScopedAdminMixin, status_label
 from tenants.policy import Capability

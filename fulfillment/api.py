@@ -15,6 +15,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from foundation.api.filters import IntegerFilter, StrictFilterSet
+from foundation.api.idempotency import idempotent
 from fulfillment import errors, selectors, services, workflow
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus, RequestStatus
 from fulfillment.serializers import (
@@ -26,8 +28,6 @@ from fulfillment.services import Actor, ShipmentInput
 from orders import selectors as order_selectors
 from orders.api import OrderEventSerializer
 from orders.models import Order
-from portal.api.filters import IntegerFilter, StrictFilterSet
-from portal.api.idempotency import idempotent
 from tenants.api_auth import HasScope
 from tenants.models import ApiScope
 

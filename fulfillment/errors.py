@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rest_framework import status
 
+from foundation.api.errors import DomainError
 from orders.errors import (  # noqa: F401 (re-exported: one vocabulary)
     BY_CODE,
     FulfillmentRequestInProgress,
@@ -15,7 +16,6 @@ from orders.errors import (  # noqa: F401 (re-exported: one vocabulary)
     OrderPending,
     OrderReadOnly,
 )
-from portal.api.errors import DomainError
 
 
 class LegacyRequestNotCancellable(DomainError):

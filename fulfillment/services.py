@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from foundation import clock
 from fulfillment import errors, selectors, workflow
 from fulfillment.models import (
     AmazonConfirmation,
@@ -49,7 +50,6 @@ from orders.models import (
     OrderLine,
     ShipmentConfirmation,
 )
-from portal import clock
 from tenants.models import API_KEY_PREFIX_LENGTH, Agency, ApiKey, ApiKeyOwner, ApiScope, Merchant
 
 CALLBACK_KIND = "fulfillment.callback"
@@ -281,7 +281,7 @@ def _apply(fo: FulfillmentOrder, decision: workflow.Decision, **fields) -> None:
 
 
 def _policy_decision(order: Order, action: policy.Action) -> policy.Decision:
-    # Amazon's timelines run on portal.clock (the emulator's with KEELSON_CLOCK=sandbox).
+    # Amazon's timelines run on foundation.clock (the emulator's with KEELSON_CLOCK=sandbox).
     return policy.allowed_actions(order_selectors.order_times(order), clock.now())[action]
 
 

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
+from foundation import clock
 from fulfillment import selectors as fulfillment_selectors
 from fulfillment import services as fulfillment_services
 from fulfillment.admin import (
@@ -25,7 +26,6 @@ from fulfillment.models import AmazonConfirmation, Fulfillment
 from orders import policy, selectors
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
-from portal import clock
 from portal.site import portal_site
 from tenants.admin import TenantScopedAdminMixin, status_label
 from tenants.policy import Capability

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Q
 
+from foundation import clock
 from orders import selectors
 from orders.models import AmazonOrderStatus, FulfillmentChannel
-from portal import clock
 
 OPEN = [AmazonOrderStatus.UNSHIPPED, AmazonOrderStatus.PARTIALLY_SHIPPED]
 PENDING = [AmazonOrderStatus.PENDING, AmazonOrderStatus.PENDING_AVAILABILITY]
@@ -122,8 +122,8 @@ class ConfirmByOnFilter(_LocalDayFilter):
         return day.strftime("%a %d %b %Y")
 
     def queryset(self, request, queryset):
+        from foundation import clock
         from orders.dashboard import OVERDUE, overdue_deadline_filter, upcoming_deadline_filter
-        from portal import clock
 
         if self.value() == OVERDUE:
             return queryset.filter(overdue_deadline_filter(clock.now()))

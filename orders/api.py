@@ -6,6 +6,14 @@ import django_filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
+from foundation import clock
+from foundation.api.filters import (
+    IntegerFilter,
+    StrictBooleanFilter,
+    StrictFilterSet,
+    UtcDateTimeFilter,
+)
+from foundation.api.pagination import CursorPagination
 from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
 from orders import selectors
 from orders.models import (
@@ -17,14 +25,6 @@ from orders.models import (
     OrderEvent,
     OrderLine,
 )
-from portal import clock
-from portal.api.filters import (
-    IntegerFilter,
-    StrictBooleanFilter,
-    StrictFilterSet,
-    UtcDateTimeFilter,
-)
-from portal.api.pagination import CursorPagination
 from tenants.api_auth import HasScope
 
 

@@ -9,7 +9,7 @@
 Days are the merchant's own (its ``time_zone``): an order placed at 23:30 in Berlin counts on
 the Berlin day even where UTC has moved on. With merchants in several time zones ("All my
 merchants"), each order counts on its merchant's day and the axis follows the most common
-zone. "Now" is the product's clock (``portal.clock.now()``).
+zone. "Now" is the product's clock (``foundation.clock.now()``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.urls import reverse
 
+from foundation import clock
 from orders.admin_filters import OPEN, attention_conditions
 from orders.models import FulfillmentChannel, Order, ShipmentConfirmation
-from portal import clock
 from portal.dashboard import register_counter, register_section
 from tenants.models import Merchant
 

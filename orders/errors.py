@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from portal.api.errors import DomainError
+from foundation.api.errors import DomainError
 
 
 class OrderPending(DomainError):

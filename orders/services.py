@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from foundation import clock
 from integrations.amazon.marketplaces import marketplace
 from integrations.amazon.records import AmazonOrder, Money
 from notifications.models import NotificationKind
@@ -29,7 +30,6 @@ from orders.models import (
     OrderLine,
     ShipmentConfirmation,
 )
-from portal import clock
 from tenants.models import AmazonAccount, Merchant
 
 # Fields the sync owns: an upsert overwrites these and nothing else (fulfillment and financial

@@ -6,8 +6,8 @@ import logging
 
 from django.utils import timezone
 
+from foundation import clock
 from orders import selectors, services
-from portal import clock
 from tenants.scope import system_context, tenant_context
 
 logger = logging.getLogger(__name__)

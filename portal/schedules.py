@@ -19,7 +19,7 @@ SCHEDULES: list[Periodic] = [
     Periodic("outbox sweep", "integrations.outbox.tasks.sweep", minutes=1),
     Periodic("policy sweep", "orders.tasks.sweep_deadlines", minutes=1),
     Periodic("notification e-mails", "notifications.tasks.send_digests", minutes=1),
-    Periodic("idempotency purge", "portal.tasks.purge_idempotency_records", minutes=60),
+    Periodic("idempotency purge", "foundation.tasks.purge_idempotency_records", minutes=60),
     Periodic("amazon refund check", "refunds.tasks.sweep_external_refunds", minutes=10),
 ]
 

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "foundation",
     "tenants",
     "orders",
     "fulfillment",
@@ -180,11 +181,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
     # Every view declares `required_scope(s)`; one that declares none is refused (fail closed).
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasScope"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "foundation.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictDjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["foundation.api.filters.StrictDjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "foundation.api.errors.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
@@ -272,7 +273,7 @@ KEELSON_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("KEELSON_IDEMPOTENCY_WAI
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
 # for benchmarks against the emulator with its limits off.
 KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)
-# Whose clock Amazon's timelines run on (portal/clock.py): "system", or "sandbox" (the Amazon
+# Whose clock Amazon's timelines run on (foundation/clock.py): "system", or "sandbox" (the Amazon
 # emulator's virtual clock, for the demo and tests only: never with DEBUG=0).
 KEELSON_CLOCK = os.environ.get("KEELSON_CLOCK", "").strip() or "system"
 if KEELSON_CLOCK not in ("system", "sandbox"):

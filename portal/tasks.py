@@ -19,10 +19,3 @@ def smoke(merchant_id: int) -> dict:
             cursor.execute("SELECT count(*) FROM tenants_amazonaccount")
             raw_count = cursor.fetchone()[0]
     return {"pid": os.getpid(), "visible_merchants": visible, "raw_count": raw_count}
-
-
-def purge_idempotency_records() -> int:
-    """Delete Idempotency-Key records older than their 24 hours (scheduled hourly)."""
-    from portal.api.idempotency import purge_expired
-
-    return purge_expired()

@@ -26,11 +26,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
+from foundation import clock
+from foundation.api.errors import DomainError
 from orders import policy as order_policy
 from orders import selectors as order_selectors
 from orders.models import Order
-from portal import clock
-from portal.api.errors import DomainError
 from portal.site import portal_site
 from refunds import errors, policy, selectors, services
 from refunds.models import AmazonSync, Refund, RefundStatus

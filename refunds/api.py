@@ -18,8 +18,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from foundation.api.idempotency import HEADER, idempotent
 from orders import selectors as order_selectors
-from portal.api.idempotency import HEADER, idempotent
 from refunds import policy, selectors, services
 from refunds.models import AmazonSync, Refund, RefundLine, RefundStatus, ShopifySync
 from tenants.api_auth import HasScope

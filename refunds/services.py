@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from foundation.api.errors import IdempotencyKeyReused
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.services import enqueue, retry_message
 from notifications.models import NotificationKind
@@ -40,7 +41,6 @@ from orders.models import (
     OrderLine,
 )
 from orders.services import ensure_action_allowed, recompute_deadlines
-from portal.api.errors import IdempotencyKeyReused
 from refunds import errors, policy, selectors
 from refunds.models import (
     AmazonSync,

@@ -1,6 +1,6 @@
 """Tenancy errors with stable codes."""
 
-from portal.api.errors import DomainError
+from foundation.api.errors import DomainError
 
 
 class InvalidApiKeyOwner(DomainError):

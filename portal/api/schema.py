@@ -17,8 +17,8 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from portal.api import idempotency
-from portal.api.errors import PROBLEM_CONTENT_TYPE, DomainError
+from foundation.api import idempotency
+from foundation.api.errors import PROBLEM_CONTENT_TYPE, DomainError
 from tenants.api_auth import ANY_SCOPE, HasApiKey, declared_scope
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from portal.api.errors import problem_response
+from foundation.api.errors import problem_response
 
 API_PATH_PREFIX = "/api/"
 

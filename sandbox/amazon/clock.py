@@ -27,6 +27,15 @@ def virtual_now(state: SandboxState | None = None) -> datetime:
     return whole_seconds(real_now() + timedelta(seconds=state.clock_offset_seconds))
 
 
+def current_offset() -> timedelta:
+    """How far virtual time is ahead of real time (0 before the emulator has any state).
+    Read only: it never creates the state row, so the product's clock can call it freely."""
+    seconds = (
+        SandboxState.objects.filter(pk=1).values_list("clock_offset_seconds", flat=True).first()
+    )
+    return timedelta(seconds=seconds or 0)
+
+
 def advance(seconds: int = 0, *, to: datetime | None = None) -> datetime:
     """Move virtual time forward by ``seconds`` or up to ``to``; returns the new virtual now."""
     if seconds < 0:

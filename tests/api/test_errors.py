@@ -180,7 +180,7 @@ def test_the_root_500_handler_answers_problem_json_under_the_api(rf):
 
 
 def test_nested_validation_errors_are_flattened_to_field_paths():
-    from portal.api.errors import flatten_errors
+    from foundation.api.errors import flatten_errors
 
     assert flatten_errors(
         {

@@ -12,9 +12,9 @@ from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from foundation.api.idempotency import purge_expired
+from foundation.models import IdempotencyRecord
 from orders.models import EventKind, OrderEvent
-from portal.api.idempotency import purge_expired
-from portal.models import IdempotencyRecord
 from tenants.scope import tenant_context
 from tests.api import urls_testviews
 from tests.support.api import assert_problem

@@ -13,10 +13,10 @@ from rest_framework import generics, serializers, throttling
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from foundation.api.errors import DomainError
+from foundation.api.idempotency import idempotent
 from orders.models import ActorType, EventKind, Order, OrderEvent
 from portal.api import views as api_views
-from portal.api.errors import DomainError
-from portal.api.idempotency import idempotent
 from tenants.models import ApiScope
 
 # Every run of AddNote's body, to count executions; tests clear it.

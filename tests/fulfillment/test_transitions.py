@@ -8,11 +8,11 @@ import itertools
 
 import pytest
 
+from foundation.api.errors import DomainError
 from fulfillment import services, workflow
 from fulfillment.models import FulfillmentOrder
 from fulfillment.workflow import TABLE, Action, Facts, Workflow
 from orders.models import Order
-from portal.api.errors import DomainError
 from tenants.scope import tenant_context
 from tests.fulfillment.conftest import SHIPMENT
 

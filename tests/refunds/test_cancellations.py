@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from foundation.api.errors import DomainError
 from notifications.models import Notification
 from orders.models import EventKind, Order, OrderEvent
-from portal.api.errors import DomainError
 from refunds import selectors, services
 from refunds.models import BuyerCancelResolution, Refund, RefundStatus
 from sandbox.amazon.testing import running_amazon_sandbox

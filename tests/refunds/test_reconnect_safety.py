@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
+from foundation.api.errors import DomainError
 from integrations.outbox import services as outbox
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from notifications.models import Notification
 from orders.models import Order
-from portal.api.errors import DomainError
 from refunds import services
 from refunds.models import AmazonSync, Refund, RefundStatus
 from refunds.policy import RequestedLine

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from foundation.api.errors import DomainError
 from fulfillment import services as fulfillment_services
 from integrations.outbox.models import OutboxMessage
 from orders.models import EventKind, OrderEvent
-from portal.api.errors import DomainError
 from refunds import services
 from refunds.models import AmazonSync, Refund, RefundStatus
 from tenants.scope import tenant_context

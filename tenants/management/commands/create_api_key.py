@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.api.errors import DomainError
+from foundation.api.errors import DomainError
 from tenants.models import Agency, ApiScope, Merchant
 from tenants.services import create_api_key
 

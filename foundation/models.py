@@ -1,4 +1,4 @@
-"""Tables of the portal and API base."""
+"""Tables of the shared base."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ class IdempotencyRecord(models.Model):
     tenant-owned table: an agency key's request may concern any of its merchants, and which one
     is known only after the view ran; every read goes through the authenticated API key instead
     (the only lookup is by this unique pair), like ApiKey itself. The stored body is what that
-    same key was already sent. Rows live `portal.api.idempotency.RETENTION` (24 hours) and are
+    same key was already sent. Rows live `foundation.api.idempotency.RETENTION` (24 hours) and are
     purged by the "idempotency purge" schedule; an expired row counts as absent.
     """
 
+    # Named by string: the base imports no app above it; the partner API's keys are tenants'.
     api_key = models.ForeignKey("tenants.ApiKey", on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     # sha256 of method, path and the canonical JSON body: the same key with another request
@@ -35,6 +36,8 @@ class IdempotencyRecord(models.Model):
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
         ]
         indexes = [models.Index(fields=["expires_at"], name="idempotency_expires")]
+        # The table was created when the model lived in the portal app (portal 0001).
+        db_table = "portal_idempotencyrecord"
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"

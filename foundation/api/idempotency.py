@@ -46,13 +46,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection, transaction
+from django.db.models import Model
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
 
-from portal.api.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
-from portal.models import IdempotencyRecord
-from tenants.models import ApiKey
+from foundation.api.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
+from foundation.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -73,7 +73,7 @@ def idempotent(handler: Callable) -> Callable:
         if raw_key is None:
             return handler(view, request, *args, **kwargs)
         key = _validated_key(raw_key)
-        if not isinstance(request.auth, ApiKey):
+        if not isinstance(request.auth, credential_model()):
             raise ImproperlyConfigured("@idempotent needs API key authentication")
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
@@ -92,6 +92,12 @@ def idempotent(handler: Callable) -> Callable:
 
     wrapper.idempotent = True
     return wrapper
+
+
+def credential_model() -> type[Model]:
+    """The API credential the records are keyed by (the model ``IdempotencyRecord.api_key``
+    points at, named there by string so that this base imports no app above it)."""
+    return IdempotencyRecord._meta.get_field("api_key").related_model
 
 
 def is_idempotent(handler: Any) -> bool:
@@ -123,7 +129,7 @@ class _Claim:
     replay: IdempotencyRecord | None = None
 
 
-def _claim(api_key: ApiKey, key: str, fingerprint: str, request) -> _Claim:
+def _claim(api_key: Model, key: str, fingerprint: str, request) -> _Claim:
     """Insert the record (we run the view) or lock the stored one (we replay or refuse)."""
     now = timezone.now()
     for _ in range(3):
@@ -149,7 +155,7 @@ def _claim(api_key: ApiKey, key: str, fingerprint: str, request) -> _Claim:
     raise _in_progress()
 
 
-def _insert(api_key: ApiKey, key: str, fingerprint: str, request, now: datetime) -> int | None:
+def _insert(api_key: Model, key: str, fingerprint: str, request, now: datetime) -> int | None:
     table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
     wait = float(getattr(settings, "KEELSON_IDEMPOTENCY_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
     try:

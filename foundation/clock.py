@@ -1,13 +1,15 @@
 """The product's clock: what time it is for Amazon's timelines (rules A1, A2, A8, A9).
 
 Every decision that depends on "now" (the policy sweep, the allowed actions, the at-risk and late
-filters, the dashboard's counts) asks ``portal.clock.now()`` instead of the system clock, so the
+filters, the dashboard's counts) asks ``foundation.clock.now()`` instead of the system clock, so the
 whole product can be run on another clock without patching anything:
 
 - ``KEELSON_CLOCK=system`` (the default, production): the system clock, ``timezone.now()``; no
   query.
 - ``KEELSON_CLOCK=sandbox`` (tests, the demo): the Amazon emulator's virtual clock (real time
-  plus the offset its control API advances, ``sandbox.amazon.clock``), read from the database
+  plus the offset its control API advances, ``sandbox.amazon.clock``). The base imports no app
+  above it, so the portal hands the offset reader in at start-up (``use_sandbox_offset``, in
+  ``PortalConfig.ready``). The offset is read from the database
   so that every process (web, ``qcluster``, the emulator, a test) agrees. Advancing the
   emulator by 23 days then brings the A9 warnings due, as it would on Amazon's own calendar.
   Each call reads the offset (one small query): take ``now()`` once per request, task or loop
@@ -20,6 +22,7 @@ the sync's bookkeeping) keep the system clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -46,12 +49,21 @@ def now() -> datetime:
     return timezone.now()
 
 
-def sandbox_offset() -> timedelta:
-    """How far the Amazon emulator's virtual clock is ahead of real time (0 before it has any
-    state). Read only: it never creates the emulator's state row."""
-    from sandbox.amazon.models import SandboxState
+OffsetSource = Callable[[], timedelta]
+_sandbox_offset_source: OffsetSource | None = None
 
-    seconds = (
-        SandboxState.objects.filter(pk=1).values_list("clock_offset_seconds", flat=True).first()
-    )
-    return timedelta(seconds=seconds or 0)
+
+def use_sandbox_offset(source_function: OffsetSource) -> None:
+    """Install the reader of the emulator's clock offset (called once, at start-up)."""
+    global _sandbox_offset_source
+    _sandbox_offset_source = source_function
+
+
+def sandbox_offset() -> timedelta:
+    """How far the emulator's virtual clock is ahead of real time."""
+    if _sandbox_offset_source is None:
+        raise ImproperlyConfigured(
+            'KEELSON_CLOCK is "sandbox" but no emulator clock is installed: the portal app '
+            "installs it when it starts (PortalConfig.ready)."
+        )
+    return _sandbox_offset_source()

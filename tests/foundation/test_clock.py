@@ -1,4 +1,4 @@
-"""portal.clock: the product's "now" for Amazon's timelines (rules A1, A2, A8, A9), from the
+"""foundation.clock: the product's "now" for Amazon's timelines (rules A1, A2, A8, A9), from the
 system clock or from the Amazon emulator's virtual clock (KEELSON_CLOCK)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from portal import clock
+from foundation import clock
 from sandbox.amazon import clock as amazon_clock
 from sandbox.amazon.models import SandboxState
 from tests.support.processes import ROOT, child_database_env
@@ -63,7 +63,9 @@ def test_another_process_reads_the_same_sandbox_clock():
     """The offset lives in the database: a worker started with KEELSON_CLOCK=sandbox sees the
     advance this process made."""
     amazon_clock.advance(23 * 86400)
-    proc = _run("from portal import clock; print(clock.now().isoformat())", KEELSON_CLOCK="sandbox")
+    proc = _run(
+        "from foundation import clock; print(clock.now().isoformat())", KEELSON_CLOCK="sandbox"
+    )
     assert proc.returncode == 0, proc.stderr
     seen = datetime.fromisoformat(proc.stdout.strip().splitlines()[-1])
     assert abs(seen - (datetime.now(UTC) + 23 * DAY)) <= timedelta(seconds=30)
