@@ -148,9 +148,9 @@ def import_orders(merchant, account, placed: list[dict]) -> list[int]:
 
 def bare_loop(account, placed: list[dict]) -> float:
     """confirmShipment through our gateway, one after the other. Returns calls per second."""
-    from fulfillment.outbox_handlers import amazon_gateway
+    from integrations.amazon.delivery import gateway_for_delivery
 
-    gateway = amazon_gateway(account)
+    gateway = gateway_for_delivery(account)
     ship_date = datetime.now(UTC) - timedelta(minutes=5)
     gateway.get_order(placed[0]["amazon_order_id"])  # the LWA token, as the outbox has it too
     started = time.perf_counter()

@@ -1,5 +1,7 @@
-"""The portal's fulfillment pages: fulfillment orders (a list, and the actions on one), and the
-fulfillment panel of the order page (orders/admin.py includes it).
+"""The portal's fulfillment pages: fulfillment orders (a list, and the actions on one), and what
+fulfillment adds to the order admin (``OrderFulfillmentAdminMixin``, composed by the portal):
+the fulfillment panel of the order page, "Request fulfillment" and "Mark as fulfilled", the
+Amazon confirmation column and filter, and the A7 bulk shipment confirmation.
 
 Every button calls one service (fulfillment/services.py) as the logged-in person; what is
 offered comes from the same decisions the services enforce (the transition table and the order
@@ -13,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,13 +27,18 @@ from unfold.admin import ModelAdmin
 from foundation import clock
 from foundation.api.errors import DomainError
 from fulfillment import selectors, services, workflow
-from fulfillment.models import FulfillmentOrder, FulfillmentService
+from fulfillment.models import (
+    AmazonConfirmation,
+    Fulfillment,
+    FulfillmentOrder,
+    FulfillmentService,
+)
 from fulfillment.services import Actor
 from fulfillment.workflow import Action, Side
 from orders import policy
 from orders import selectors as order_selectors
+from orders.admin import READ_ONLY_REASON
 from orders.models import Order
-from portal.site import portal_site
 from tenants.admin import UNSCOPED_RELATED_MODELS, TenantScopedAdminMixin, status_label
 from tenants.policy import Capability
 
@@ -54,12 +62,6 @@ REQUEST_VARIANT = {
     "cancellation_accepted": "default",
     "cancellation_rejected": "warning",
     "closed": "success",
-}
-FULFILLMENT_VARIANT = {
-    "unfulfilled": "default",
-    "in_progress": "info",
-    "partially_fulfilled": "warning",
-    "fulfilled": "success",
 }
 
 
@@ -236,7 +238,6 @@ def report(request: HttpRequest, run, success: str) -> bool:
     return True
 
 
-@admin.register(FulfillmentOrder, site=portal_site)
 class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     """Fulfillment orders of the merchants in scope. Actions happen on the order page (or
     here, on one fulfillment order); both post to ``act``."""
@@ -390,6 +391,190 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("order", "service")
+
+
+class AmazonConfirmationFilter(admin.SimpleListFilter):
+    """Where the orders' shipment confirmations to Amazon are (A7's progress)."""
+
+    title = "Amazon confirmation"
+    parameter_name = "amazon_confirmation"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("pending", "Queued"),
+            ("failed", "Failed"),
+            ("confirmed", "Confirmed"),
+            ("none", "Nothing sent"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in ("pending", "failed", "confirmed"):
+            return queryset.filter(
+                Exists(Fulfillment.objects.filter(order=OuterRef("pk"), amazon_confirmation=value))
+            )
+        if value == "none":
+            return queryset.filter(channel="amazon").exclude(
+                Exists(
+                    Fulfillment.objects.filter(order=OuterRef("pk")).exclude(
+                        amazon_confirmation=AmazonConfirmation.NOT_REQUIRED
+                    )
+                )
+            )
+        return queryset
+
+
+class OrderFulfillmentAdminMixin:
+    """Fulfillment's part of the portal's order admin (``orders.admin.OrderPortalAdmin``)."""
+
+    @admin.display(description="Amazon confirmation")
+    def amazon_confirmations(self, obj: Order) -> str:
+        counts = {
+            state: getattr(obj, f"confirm_{state}", 0) or 0
+            for state in ("pending", "confirmed", "failed")
+        }
+        if not any(counts.values()):
+            return "-"
+        labels = {"pending": "queued", "confirmed": "confirmed", "failed": "failed"}
+        text = ", ".join(f"{n} {labels[state]}" for state, n in counts.items() if n)
+        variant = "danger" if counts["failed"] else "info" if counts["pending"] else "success"
+        return status_label(text, variant)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        def count(state: str) -> Subquery:
+            return Subquery(
+                Fulfillment.objects.filter(order=OuterRef("pk"), amazon_confirmation=state)
+                .values("order")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            )
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                confirm_pending=count("pending"),
+                confirm_confirmed=count("confirmed"),
+                confirm_failed=count("failed"),
+            )
+        )
+
+    def order_context(self, request: HttpRequest, order: Order) -> dict:
+        context = super().order_context(request, order)
+        now, can_change = context["now"], context["can_change"]
+        actions = context["assessment"].actions
+        context.update(
+            fulfillment_panels=fulfillment_panels(
+                order, can_change=can_change, read_only_reason=READ_ONLY_REASON, now=now
+            ),
+            fulfillments=selectors.order_fulfillments(order),
+            request_decision=self.decision(actions[policy.Action.REQUEST_FULFILLMENT], can_change),
+            fulfil_decision=self.decision(actions[policy.Action.MARK_FULFILLED], can_change),
+            has_services=bool(selectors.active_locations([order.merchant_id])),
+            request_url=reverse("portal:orders_order_request_fulfillment", args=[order.pk]),
+            fulfil_url=reverse("portal:orders_order_mark_fulfilled", args=[order.pk]),
+        )
+        context["order_sections"].append("fulfillment/portal/order_fulfillment.html")
+        return context
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/request-fulfillment/",
+                self.admin_site.admin_view(require_POST(self.request_fulfillment_view)),
+                name="orders_order_request_fulfillment",
+            ),
+            path(
+                "<path:object_id>/mark-fulfilled/",
+                self.admin_site.admin_view(require_POST(self.mark_fulfilled_view)),
+                name="orders_order_mark_fulfilled",
+            ),
+            *super().get_urls(),
+        ]
+
+    def request_fulfillment_view(self, request: HttpRequest, object_id: str):
+        order = self.acting_on(request, object_id)
+        if order is not None:
+            actor = services.Actor.user(request.user)
+            note = request.POST.get("note", "").strip()[:2000]
+            report(
+                request,
+                lambda: services.request_fulfillment(order.pk, actor=actor, note=note),
+                lambda fos: (
+                    "Fulfillment requested from "
+                    + ", ".join(sorted({fo.service.name for fo in fos}))
+                    + "."
+                ),
+            )
+        return self.back_to_order(object_id, "fulfillment")
+
+    def mark_fulfilled_view(self, request: HttpRequest, object_id: str):
+        """F11: mark fulfilled (the whole order), optionally with tracking; R4 for Amazon."""
+        order = self.acting_on(request, object_id)
+        if order is not None:
+            actor = services.Actor.user(request.user)
+            shipment = shipment_from_post(request)
+            suffix = (
+                " No notification was sent to the buyer: Amazon notifies its buyers (R4)."
+                if order.is_amazon
+                else ""
+            )
+            report(
+                request,
+                lambda: services.fulfil_order(order.pk, actor=actor, shipment=shipment),
+                "Marked as fulfilled"
+                + (" and queued for confirmation on Amazon." if order.is_amazon else ".")
+                + suffix,
+            )
+        return self.back_to_order(object_id, "fulfillment")
+
+    # -- the bulk shipment confirmation (A7) ----------------------------------------------------
+
+    @admin.action(description="Confirm shipment on Amazon (A7)", permissions=["change"])
+    def confirm_shipments_on_amazon(self, request: HttpRequest, queryset: QuerySet):
+        """Failed confirmations are sent again; orders not fulfilled yet are fulfilled with the
+        tracking number and carrier given on the next page, and confirmed."""
+        orders = list(queryset.order_by("-purchase_date")[:500])
+        ids = [o.pk for o in orders]
+        if request.POST.get("apply") == "yes":
+            shipment = shipment_from_post(request)
+            result = services.confirm_shipments(
+                ids,
+                actor=services.Actor.user(request.user),
+                shipment=shipment if shipment.tracking_number else None,
+            )
+            progress = selectors.confirmation_progress(ids)
+            self.message_user(
+                request,
+                f"{result.queued} order(s) fulfilled and queued for Amazon, {result.retried} "
+                f"failed confirmation(s) sent again, {result.already} already queued or "
+                f"confirmed, {len(result.skipped)} skipped. Amazon confirmations now: "
+                f"{progress['pending']} queued, {progress['confirmed']} confirmed, "
+                f"{progress['failed']} failed (filter the list by Amazon confirmation to "
+                "follow them).",
+                messages.SUCCESS if not result.skipped else messages.WARNING,
+            )
+            for number, reason in list(result.skipped.items())[:20]:
+                self.message_user(request, f"{number}: {reason}", messages.WARNING)
+            return None
+        fulfilled = selectors.fulfilled_quantities(ids)
+        rows = []
+        for order in orders:
+            lines = list(order.lines.all())
+            open_quantity = sum(selectors.unfulfilled_quantity(line, fulfilled) for line in lines)
+            rows.append({"order": order, "open_quantity": open_quantity})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Confirm shipment on Amazon",
+            "opts": self.opts,
+            "rows": rows,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "action": "confirm_shipments_on_amazon",
+            "needs_tracking": any(r["open_quantity"] for r in rows),
+            "progress": selectors.confirmation_progress(ids),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "fulfillment/portal/confirm_shipments.html", context)
 
 
 @admin.register(FulfillmentOrder)

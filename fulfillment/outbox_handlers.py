@@ -15,24 +15,25 @@ import hmac
 import json
 
 import requests
-from django.conf import settings
 
+from fulfillment.models import FulfillmentService
+from fulfillment.services import AMAZON_ACTOR, _event, record_amazon_confirmation
+from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
-    AmazonCredentials,
     AmazonError,
-    AmazonGateway,
     AmazonPermanentError,
     AmazonThrottled,
     parse_datetime,
 )
-from integrations.amazon.ratelimit import RateLimiter
 from integrations.outbox.errors import (
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from integrations.outbox.registry import Handler, register
+from orders.models import EventKind, Order
+from tenants.models import AmazonAccount
 
 SIGNATURE_HEADER = "X-Keelson-Signature"
 DELIVERY_HEADER = "X-Keelson-Delivery"
@@ -42,24 +43,14 @@ CALLBACK_TIMEOUT = 10.0
 # --- Amazon ----------------------------------------------------------------------------------
 
 
-def amazon_gateway(account) -> AmazonGateway:
-    """The gateway the outbox uses: one attempt per delivery (the outbox owns retries, with
-    backoff), our shared rate limiter unless ``KEELSON_AMAZON_RATE_LIMITS`` is off."""
-    limiter = RateLimiter(enabled=getattr(settings, "KEELSON_AMAZON_RATE_LIMITS", True))
-    return AmazonGateway(
-        AmazonCredentials.from_account(account), limiter=limiter, max_attempts=1, max_wait=30.0
-    )
-
-
 def _confirm(message) -> dict:
-    from tenants.models import AmazonAccount
 
     payload = message.payload
     account = AmazonAccount.objects.filter(pk=payload["account"]).first()
     if account is None:
         raise PermanentDeliveryError("The order's Amazon account is gone.", code="no_account")
     try:
-        amazon_gateway(account).confirm_shipment(
+        gateway_for_delivery(account).confirm_shipment(
             payload["amazon_order_id"],
             marketplace_id=payload["marketplace_id"],
             package_reference_id=payload["package_reference_id"],
@@ -91,8 +82,6 @@ def _confirm(message) -> dict:
 
 
 def _confirmed(message, result: dict) -> None:
-    from fulfillment.services import AMAZON_ACTOR, _event, record_amazon_confirmation
-    from orders.models import EventKind, Order
 
     record_amazon_confirmation(message.payload["fulfillment"], ok=True)
     order = Order.objects.get(pk=message.order_id)
@@ -115,7 +104,6 @@ def _confirmed(message, result: dict) -> None:
 
 
 def _confirmation_failed(message, error: DeliveryError) -> None:
-    from fulfillment.services import record_amazon_confirmation
 
     record_amazon_confirmation(message.payload["fulfillment"], ok=False, error=error.message)
 
@@ -150,7 +138,6 @@ def sign(secret: str, raw: bytes) -> str:
 
 
 def _callback(message) -> dict:
-    from fulfillment.models import FulfillmentService
 
     service = FulfillmentService.objects.filter(pk=message.payload["service"]).first()
     if service is None or not service.is_active:

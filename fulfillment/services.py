@@ -50,7 +50,16 @@ from orders.models import (
     OrderLine,
     ShipmentConfirmation,
 )
-from tenants.models import API_KEY_PREFIX_LENGTH, Agency, ApiKey, ApiKeyOwner, ApiScope, Merchant
+from orders.services import recompute_deadlines
+from tenants.models import (
+    API_KEY_PREFIX_LENGTH,
+    Agency,
+    ApiKey,
+    ApiKeyOwner,
+    ApiScope,
+    Merchant,
+    hash_api_key,
+)
 
 CALLBACK_KIND = "fulfillment.callback"
 AMAZON_CONFIRM_KIND = "amazon.confirm_shipment"
@@ -160,7 +169,6 @@ def issue_service_api_key(*, service: FulfillmentService, name: str = "") -> str
             revoked_at=timezone.now()
         )
     raw = ApiKey.generate_raw_key()
-    from tenants.models import hash_api_key
 
     key = ApiKey.objects.create(
         name=name or f"{service.name} (fulfillment service)",
@@ -1139,7 +1147,6 @@ def add_note(
 def record_amazon_confirmation(fulfillment_id: int, *, ok: bool, error: str = "") -> None:
     """The outbox's answer for one package (inside its transaction): the fulfillment's state,
     the order's confirmation state, and the deadlines that depend on it (A8)."""
-    from orders.services import recompute_deadlines
 
     fulfillment = Fulfillment.objects.filter(pk=fulfillment_id).only("order_id").first()
     if fulfillment is None:

@@ -12,13 +12,11 @@ from unfold.admin import ModelAdmin
 
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from integrations.outbox.services import retry_message
-from portal.site import portal_site
 from tenants.admin import TenantScopedAdminMixin, status_label
 
 STATUS_VARIANT = {"pending": "info", "sent": "success", "failed": "danger", "cancelled": "default"}
 
 
-@admin.register(OutboxMessage, site=portal_site)
 class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     icon = "outbox"
     list_display = [

@@ -18,14 +18,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from notifications import selectors, services
+from tenants.request_scope import request_scope
 
 PER_PAGE = 25
 BADGE_ATTR = "_keelson_unread_notifications"
 
 
 def request_merchant_ids(request: HttpRequest) -> frozenset[int]:
-    from tenants.admin import request_scope
-
     return request_scope(request)
 
 

@@ -6,36 +6,15 @@ from django.contrib import admin
 from django.db.models import Q
 
 from foundation import clock
-from orders import selectors
-from orders.models import AmazonOrderStatus, FulfillmentChannel
-
-OPEN = [AmazonOrderStatus.UNSHIPPED, AmazonOrderStatus.PARTIALLY_SHIPPED]
-PENDING = [AmazonOrderStatus.PENDING, AmazonOrderStatus.PENDING_AVAILABILITY]
-
-
-def attention_conditions(now) -> dict[str, Q]:
-    """The dashboard's cards as conditions (orders.dashboard counts the same ones)."""
-    mfn_open = Q(status__in=OPEN, fulfillment_channel=FulfillmentChannel.MFN)
-    return {
-        "unshipped": mfn_open,
-        "at_risk": mfn_open & selectors.at_risk_filter(now),
-        "late": mfn_open & selectors.late_filter(now),
-        "buyer_cancel": Q(buyer_cancel_requested=True, status__in=OPEN) & ~answered_buyer_cancel(),
-        "pending": Q(status__in=PENDING),
-    }
-
-
-def answered_buyer_cancel() -> Q:
-    """B4: the merchant answered the buyer's current request (cancelled as requested, or
-    declined to ship anyway): it no longer needs attention."""
-    from django.db.models import Exists, OuterRef
-
-    from refunds.models import BuyerCancelResolution
-
-    answers = BuyerCancelResolution.objects.filter(order=OuterRef("pk")).filter(
-        Q(requested_at=OuterRef("buyer_cancel_requested_at")) | Q(requested_at__isnull=True)
-    )
-    return Q(Exists(answers))
+from orders.attention import (
+    OVERDUE,
+    attention_conditions,
+    local_days_filter,
+    merchant_zones,
+    overdue_deadline_filter,
+    upcoming_deadline_filter,
+)
+from tenants.request_scope import request_scope
 
 
 class AttentionFilter(admin.SimpleListFilter):
@@ -85,9 +64,6 @@ class _LocalDayFilter(admin.SimpleListFilter):
         return [(value, self.describe(day))] if day is not None else []
 
     def condition(self, request, day) -> Q:
-        from orders.dashboard import local_days_filter, merchant_zones
-        from tenants.admin import request_scope
-
         zones = merchant_zones(request_scope(request))
         return local_days_filter(self.field_name, day, day, zones)
 
@@ -122,9 +98,6 @@ class ConfirmByOnFilter(_LocalDayFilter):
         return day.strftime("%a %d %b %Y")
 
     def queryset(self, request, queryset):
-        from foundation import clock
-        from orders.dashboard import OVERDUE, overdue_deadline_filter, upcoming_deadline_filter
-
         if self.value() == OVERDUE:
             return queryset.filter(overdue_deadline_filter(clock.now()))
         day = self.day()

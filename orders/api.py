@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers
 
 from foundation import clock
@@ -14,8 +14,7 @@ from foundation.api.filters import (
     UtcDateTimeFilter,
 )
 from foundation.api.pagination import CursorPagination
-from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
-from orders import selectors
+from orders import api_sections, selectors
 from orders.models import (
     AmazonOrderStatus,
     Channel,
@@ -25,7 +24,9 @@ from orders.models import (
     OrderEvent,
     OrderLine,
 )
+from tenants import api as tenants_api
 from tenants.api_auth import HasScope
+from tenants.models import Merchant
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
@@ -106,15 +107,10 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
 
 
-def _refund_serializer():
-    from refunds.api import RefundSerializer
-
-    return RefundSerializer
-
-
 class OrderDetailSerializer(OrderSerializer):
     """The order with its lines, deadlines, flags and what may be done now (`allowed_actions`
-    lists the allowed ones; `actions` also explains each refusal with a stable code)."""
+    lists the allowed ones; `actions` also explains each refusal with a stable code), then its
+    fulfillment orders, fulfillments and refunds (sections contributed by those apps)."""
 
     lines = OrderLineSerializer(many=True, read_only=True)
     deadlines = serializers.SerializerMethodField()
@@ -122,9 +118,6 @@ class OrderDetailSerializer(OrderSerializer):
     allowed_actions = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
     seller_central_url = serializers.CharField(read_only=True)
-    fulfillment_orders = serializers.SerializerMethodField()
-    fulfillments = serializers.SerializerMethodField()
-    refunds = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
         fields = [
@@ -143,10 +136,12 @@ class OrderDetailSerializer(OrderSerializer):
             "allowed_actions",
             "actions",
             "lines",
-            "fulfillment_orders",
-            "fulfillments",
-            "refunds",
         ]
+
+    def get_fields(self):
+        # Then the sections the apps above orders contribute (fulfillment orders, fulfillments,
+        # refunds: orders.api_sections).
+        return {**super().get_fields(), **api_sections.section_fields()}
 
     def _assessment(self, order: Order):
         cache = self.context.setdefault("_assessments", {})
@@ -188,27 +183,6 @@ class OrderDetailSerializer(OrderSerializer):
     @extend_schema_field(ActionSerializer(many=True))
     def get_actions(self, order: Order) -> list[dict]:
         return [d.as_dict() for d in self._assessment(order).actions.values()]
-
-    @extend_schema_field(FulfillmentOrderSerializer(many=True))
-    def get_fulfillment_orders(self, order: Order) -> list[dict]:
-        from fulfillment import selectors as fulfillment_selectors
-
-        rows = fulfillment_selectors.order_fulfillment_orders(order)
-        return FulfillmentOrderSerializer(rows, many=True).data
-
-    @extend_schema_field(FulfillmentSerializer(many=True))
-    def get_fulfillments(self, order: Order) -> list[dict]:
-        from fulfillment import selectors as fulfillment_selectors
-
-        rows = fulfillment_selectors.order_fulfillments(order)
-        return FulfillmentSerializer(rows, many=True).data
-
-    @extend_schema_field(_refund_serializer()(many=True))
-    def get_refunds(self, order: Order) -> list[dict]:
-        from refunds import selectors as refund_selectors
-        from refunds.api import RefundSerializer
-
-        return RefundSerializer(refund_selectors.order_refunds(order), many=True).data
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
@@ -283,3 +257,77 @@ class OrderEventList(generics.ListAPIView):
     def get_queryset(self):
         order = generics.get_object_or_404(selectors.order_list(), pk=self.kwargs["pk"])
         return selectors.order_events(order)
+
+
+# --- merchants with their order sync (GET /api/v1/merchants/) ---------------------------------
+
+
+class AmazonBackfillSerializer(serializers.Serializer):
+    days = serializers.IntegerField(help_text="How far back the backfill reads.")
+    pages = serializers.IntegerField()
+    orders = serializers.IntegerField()
+    progress = serializers.FloatField(
+        help_text="0 to 1: the share of the backfill's time range read so far."
+    )
+    eta_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Estimated time left, from the time spent so far."
+    )
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class AmazonSyncSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_id")
+    name = serializers.CharField()
+    status = serializers.CharField(help_text="The account: active, paused, auth_failed, ...")
+    phase = serializers.CharField(
+        help_text="backfilling, live, not_started, or the account's status when not active."
+    )
+    synced_until = serializers.DateTimeField(
+        allow_null=True, help_text="Every change Amazon made before this time is here."
+    )
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    next_sync_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    backfill = AmazonBackfillSerializer(allow_null=True)
+    notifications_subscribed = serializers.BooleanField(
+        help_text="Amazon pushes this account's order changes (ORDER_CHANGE) to Keelson."
+    )
+    last_notification_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the last order-change notification arrived."
+    )
+
+
+class MerchantSerializer(tenants_api.BaseMerchantSerializer):
+    amazon_sync = serializers.SerializerMethodField(
+        help_text="The order sync of each Amazon account: phase and backfill progress."
+    )
+
+    class Meta(tenants_api.BaseMerchantSerializer.Meta):
+        fields = [*tenants_api.BaseMerchantSerializer.Meta.fields, "amazon_sync"]
+        read_only_fields = fields
+
+    @extend_schema_field(AmazonSyncSerializer(many=True))
+    def get_amazon_sync(self, merchant: Merchant) -> list[dict]:
+        # One query for the whole page of merchants (the context is shared by the list).
+        by_merchant = self.context.get("_amazon_sync")
+        if by_merchant is None:
+            by_merchant = {}
+            for status in selectors.amazon_sync_statuses():
+                by_merchant.setdefault(status.merchant_id, []).append(status)
+            self.context["_amazon_sync"] = by_merchant
+        return AmazonSyncSerializer(by_merchant.get(merchant.pk, []), many=True).data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the merchants this key may see",
+        description=(
+            "An agency key sees every active merchant of its agency; a merchant key sees its "
+            "merchant. Any scope will do."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get a merchant"),
+)
+class MerchantViewSet(tenants_api.BaseMerchantViewSet):
+    serializer_class = MerchantSerializer

@@ -5,6 +5,8 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
-        from orders import dashboard
+        # AppConfig.ready is the one place an app imports its own modules lazily: the registries
+        # below orders are filled once the models are loaded (docs/architecture.md).
+        from orders import contributions
 
-        dashboard.register()
+        contributions.register()

@@ -17,24 +17,31 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.urls import reverse
 
 from foundation import clock
-from orders.admin_filters import OPEN, attention_conditions
-from orders.models import FulfillmentChannel, Order, ShipmentConfirmation
-from portal.dashboard import register_counter, register_section
+from orders.attention import (
+    OVERDUE,
+    attention_conditions,
+    axis_zone,
+    local_days_filter,
+    merchant_zones,
+    overdue_deadline_filter,
+    upcoming_deadline_filter,
+)
+from orders.models import Order
+from orders.selectors import amazon_sync_statuses
 from tenants.models import Merchant
 
 ORDERS_CHART_DAYS = 30
 DEADLINES_CHART_DAYS = 14
-OVERDUE = "overdue"
 
 
 def _counts(request: HttpRequest) -> dict[str, int]:
@@ -77,60 +84,6 @@ def _link(**params: str):
 
 
 # --- days in the merchant's time zone --------------------------------------------------------
-
-
-def merchant_zones(merchant_ids: Iterable[int]) -> dict[str, list[int]]:
-    """The merchants grouped by time zone (one query on the tenancy table)."""
-    zones: dict[str, list[int]] = defaultdict(list)
-    rows = Merchant.objects.filter(id__in=list(merchant_ids)).values_list("time_zone", "id")
-    for zone, merchant_id in rows.order_by("time_zone", "id"):
-        zones[zone or "UTC"].append(merchant_id)
-    return dict(zones)
-
-
-def axis_zone(zones: dict[str, list[int]]) -> str:
-    """The zone the chart's days are named in: the one most merchants in scope use."""
-    if not zones:
-        return "UTC"
-    return max(sorted(zones), key=lambda zone: len(zones[zone]))
-
-
-def day_start(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
-
-
-def local_days_filter(field_name: str, first: date, last: date, zones: dict[str, list[int]]) -> Q:
-    """Rows whose ``field_name`` falls on the local days ``first``..``last`` (inclusive) of
-    their merchant's time zone: one index-friendly range per zone."""
-    condition = Q(pk__in=[])
-    for zone, ids in zones.items():
-        condition |= Q(
-            merchant_id__in=ids,
-            **{
-                f"{field_name}__gte": day_start(first, zone),
-                f"{field_name}__lt": day_start(last + timedelta(days=1), zone),
-            },
-        )
-    return condition
-
-
-def awaiting_confirmation() -> Q:
-    """Open seller-fulfilled orders whose shipment Amazon has not confirmed yet (A8)."""
-    return Q(
-        status__in=OPEN,
-        fulfillment_channel=FulfillmentChannel.MFN,
-        confirm_by__isnull=False,
-    ) & ~Q(shipment_confirmation=ShipmentConfirmation.CONFIRMED)
-
-
-def upcoming_deadline_filter(now: datetime) -> Q:
-    # auto_cancel_expected=False matches the partial index order_auto_cancel_due (confirm_by,
-    # merchant): a deadline still ahead has not been flagged.
-    return awaiting_confirmation() & Q(confirm_by__gte=now, auto_cancel_expected=False)
-
-
-def overdue_deadline_filter(now: datetime) -> Q:
-    return awaiting_confirmation() & Q(confirm_by__lt=now)
 
 
 # --- the charts' data (selectors) -------------------------------------------------------------
@@ -323,7 +276,6 @@ def _duration(seconds: int) -> str:
 
 def sync_context(request: HttpRequest) -> dict:
     """One row per Amazon account in scope: where its sync stands."""
-    from orders.selectors import amazon_sync_statuses
 
     scope = sorted(getattr(request, "merchant_ids", ()) or ())
     if not scope:
@@ -369,11 +321,9 @@ def sync_context(request: HttpRequest) -> dict:
     return {"amazon_sync": rows, "amazon_sync_several_merchants": len(scope) > 1}
 
 
-def register() -> None:
-    register_counter("unshipped", _counter("unshipped"), _link(attention="unshipped"))
-    register_counter("at_risk", _counter("at_risk"), _link(attention="at_risk"))
-    register_counter("late", _counter("late"), _link(attention="late"))
-    register_counter("buyer_cancel", _counter("buyer_cancel"), _link(attention="buyer_cancel"))
-    register_counter("pending", _counter("pending"), _link(attention="pending"))
-    register_section("order_charts", chart_context)
-    register_section("amazon_sync", sync_context)
+ATTENTION_CARDS = ("unshipped", "at_risk", "late", "buyer_cancel", "pending")
+
+
+def attention_counter(key: str):
+    """The number on one of the dashboard's order cards, and the list it links to."""
+    return _counter(key), _link(attention=key)

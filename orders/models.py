@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from integrations.amazon.marketplaces import seller_central_order_url
 from tenants.models import AmazonAccount, TenantModel, validate_time_zone
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
@@ -196,7 +197,6 @@ class Order(TenantModel):
     @property
     def seller_central_url(self) -> str:
         """Where the merchant reads buyer messages for this order (rule R2)."""
-        from integrations.amazon.marketplaces import seller_central_order_url
 
         return seller_central_order_url(self.marketplace_id, self.external_id)
 

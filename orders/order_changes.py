@@ -41,6 +41,7 @@ from django.utils import timezone
 from integrations.amazon.gateway import AmazonAuthFailed, AmazonError, AmazonPermanentError
 from integrations.amazon.queue import NotificationQueue, QueueMessage, configured_queue_url
 from integrations.outbox.services import enqueue
+from orders.amazon_reads import sync_gateway, with_items
 from orders.models import AmazonSyncState
 from orders.services import UpsertResult, after_amazon_upsert, upsert_amazon_orders
 from tenants.models import AccountStatus, AmazonAccount
@@ -249,7 +250,6 @@ def apply_order_changes(
 
     Returns False when Amazon could not be read now (the notifications are then delivered
     again); an order Amazon does not know (any more) is skipped."""
-    from orders.sync import _with_items, sync_gateway
 
     account = AmazonAccount.objects.select_related("merchant").filter(pk=account_id).first()
     if account is None:
@@ -264,7 +264,7 @@ def apply_order_changes(
                 if exc.status == 404:
                     continue
                 raise
-            records.append(_with_items(order, gateway.get_order_items(amazon_order_id)))
+            records.append(with_items(order, gateway.get_order_items(amazon_order_id)))
     except (AmazonAuthFailed, AmazonPermanentError) as exc:
         # Would fail again: the poll lane marks a refused authorisation and tells the merchant.
         report.errors.append(f"account {account_id}: {exc.message}")

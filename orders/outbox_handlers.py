@@ -7,24 +7,23 @@
 
 from __future__ import annotations
 
+from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import AmazonAuthFailed, AmazonError, AmazonPermanentError
 from integrations.amazon.queue import address
 from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
 from integrations.outbox.registry import Handler, register
 from orders import order_changes
+from tenants.models import AmazonAccount
 
 
 def _subscribe(message) -> dict:
-    from fulfillment.outbox_handlers import amazon_gateway
-    from tenants.models import AmazonAccount
-
     payload = message.payload
     account = AmazonAccount.objects.filter(pk=payload["account"]).first()
     if account is None:
         raise PermanentDeliveryError("The Amazon account is gone.", code="no_account")
     queue_arn = address(payload["queue_url"]).arn
     try:
-        subscription_id = amazon_gateway(account).ensure_subscription(
+        subscription_id = gateway_for_delivery(account).ensure_subscription(
             order_changes.ORDER_CHANGE, queue_arn, order_changes.DESTINATION_NAME
         )
     except (AmazonPermanentError, AmazonAuthFailed) as exc:

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet, Sum
 
-from orders import policy
-from orders.models import MarketplacePolicy, Order, OrderEvent, OrderLine
-from tenants.models import Merchant
+from orders import extensions, policy
+from orders.models import AmazonSyncState, MarketplacePolicy, Order, OrderEvent, OrderLine
+from tenants.models import AccountStatus, AmazonAccount, Merchant
 
 
 def order_list() -> QuerySet[Order]:
@@ -117,10 +117,9 @@ def order_times(
 
 
 def is_refunded_on_amazon(order: Order) -> bool:
-    """R6: Amazon shows a refund of the order made outside Keelson (refunds app's record)."""
-    from refunds.selectors import refunded_on_amazon
-
-    return refunded_on_amazon(order) is not None
+    """R6: Amazon shows a refund of the order made outside Keelson (the refunds app's record,
+    provided through ``orders.extensions``)."""
+    return extensions.refunded_on_amazon.function(order)
 
 
 def assess_order(order: Order, now: datetime) -> policy.Assessment:
@@ -250,9 +249,6 @@ def amazon_sync_statuses(merchant_ids: Iterable[int] | None = None) -> list[Amaz
     """The sync of every Amazon account in the current scope (or of these merchants): where it
     stands, and the backfill's pages, orders, progress and estimated time left."""
     from django.utils import timezone
-
-    from orders.models import AmazonSyncState
-    from tenants.models import AccountStatus, AmazonAccount
 
     accounts = AmazonAccount.objects.order_by("merchant_id", "name", "id")
     if merchant_ids is not None:

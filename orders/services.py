@@ -17,7 +17,7 @@ from integrations.amazon.marketplaces import marketplace
 from integrations.amazon.records import AmazonOrder, Money
 from notifications.models import NotificationKind
 from notifications.services import NewNotification, notify_merchant_many
-from orders import bulk, errors, policy, selectors
+from orders import announcements, bulk, errors, policy, selectors
 from orders.models import (
     ActorType,
     AmazonOrderStatus,
@@ -97,6 +97,9 @@ class UpsertResult:
     events: int = 0
     # Orders created or changed: the caller recomputes their deadlines, notifies, etc.
     changed_order_ids: list[int] = field(default_factory=list)
+    new_order_ids: list[int] = field(default_factory=list)
+    newly_cancelled_order_ids: list[int] = field(default_factory=list)
+    newly_shipped_order_ids: list[int] = field(default_factory=list)
     new_buyer_cancel_order_ids: list[int] = field(default_factory=list)
     # Updated orders carrying a sweep flag (late, auto-cancel expected, pending too long): whether
     # it still holds depends on the clock, so after_amazon_upsert recomputes them.
@@ -256,6 +259,7 @@ def upsert_amazon_orders(
         result.changed_order_ids.append(pk)
         if old is None:
             result.created += 1
+            result.new_order_ids.append(pk)
             events.append(
                 _event_row(
                     merchant_id,
@@ -270,6 +274,10 @@ def upsert_amazon_orders(
             if any(getattr(old, flag) for flag in SWEEP_FLAGS):
                 result.flagged_order_ids.append(pk)
             if old.status != status:
+                if status == AmazonOrderStatus.CANCELED:
+                    result.newly_cancelled_order_ids.append(pk)
+                elif status == AmazonOrderStatus.SHIPPED:
+                    result.newly_shipped_order_ids.append(pk)
                 events.append(
                     _event_row(
                         merchant_id,
@@ -572,20 +580,20 @@ def after_amazon_upsert(
     scope: the changed orders' deadlines (the upsert stored them; the orders carrying a sweep
     flag are recomputed here, at ``now``, to clear the flags that no longer hold), tell the
     merchant about each new buyer cancellation request (rule B5; the timeline's B1 event is the
-    upsert's), and bring their fulfillment up to date
-    (``fulfillment.services.sync_fulfillment_orders``, rule F2)."""
+    upsert's), then announce the change set (``orders.announcements``): fulfillment (F2) and
+    refunds (R6) subscribe to it; orders do not know them."""
     recompute_deadlines(result.flagged_order_ids, now=now)
     notify_buyer_cancel_requests(merchant, result.new_buyer_cancel_order_ids)
-    # Fulfillment follows: status from Amazon's shipped quantities, fulfillment orders for the
-    # merchant's services, and the automatic request of a new Unshipped order (rule F2).
-    from fulfillment.services import sync_fulfillment_orders
-
-    sync_fulfillment_orders(result.changed_order_ids)
-    # Refunds made in Seller Central show in Amazon's Finances events (rule R6): the changed
-    # orders Amazon charged are checked after commit.
-    from refunds.tasks import schedule_check
-
-    schedule_check(merchant.pk, result.changed_order_ids)
+    announcements.announce(
+        announcements.OrderChangeSet(
+            merchant_id=merchant.pk,
+            changed_order_ids=tuple(result.changed_order_ids),
+            new_order_ids=tuple(result.new_order_ids),
+            newly_cancelled_order_ids=tuple(result.newly_cancelled_order_ids),
+            newly_shipped_order_ids=tuple(result.newly_shipped_order_ids),
+            new_buyer_cancel_order_ids=tuple(result.new_buyer_cancel_order_ids),
+        )
+    )
 
 
 def notify_buyer_cancel_requests(merchant: Merchant, order_ids: Iterable[int]) -> int:

@@ -56,17 +56,15 @@ from django.utils import timezone
 
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
-    AmazonCredentials,
     AmazonError,
     AmazonGateway,
     AmazonPermanentError,
     AmazonThrottled,
 )
-from integrations.amazon.ratelimit import RateLimiter
 from integrations.amazon.records import AmazonOrder, OrdersPage
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
-from orders import order_changes
+from orders import amazon_reads, order_changes
 from orders.models import AmazonSyncState, Channel, Order
 from orders.services import UpsertResult, after_amazon_upsert, upsert_amazon_orders
 from tenants.models import AccountStatus, AmazonAccount, AmazonRegion, Merchant
@@ -104,12 +102,14 @@ def lease_seconds() -> float:
     return float(getattr(settings, "KEELSON_SYNC_LEASE_SECONDS", 300))
 
 
-def max_wait() -> float:
-    return float(getattr(settings, "KEELSON_SYNC_MAX_WAIT", 10))
-
-
 def default_backfill_days() -> int:
     return int(getattr(settings, "KEELSON_SYNC_BACKFILL_DAYS", 30))
+
+
+# The task one sync run is (queued by the fan-out and "Sync now"), and how long the lease
+# claimed for a queued task lasts before another worker may take the account.
+SYNC_TASK = "orders.tasks.sync_amazon_account"
+QUEUED_LEASE_SECONDS = 600
 
 
 # --- connecting an account -------------------------------------------------------------------
@@ -282,18 +282,6 @@ class _Blocked(Exception):
     retry_after: float
 
 
-def sync_gateway(account: AmazonAccount) -> AmazonGateway:
-    """The sync's gateway: our shared rate limiter; short waits (the run yields instead)."""
-    limiter = RateLimiter(enabled=getattr(settings, "KEELSON_AMAZON_RATE_LIMITS", True))
-    return AmazonGateway(
-        AmazonCredentials.from_account(account),
-        limiter=limiter,
-        max_attempts=4,
-        max_wait=max_wait(),
-        timeout=20.0,
-    )
-
-
 def sync_account(
     account_id: int,
     *,
@@ -314,7 +302,9 @@ def sync_account(
     next_sync_at: datetime | None = None
     try:
         account = AmazonAccount.objects.get(pk=account_id)
-        run = _Run(account, owner, report, gateway or sync_gateway(account), budget, max_pages)
+        run = _Run(
+            account, owner, report, gateway or amazon_reads.sync_gateway(account), budget, max_pages
+        )
         next_sync_at = run.execute()
     except LeaseLost:
         report.outcome = "lease_lost"
@@ -513,7 +503,7 @@ class _Run:
                 self._commit_partial(list(with_items.values()))
                 raise
             self.report.item_calls += 1
-            with_items[order.amazon_order_id] = _with_items(order, items)
+            with_items[order.amazon_order_id] = amazon_reads.with_items(order, items)
         if len(with_items) < len(need):
             # Out of time: keep what we have, read this page again next time.
             self._commit_partial(list(with_items.values()))
@@ -725,10 +715,6 @@ class _ExpiredToken(Exception):
     pass
 
 
-def _with_items(order: AmazonOrder, items) -> AmazonOrder:
-    return AmazonOrder(**{**order.__dict__, "items": tuple(items)})
-
-
 def _close_window(state: AmazonSyncState) -> None:
     state.window_start = state.window_end = state.window_position = None
     state.window_token = ""
@@ -798,8 +784,6 @@ def queue_sync(account_id: int, merchant_id: int, owner: str | None = None) -> b
     another worker holds the lease (a run is on its way). If the queue refuses the task, the
     lease is given back with the account due, so the next fan-out takes it."""
     from django_q.tasks import async_task
-
-    from orders.tasks import QUEUED_LEASE_SECONDS, SYNC_TASK
 
     owner = owner or new_lease_owner()
     if not claim_lease(account_id, owner, seconds=QUEUED_LEASE_SECONDS):

@@ -7,7 +7,9 @@ import logging
 from django.utils import timezone
 
 from foundation import clock
-from orders import selectors, services
+from notifications.tasks import send_digests
+from orders import order_changes, selectors, services, sync
+from tenants.models import AccountStatus, AmazonAccount
 from tenants.scope import system_context, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,6 @@ def sweep_deadlines(batch_size: int = services.BATCH_SIZE) -> dict:
     each person one digest of what this run told them. Idempotent, and safe with several
     workers at once (``SKIP LOCKED``); its cost follows the number of due orders, not the table.
     """
-    from notifications.tasks import send_digests
 
     now = clock.now()  # Amazon's timelines: the emulator's clock with KEELSON_CLOCK=sandbox
     with system_context("policy sweep: find merchants with due orders"):
@@ -59,9 +60,9 @@ def recompute_merchant_deadlines(merchant_id: int) -> int:
 
 # --- the Amazon order sync (orders/sync.py) ----------------------------------------------------
 
-SYNC_TASK = "orders.tasks.sync_amazon_account"
 # The fan-out's claim covers the time a task may wait in the queue before a worker starts it.
-QUEUED_LEASE_SECONDS = 600
+QUEUED_LEASE_SECONDS = sync.QUEUED_LEASE_SECONDS
+SYNC_TASK = sync.SYNC_TASK
 MAX_FAN_OUT = 500
 
 
@@ -73,9 +74,6 @@ def sync_due_amazon_accounts() -> dict:
     in the queue is not queued again, and two workers never sync one account at once.
     """
     from django.db.models import Q
-
-    from orders import sync
-    from tenants.models import AccountStatus, AmazonAccount
 
     now = timezone.now()
     with system_context("amazon sync: find the accounts due"):
@@ -98,7 +96,6 @@ def sync_due_amazon_accounts() -> dict:
 
 def sync_amazon_account(account_id: int, merchant_id: int, lease_owner: str | None = None) -> dict:
     """One sync run of one account (the fan-out passes the lease it claimed for it)."""
-    from orders import sync
 
     with tenant_context(merchant_id):
         return sync.sync_account(account_id, owner=lease_owner).as_dict()
@@ -108,6 +105,5 @@ def receive_amazon_order_changes() -> dict:
     """Every minute (portal/schedules.py): the push lane of the sync. Long-polls Amazon's
     ORDER_CHANGE notifications for about a minute and upserts each notified order
     (``orders.order_changes``); does nothing when no queue is configured."""
-    from orders import order_changes
 
     return order_changes.receive().as_dict()

@@ -11,11 +11,13 @@ class PortalConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from foundation import clock
+        from portal import dashboard
         from portal.schedules import on_post_migrate
         from sandbox.amazon.clock import current_offset
 
         # KEELSON_CLOCK=sandbox reads the Amazon emulator's clock; the base cannot import it.
         clock.use_sandbox_offset(current_offset)
+        dashboard.assemble()
 
         post_migrate.connect(on_post_migrate, dispatch_uid="keelson_schedules")
 

@@ -2,8 +2,9 @@
 
 The order cards are the places later issues fill (rules A3, A9, B1, A1): each card has a
 ``counter`` that returns the number for the current scope, or ``None`` while nothing computes
-it; a card without a number shows its empty state, never a made-up value. Register a counter
-with ``register_counter("unshipped", func)`` from the app that owns the rule.
+it; a card without a number shows its empty state, never a made-up value. The portal sits on
+top of the apps that own the rules, so it assembles the dashboard from their pieces
+(``assemble``, called once from ``PortalConfig.ready``): the apps do not know the portal.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from orders import dashboard as orders_dashboard
+from refunds import dashboard as refunds_dashboard
 from tenants.models import AccountStatus
 from tenants.selectors import active_api_key_counts, amazon_accounts_by_merchant, merchants_by_ids
 
@@ -65,6 +68,18 @@ def register_section(name: str, section: Section) -> None:
     """Add to the dashboard's context (charts, the Amazon sync): ``section(request)`` returns
     the template variables, computed for the request's scope."""
     SECTIONS[name] = section
+
+
+def assemble() -> None:
+    """Wire the apps' numbers and sections into the dashboard (idempotent)."""
+    for key in orders_dashboard.ATTENTION_CARDS:
+        register_counter(key, *orders_dashboard.attention_counter(key))
+    register_section("order_charts", orders_dashboard.chart_context)
+    register_section("amazon_sync", orders_dashboard.sync_context)
+    key, title, description, icon = refunds_dashboard.CARD
+    if not any(card.key == key for card in ORDER_CARDS):
+        ORDER_CARDS.append(OrderCard(key, title, description, icon))
+    register_counter(key, refunds_dashboard.count, refunds_dashboard.link)
 
 
 STATUS_VARIANT = {

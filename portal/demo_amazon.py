@@ -5,6 +5,7 @@ sync's cursor."""
 
 from __future__ import annotations
 
+from orders.sync import connect_amazon_account
 from portal.demo_data import AGENCIES
 from sandbox.amazon.control import AmazonSandboxClient, SandboxControlError
 from tenants.models import Merchant
@@ -23,7 +24,6 @@ def connect_demo_amazon_accounts(
 ) -> list[str]:
     """Create the demo sellers in the emulator (with generated orders) and connect the demo
     merchants' Amazon accounts to them. Returns the merchants connected."""
-    from orders.sync import connect_amazon_account
 
     control = AmazonSandboxClient(sandbox_url)
     connected = []

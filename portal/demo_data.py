@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from fulfillment.models import FulfillmentService
+from fulfillment.services import add_location, create_fulfillment_service, issue_service_api_key
 from tenants.models import (
     AccountStatus,
     Agency,
@@ -275,8 +277,6 @@ class DemoBot:
 def _demo_service(merchant: Merchant):
     """Northwind Outdoor's fulfillment service (fulfillment-order workflow, its default
     location). Seeded without an API key: ``demo_bot`` issues one when the bot starts."""
-    from fulfillment.models import FulfillmentService
-    from fulfillment.services import add_location, create_fulfillment_service
 
     service = FulfillmentService.objects.filter(merchant=merchant, name=DEMO_SERVICE_NAME).first()
     if service is None:
@@ -291,7 +291,6 @@ def _demo_service(merchant: Merchant):
 def demo_bot(callback_url: str) -> DemoBot:
     """For ``manage.py demo``: point the demo service's callbacks at the bot and issue the
     bot's key (revoking the previous one; keys are stored hashed)."""
-    from fulfillment.services import issue_service_api_key
 
     with transaction.atomic():
         merchant = Merchant.objects.get(slug=DEMO_SERVICE_MERCHANT)

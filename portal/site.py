@@ -19,16 +19,13 @@ from django.urls import path, reverse
 from unfold.forms import AuthenticationForm
 from unfold.sites import UnfoldAdminSite
 
-
-def allowed_merchant_ids(request: HttpRequest) -> frozenset[int]:
-    """The merchants the logged-in user may see (set by ``TenantScopeMiddleware``)."""
-    allowed = getattr(request, "allowed_merchant_ids", None)
-    if allowed is None:
-        from tenants.selectors import merchant_ids_for_user
-
-        user = getattr(request, "user", None)
-        allowed = merchant_ids_for_user(user) if user is not None else frozenset()
-    return frozenset(allowed)
+from notifications import views as notification_views
+from notifications.views import notification_list, unread_badge
+from portal import views
+from portal.dashboard import dashboard_context
+from portal.views import merchant_switcher_context
+from tenants.request_scope import allowed_merchant_ids
+from tenants.selectors import merchant_ids_for_user
 
 
 class PortalAuthenticationForm(AuthenticationForm):
@@ -45,7 +42,6 @@ class PortalAuthenticationForm(AuthenticationForm):
 
     def confirm_login_allowed(self, user) -> None:
         # Not AdminAuthenticationForm's check (is_staff): portal users are not Django staff.
-        from tenants.selectors import merchant_ids_for_user
 
         if not user.is_active:
             raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
@@ -70,8 +66,6 @@ class PortalSite(UnfoldAdminSite):
         return bool(allowed_merchant_ids(request))
 
     def get_urls(self):
-        from notifications import views as notification_views
-        from portal import views
 
         return [
             path(
@@ -98,16 +92,12 @@ class PortalSite(UnfoldAdminSite):
         ]
 
     def notifications_view(self, request: HttpRequest) -> TemplateResponse:
-        from notifications.views import notification_list
 
         return notification_list(request, self)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         if self.has_permission(request):
-            from notifications.views import unread_badge
-            from portal.views import merchant_switcher_context
-
             context["merchant_switcher"] = merchant_switcher_context(request)
             context["notification_badge"] = {
                 "unread": unread_badge(request),
@@ -116,7 +106,6 @@ class PortalSite(UnfoldAdminSite):
         return context
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
-        from portal.dashboard import dashboard_context
 
         return super().index(request, {**dashboard_context(request), **(extra_context or {})})
 

@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tenants.middleware import SESSION_MERCHANT_KEY
+from tenants.request_scope import allowed_merchant_ids
 from tenants.selectors import merchants_by_ids
 
 ALL_MERCHANTS = "all"
@@ -20,8 +21,6 @@ _OBJECT_VIEW_SUFFIXES = ("_change", "_delete", "_history")
 
 def merchant_switcher_context(request: HttpRequest) -> dict[str, Any]:
     """What the header shows: the current merchant (or "All my merchants") and the choices."""
-    from portal.site import allowed_merchant_ids
-
     allowed = allowed_merchant_ids(request)
     merchants = list(merchants_by_ids(allowed))
     in_scope = frozenset(getattr(request, "merchant_ids", allowed))
@@ -71,8 +70,6 @@ def switch_merchant(request: HttpRequest) -> HttpResponseRedirect:
     Only merchants the user may see are accepted; any other value is a 404, so the answer does
     not tell whether a merchant exists.
     """
-    from portal.site import allowed_merchant_ids
-
     value = (request.POST.get("merchant") or "").strip()
     if value in ("", ALL_MERCHANTS):
         request.session.pop(SESSION_MERCHANT_KEY, None)

@@ -1,9 +1,9 @@
 """The portal's refunds: the refund list (status, Amazon and Shopify sync state, failures in
-plain words), a refund's page, and on the order page (orders/admin.py includes the panel) the
-refunds with the balance left, the refund form (per-line quantities, shipping, the suggested
-amount, the remaining balance), the cancel dialog with Amazon's reasons, "Cancel as requested
-by buyer" and "Decline (ship anyway)" (B4), and "Send to Amazon now" for what was held while the
-account was not connected (R8).
+plain words), a refund's page, and what refunds add to the order page
+(``OrderRefundsAdminMixin``, composed by the portal): the refunds with the balance left, the
+refund form (per-line quantities, shipping, the suggested amount, the remaining balance), the
+cancel dialog with Amazon's reasons, "Cancel as requested by buyer" and "Decline (ship anyway)"
+(B4), and "Send to Amazon now" for what was held while the account was not connected (R8).
 
 Every form calls one service (refunds/services.py) as the logged-in person; what is offered
 comes from the decisions the services enforce (orders/policy.py, R6, F3), so an action refused
@@ -28,10 +28,10 @@ from unfold.admin import ModelAdmin
 
 from foundation import clock
 from foundation.api.errors import DomainError
+from fulfillment.selectors import has_fulfillment_request_in_progress
 from orders import policy as order_policy
 from orders import selectors as order_selectors
 from orders.models import Order
-from portal.site import portal_site
 from refunds import errors, policy, selectors, services
 from refunds.models import AmazonSync, Refund, RefundStatus
 from tenants.admin import TenantScopedAdminMixin, status_label
@@ -77,13 +77,7 @@ def _decisions(order: Order, now: datetime) -> dict:
 
 def _blocked(order: Order) -> str | None:
     """F3 by the fulfillment app's own record (the order's status may lag a moment)."""
-    try:
-        from fulfillment.selectors import has_fulfillment_request_in_progress
-    except ImportError:  # pragma: no cover
-        in_progress = False
-    else:
-        in_progress = has_fulfillment_request_in_progress(order)
-    if in_progress:
+    if has_fulfillment_request_in_progress(order):
         return "A fulfillment request is in progress: cancel it first (F3)."
     return None
 
@@ -177,10 +171,20 @@ def refund_panel(order: Order, *, can_change: bool, now: datetime | None = None)
     }
 
 
+class OrderRefundsAdminMixin:
+    """Refunds' part of the portal's order admin (``orders.admin.OrderPortalAdmin``): the
+    refunds section and the answer to a buyer's cancellation request (B4)."""
+
+    def order_context(self, request: HttpRequest, order: Order) -> dict:
+        context = super().order_context(request, order)
+        context.update(refund_panel(order, can_change=context["can_change"], now=context["now"]))
+        context["order_sections"].append("refunds/portal/order_refunds.html")
+        return context
+
+
 # --- the ModelAdmin --------------------------------------------------------------------------
 
 
-@admin.register(Refund, site=portal_site)
 class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     icon = "currency_exchange"
     list_display = [

@@ -26,16 +26,15 @@ import time
 
 from django.conf import settings
 
+from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
-    AmazonCredentials,
     AmazonError,
     AmazonGateway,
     AmazonPermanentError,
     AmazonThrottled,
     FeedStatus,
 )
-from integrations.amazon.ratelimit import RateLimiter
 from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
 from refunds import feeds, policy, services
 from refunds.models import Refund, RefundKind, RefundStatus
@@ -47,15 +46,6 @@ FEED_POLL_INTERVAL = 1.0
 FEED_RETRY_SECONDS = 30.0
 
 
-def gateway_for(account) -> AmazonGateway:
-    """One attempt per call (the outbox owns the retries, with backoff); our shared rate
-    limiter unless ``KEELSON_AMAZON_RATE_LIMITS`` is off."""
-    limiter = RateLimiter(enabled=getattr(settings, "KEELSON_AMAZON_RATE_LIMITS", True))
-    return AmazonGateway(
-        AmazonCredentials.from_account(account), limiter=limiter, max_attempts=1, max_wait=30.0
-    )
-
-
 def deliver(refund_id: int) -> dict:
     refund = Refund.objects.select_related("order", "order__amazon_account").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
@@ -64,7 +54,7 @@ def deliver(refund_id: int) -> dict:
     hold = services.amazon_hold_reason(order)
     if hold:
         raise PermanentDeliveryError(hold, code=services.ON_HOLD)
-    gateway = gateway_for(order.amazon_account)
+    gateway = gateway_for_delivery(order.amazon_account)
     try:
         return _deliver(gateway, refund)
     except AmazonThrottled as exc:

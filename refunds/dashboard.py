@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import Order
-from portal import dashboard
 from refunds import selectors
 
-CARD = dashboard.OrderCard(
+# The card the portal's dashboard shows (key, title, description, icon).
+CARD = (
     "inventory_cancellations",
     "Inventory cancellations",
     "Cancelled for no inventory in 7 days: hurts the pre-fulfillment cancel rate (rule A4).",
@@ -35,9 +35,3 @@ def count(request: HttpRequest) -> int | None:
 def link(request: HttpRequest) -> str:
     params = {"kind__exact": "cancellation", "cancel_reason__exact": "NoInventory"}
     return reverse("portal:refunds_refund_changelist") + "?" + urlencode(params)
-
-
-def register() -> None:
-    if not any(card.key == CARD.key for card in dashboard.ORDER_CARDS):
-        dashboard.ORDER_CARDS.append(CARD)
-    dashboard.register_counter(CARD.key, count, link)

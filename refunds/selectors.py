@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet, Sum
 
+from fulfillment.selectors import fulfilled_quantities
 from integrations.amazon.marketplaces import marketplace
+from integrations.outbox.models import OutboxMessage
 from orders.models import Channel, Order, OrderLine
 from refunds import policy
 from refunds.models import (
@@ -63,12 +65,7 @@ def pending_cancellation(order: Order | int) -> Refund | None:
 
 def shipped_quantities(order: Order, lines: list[OrderLine]) -> dict[int, int]:
     """Shipped per line: what Amazon reports, or (if more) what Keelson fulfilled."""
-    try:
-        from fulfillment.selectors import fulfilled_quantities
-    except ImportError:  # pragma: no cover (the fulfillment app is part of the project)
-        fulfilled: dict[int, int] = {}
-    else:
-        fulfilled = fulfilled_quantities([order.pk])
+    fulfilled = fulfilled_quantities([order.pk])
     return {line.pk: max(line.quantity_shipped, fulfilled.get(line.pk, 0)) for line in lines}
 
 
@@ -165,7 +162,6 @@ def inventory_cancellations(since: datetime) -> int:
 
 def outbox_message_for(refund: Refund):
     """The outbox message that sends this refund to Amazon (None if it needs none)."""
-    from integrations.outbox.models import OutboxMessage
 
     return OutboxMessage.objects.filter(
         merchant_id=refund.merchant_id, idempotency_key=amazon_message_key(refund)

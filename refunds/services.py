@@ -25,6 +25,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from foundation.api.errors import IdempotencyKeyReused
+from fulfillment.selectors import has_fulfillment_request_in_progress
+from fulfillment.services import sync_fulfillment_orders
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.services import enqueue, retry_message
 from notifications.models import NotificationKind
@@ -164,10 +166,6 @@ def _check_order_allows(order: Order, action: order_policy.Action) -> None:
     with the policy's code and reason, as the portal and ``allowed_actions`` show them."""
     ensure_action_allowed(order, action)
     # F3 by the fulfillment app's own record (the order's status may lag a moment).
-    try:
-        from fulfillment.selectors import has_fulfillment_request_in_progress
-    except ImportError:  # pragma: no cover (the fulfillment app is part of the project)
-        return
     if has_fulfillment_request_in_progress(order):
         raise errors.FulfillmentRequestInProgress(
             "A fulfillment request is in progress: the order cannot be refunded or cancelled "
@@ -539,12 +537,7 @@ def _apply_cancellation(order: Order, refund: Refund, actor: Actor) -> None:
             {"from": before, "to": order.status, "refund": refund.pk},
         )
         recompute_deadlines([order.pk])
-        try:
-            from fulfillment.services import sync_fulfillment_orders
-        except ImportError:  # pragma: no cover
-            pass
-        else:
-            sync_fulfillment_orders([order.pk])
+        sync_fulfillment_orders([order.pk])
     refresh_financial_status(order)
 
 

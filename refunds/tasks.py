@@ -18,9 +18,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import AmazonError
 from orders.models import AmazonOrderStatus, Channel, FulfillmentChannel, Order
-from refunds import amazon, services
+from refunds import services
 from tenants.models import AccountStatus
 from tenants.scope import system_context, tenant_context
 
@@ -50,7 +51,7 @@ def check_external_refunds(merchant_id: int, order_ids: list[int]) -> int:
             if account is None or account.status != AccountStatus.ACTIVE:
                 continue
             try:
-                events = amazon.gateway_for(account).financial_events_for_order(order.external_id)
+                events = gateway_for_delivery(account).financial_events_for_order(order.external_id)
             except AmazonError as exc:
                 logger.warning("finances of %s not read: %s", order.external_id, exc)
                 continue

@@ -8,8 +8,7 @@
 
 Adding a portal ModelAdmin for a tenant-owned model::
 
-    @admin.register(Order, site=portal_site)
-    class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
+        class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         ...
 
 and register a factory for it in ``tests/<app>/factories.py`` (the isolation harness in
@@ -37,7 +36,6 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from portal.site import portal_site
 from tenants import services
 from tenants.forms import (
     AmazonAccountForm,
@@ -57,28 +55,11 @@ from tenants.models import (
     TenantModel,
     User,
 )
-from tenants.policy import Access, Capability
-from tenants.selectors import access_for_user
-
-_ACCESS_ATTR = "_keelson_access"
+from tenants.policy import Capability
+from tenants.request_scope import portal_access, request_scope
 
 # Related models that hold no tenant data and may be offered as choices as they are.
 UNSCOPED_RELATED_MODELS: set[type[Model]] = set()
-
-
-def portal_access(request: HttpRequest) -> Access:
-    """The user's roles merchant by merchant, computed once per request."""
-    access = getattr(request, _ACCESS_ATTR, None)
-    if access is None:
-        access = access_for_user(request.user)
-        setattr(request, _ACCESS_ATTR, access)
-    return access
-
-
-def request_scope(request: HttpRequest) -> frozenset[int]:
-    """The merchants this request works on: the switcher's choice among the user's merchants."""
-    in_scope = frozenset(getattr(request, "merchant_ids", None) or ())
-    return in_scope & portal_access(request).merchant_ids
 
 
 def scoped_related_queryset(request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -314,7 +295,6 @@ CONNECTION_STATUS_VARIANT = {
 }
 
 
-@admin.register(Merchant, site=portal_site)
 class MerchantPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     merchant_lookup = "pk"
     admin_only = frozenset({Capability.CHANGE})
@@ -386,7 +366,6 @@ class ConnectionPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         ]
 
 
-@admin.register(AmazonAccount, site=portal_site)
 class AmazonAccountPortalAdmin(ConnectionPortalAdmin):
     icon = "shopping_cart"
     form = AmazonAccountForm
@@ -444,70 +423,7 @@ class AmazonAccountPortalAdmin(ConnectionPortalAdmin):
     def update(self, obj, changes, secrets) -> None:
         services.update_amazon_account(account=obj, changes=changes, secrets=secrets)
 
-    # -- actions: "Sync now", "Re-run backfill" (services in orders/sync.py) --------------------
 
-    actions = ["sync_now", "rerun_backfill"]
-
-    @admin.action(description="Sync now", permissions=["change"])
-    def sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from orders import sync
-
-        for account in queryset.order_by("name", "id"):
-            label = str(account)
-            try:
-                result = sync.sync_now(account)
-            except sync.SyncNotPossible as exc:
-                self.message_user(request, str(exc), messages.WARNING)
-                continue
-            text = {
-                "queued": f"{label}: sync started. New and changed orders appear within a minute "
-                "or two.",
-                "running": f"{label} is syncing right now: its new orders appear shortly.",
-                "scheduled": f"{label}: sync requested; it starts within a minute.",
-            }[result.outcome]
-            self.message_user(request, text, messages.SUCCESS)
-
-    @admin.action(description="Re-run backfill", permissions=["change"])
-    def rerun_backfill(self, request: HttpRequest, queryset: QuerySet):
-        """Asks for the number of days first, then restarts each selected account's backfill."""
-        from orders import sync
-
-        accounts = list(queryset.order_by("name", "id"))
-        default_days = sync.default_backfill_days()
-        if request.POST.get("apply") == "yes":
-            try:
-                days = int(request.POST.get("days") or default_days)
-            except ValueError:
-                days = 0
-            for account in accounts:
-                try:
-                    sync.rerun_backfill(account, days)
-                except sync.SyncNotPossible as exc:
-                    self.message_user(request, str(exc), messages.WARNING)
-                    continue
-                self.message_user(
-                    request,
-                    f"{account}: re-reading the orders Amazon changed in the last {days} "
-                    "days. New orders keep arriving meanwhile; follow the progress on the "
-                    "dashboard.",
-                    messages.SUCCESS,
-                )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Re-run the Amazon backfill",
-            "opts": self.opts,
-            "accounts": accounts,
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "action": "rerun_backfill",
-            "days": default_days,
-            "max_days": sync.MAX_BACKFILL_DAYS,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "portal/amazon_backfill.html", context)
-
-
-@admin.register(ShopifyStore, site=portal_site)
 class ShopifyStorePortalAdmin(ConnectionPortalAdmin):
     icon = "shopping_bag"
     form = ShopifyStoreForm
@@ -570,7 +486,6 @@ class ApiKeyDisplayMixin:
         return status_label("Active", "success")
 
 
-@admin.register(ApiKey, site=portal_site)
 class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
     """API keys of the merchants in scope, and of the user's agencies (for agency members).
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.db.models import Count, Q, QuerySet
 
+from tenants import scope
 from tenants.models import (
     AGENCY_ROLES,
     READ_ONLY_ROLES,
@@ -137,7 +138,6 @@ def active_api_key_by_hash(key_hash: str) -> ApiKey | None:
 def merchants_in_scope() -> QuerySet[Merchant]:
     """The active merchants of the current tenant scope (none without a scope), with their
     agency: what an API key may see (`GET /api/v1/merchants/`)."""
-    from tenants import scope
 
     ids = scope.current_merchant_ids()
     if not ids:

@@ -11,6 +11,7 @@ from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tenants.crypto import ENCRYPTED_PREFIX, EncryptedTextField, rotate
 from tenants.errors import InvalidApiKeyOwner, NotEditable, UnknownScope
 from tenants.models import (
     API_KEY_PREFIX_LENGTH,
@@ -22,9 +23,11 @@ from tenants.models import (
     ApiScope,
     Merchant,
     ShopifyStore,
+    TenantModel,
     User,
     hash_api_key,
 )
+from tenants.scope import tenant_context
 
 # What people may change through the portal; everything else is the system's (sync cursors,
 # leases, failure states) or identifies the row (seller id, shop domain).
@@ -220,10 +223,6 @@ def rotate_encryption_keys() -> dict[str, int]:
     """
     from django.apps import apps
     from django.db import connection
-
-    from tenants.crypto import ENCRYPTED_PREFIX, EncryptedTextField, rotate
-    from tenants.models import TenantModel
-    from tenants.scope import tenant_context
 
     counts: dict[str, int] = {}
     merchant_ids = list(Merchant.objects.values_list("id", flat=True))

@@ -51,3 +51,20 @@ def handler_for(kind: str) -> Handler:
 
 def registered_kinds() -> list[str]:
     return sorted(_handlers)
+
+
+# Who records a delivery's outcome where a person reads it (the order timeline is orders',
+# above this app): listeners called in the transaction that records the outcome, with the
+# message, the text (the handler's describe_*) and the data of the outcome.
+OutcomeListener = Callable[["OutboxMessage", str, dict[str, Any]], None]
+_outcome_listeners: list[OutcomeListener] = []
+
+
+def on_outcome(listener: OutcomeListener) -> None:
+    """Register a listener for delivery outcomes (once; registering it again is a no-op)."""
+    if listener not in _outcome_listeners:
+        _outcome_listeners.append(listener)
+
+
+def outcome_listeners() -> list[OutcomeListener]:
+    return list(_outcome_listeners)

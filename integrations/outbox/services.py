@@ -18,7 +18,7 @@ from integrations.outbox.errors import (
     UnknownMessageKind,
 )
 from integrations.outbox.models import OutboxMessage, OutboxStatus
-from integrations.outbox.registry import handler_for
+from integrations.outbox.registry import handler_for, outcome_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -215,19 +215,11 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
 
 
 def _timeline(message: OutboxMessage, text: str | None, data: dict) -> None:
-    if not text or message.order_id is None:
+    """Tell the outcome to whoever shows it (the order timeline: orders' listener)."""
+    if not text:
         return
-    from orders.models import ActorType, EventKind, OrderEvent
-
-    OrderEvent.objects.create(
-        merchant_id=message.merchant_id,
-        order_id=message.order_id,
-        kind=EventKind.OUTBOX,
-        message=text,
-        actor_type=ActorType.SYSTEM,
-        actor="outbox",
-        data={"outbox_message": message.pk, "kind": message.kind, **data},
-    )
+    for listener in outcome_listeners():
+        listener(message, text, {"outbox_message": message.pk, "kind": message.kind, **data})
 
 
 @transaction.atomic

@@ -12,12 +12,11 @@ from fulfillment import api as fulfillment_api
 from orders import api as orders_api
 from portal.api.views import RedocView, SchemaView, SwaggerView
 from refunds import api as refunds_api
-from tenants.api import MerchantViewSet
 
 app_name = "api"
 
 router = SimpleRouter()
-router.register("merchants", MerchantViewSet, basename="merchant")
+router.register("merchants", orders_api.MerchantViewSet, basename="merchant")
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -17,7 +17,13 @@ from django.core import signing
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q, QuerySet, Sum
 
-from sandbox.amazon import lifecycle, marketplaces
+from sandbox.amazon import (
+    feeds,  # feeds use this module's actions
+    generator,
+    lifecycle,
+    marketplaces,
+)
+from sandbox.amazon.clock import parse_iso
 from sandbox.amazon.errors import ControlError, access_denied, invalid_input, not_found
 from sandbox.amazon.models import (
     AmazonAdjustment,
@@ -293,7 +299,6 @@ def catch_up(seller_id: int, now: datetime) -> None:
 
 
 def catch_up_locked(seller: AmazonSeller, now: datetime) -> None:
-    from sandbox.amazon import feeds  # feeds use this module's actions
 
     due_feeds = list(
         AmazonFeed.objects.filter(seller=seller, status__in=("IN_QUEUE", "IN_PROGRESS"))
@@ -445,8 +450,6 @@ def order_spec_from_request(
     """A spec for one order placed through the control API (explicit items and options)."""
     import random
 
-    from sandbox.amazon import generator
-
     marketplace_id = data.get("marketplace_id") or seller.marketplace_ids[0]
     if marketplace_id not in seller.marketplace_ids:
         raise ControlError(400, "invalid", f"seller does not sell on {marketplace_id}")
@@ -455,8 +458,6 @@ def order_spec_from_request(
     rng = random.Random(data.get("seed") or secrets.token_hex(8))
     purchase = now
     if data.get("purchase_date"):
-        from sandbox.amazon.clock import parse_iso
-
         purchase = parse_iso(data["purchase_date"]).replace(microsecond=0)
     channel = data.get("fulfillment_channel", "MFN")
     if channel not in ("MFN", "AFN"):
@@ -577,7 +578,6 @@ def _save(order: AmazonOrder) -> None:
 
 def confirm_shipment(seller: AmazonSeller, amazon_order_id: str, body: Any, now: datetime) -> None:
     """confirmShipment: validate, record the package, mark its items shipped (A6, A7)."""
-    from sandbox.amazon.clock import parse_iso
 
     if not isinstance(body, dict):
         raise invalid_input("The request body must be a JSON object.")

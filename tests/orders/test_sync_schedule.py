@@ -12,7 +12,7 @@ from django.db import connections
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from orders import sync
+from orders import amazon_reads, sync
 from orders.models import Order
 from orders.tasks import SYNC_TASK, sync_due_amazon_accounts
 from portal.schedules import SCHEDULES, ensure_schedules
@@ -144,7 +144,7 @@ def test_a_sync_run_ends_well_inside_django_q_timeout_and_retry(settings):
     """django-q2 hands a task still running after `retry` seconds out again, and kills it after
     `timeout`: a run's budget plus its worst single step must stay below both."""
     account = AmazonAccount(selling_partner_id="A1", region="NA", lwa_refresh_token="-")
-    gateway = sync.sync_gateway(account)
+    gateway = amazon_reads.sync_gateway(account)
     worst_call = gateway.max_attempts * (gateway.timeout + gateway.max_wait)
     worst_items_overrun = 30  # a v0 page stops fetching items 30 s past the budget
     worst_run = sync.run_seconds() + worst_items_overrun + worst_call

@@ -1,0 +1,32 @@
+"""What fulfillment contributes to the apps below it, registered from ``FulfillmentConfig.ready``:
+its subscriber to order changes (F2) and its sections of the order API's detail."""
+
+from __future__ import annotations
+
+from fulfillment.selectors import order_fulfillment_orders, order_fulfillments
+from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
+from fulfillment.services import sync_fulfillment_orders
+from orders import announcements, api_sections
+
+
+def on_order_changes(changes: announcements.OrderChangeSet) -> None:
+    """F2: the fulfillment status follows Amazon's shipped quantities; fulfillment orders for
+    the merchant's services (held while Pending, A1); a new Unshipped order requested at once
+    when automatic fulfillment is on. In the upsert's transaction: these rows commit with the
+    orders or not at all."""
+    sync_fulfillment_orders(changes.changed_order_ids)
+
+
+def register() -> None:
+    announcements.subscribe(
+        "fulfillment.sync_fulfillment_orders",
+        on_order_changes,
+        when=announcements.IN_TRANSACTION,
+        order=100,
+        rule="F2",
+        description="fulfillment status and fulfillment orders follow Amazon's order",
+    )
+    api_sections.register(
+        "fulfillment_orders", FulfillmentOrderSerializer, order_fulfillment_orders
+    )
+    api_sections.register("fulfillments", FulfillmentSerializer, order_fulfillments)

@@ -1,0 +1,29 @@
+"""What orders contribute to the apps below them, registered from ``OrdersConfig.ready``: the
+order timeline's record of every outbox delivery that concerns an order (F12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations.outbox import registry as outbox_registry
+from integrations.outbox.models import OutboxMessage
+from orders.models import ActorType, EventKind, OrderEvent
+
+
+def record_delivery_outcome(message: OutboxMessage, text: str, data: dict[str, Any]) -> None:
+    """One timeline event per delivery outcome of an order's message (sent, or failed)."""
+    if message.order_id is None:
+        return
+    OrderEvent.objects.create(
+        merchant_id=message.merchant_id,
+        order_id=message.order_id,
+        kind=EventKind.OUTBOX,
+        message=text,
+        actor_type=ActorType.SYSTEM,
+        actor="outbox",
+        data=data,
+    )
+
+
+def register() -> None:
+    outbox_registry.on_outcome(record_delivery_outcome)

@@ -1,0 +1,60 @@
+"""The portal's site assembled: every app defines its portal ModelAdmins (and the mixins with
+which it adds to another app's page); the portal, on top of them all, composes and registers
+them here. No app below imports the portal.
+
+The order admin is orders' base with fulfillment's and refunds' parts mixed in; the Amazon
+account admin is tenants' connection page with orders' sync actions.
+"""
+
+from __future__ import annotations
+
+from fulfillment.admin import (
+    AmazonConfirmationFilter,
+    FulfillmentOrderPortalAdmin,
+    OrderFulfillmentAdminMixin,
+)
+from fulfillment.models import FulfillmentOrder
+from integrations.admin import OutboxMessagePortalAdmin
+from integrations.outbox.models import OutboxMessage
+from orders import admin as orders_admin
+from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
+from orders.models import Order
+from portal.site import portal_site
+from refunds.admin import OrderRefundsAdminMixin, RefundPortalAdmin
+from refunds.models import Refund
+from tenants import admin as tenants_admin
+from tenants.models import AmazonAccount, ApiKey, Merchant, ShopifyStore
+
+
+class OrderPortalAdmin(
+    OrderRefundsAdminMixin, OrderFulfillmentAdminMixin, orders_admin.OrderPortalAdmin
+):
+    list_display = [*orders_admin.OrderPortalAdmin.list_display, "amazon_confirmations"]
+    list_filter = [
+        AttentionFilter,
+        "status",
+        "fulfillment_status",
+        "buyer_cancel_requested",
+        AmazonConfirmationFilter,
+        "channel",
+        # The dashboard charts' days (shown only while one is chosen).
+        PurchasedOnFilter,
+        ConfirmByOnFilter,
+    ]
+    actions = ["confirm_shipments_on_amazon"]
+
+
+class AmazonAccountPortalAdmin(
+    orders_admin.AmazonAccountSyncActionsMixin, tenants_admin.AmazonAccountPortalAdmin
+):
+    actions = ["sync_now", "rerun_backfill"]
+
+
+portal_site.register(Merchant, tenants_admin.MerchantPortalAdmin)
+portal_site.register(AmazonAccount, AmazonAccountPortalAdmin)
+portal_site.register(ShopifyStore, tenants_admin.ShopifyStorePortalAdmin)
+portal_site.register(ApiKey, tenants_admin.ApiKeyPortalAdmin)
+portal_site.register(Order, OrderPortalAdmin)
+portal_site.register(FulfillmentOrder, FulfillmentOrderPortalAdmin)
+portal_site.register(Refund, RefundPortalAdmin)
+portal_site.register(OutboxMessage, OutboxMessagePortalAdmin)

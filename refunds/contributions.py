@@ -1,0 +1,47 @@
+"""What refunds contribute to the apps below them, registered from ``RefundsConfig.ready``: the
+R6 Finances check on order changes, the order facts only refunds know (refunded on Amazon, the
+buyer-cancel answer: ``orders.extensions``), and the refunds section of the order API."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q
+
+from orders import announcements, api_sections, extensions
+from orders.models import Order
+from refunds.api import RefundSerializer
+from refunds.models import BuyerCancelResolution
+from refunds.selectors import order_refunds, refunded_on_amazon
+from refunds.tasks import schedule_check
+
+
+def on_order_changes(changes: announcements.OrderChangeSet) -> None:
+    """R6: refunds made in Seller Central show in Amazon's Finances events; the changed orders
+    Amazon charged are checked by a task, queued only once the orders are committed."""
+    schedule_check(changes.merchant_id, changes.changed_order_ids)
+
+
+def is_refunded_on_amazon(order: Order) -> bool:
+    """R6/A4: Amazon reports a refund of this order that was not made in Keelson."""
+    return refunded_on_amazon(order) is not None
+
+
+def answered_buyer_cancel() -> Q:
+    """B4: an answer to the buyer's current request exists (cancelled as asked, or declined)."""
+    answers = BuyerCancelResolution.objects.filter(order=OuterRef("pk")).filter(
+        Q(requested_at=OuterRef("buyer_cancel_requested_at")) | Q(requested_at__isnull=True)
+    )
+    return Q(Exists(answers))
+
+
+def register() -> None:
+    extensions.refunded_on_amazon.provide(is_refunded_on_amazon, provider="refunds")
+    extensions.answered_buyer_cancel.provide(answered_buyer_cancel, provider="refunds")
+    announcements.subscribe(
+        "refunds.check_external_refunds",
+        on_order_changes,
+        when=announcements.ON_COMMIT,
+        order=200,
+        rule="R6",
+        description="queue the Finances check of the changed, charged orders",
+    )
+    api_sections.register("refunds", RefundSerializer, order_refunds)
