@@ -170,7 +170,8 @@ def bare_loop(account, placed: list[dict]) -> float:
 def fulfil(merchant, order_ids: list[int]) -> None:
     from django.db import transaction
 
-    from fulfillment.services import Actor, ShipmentInput, Side, fulfil_order
+    from fulfillment.services import Actor, ShipmentInput, fulfil_order
+    from fulfillment.workflow import Side
     from integrations.outbox.models import OutboxMessage
     from tenants.scope import tenant_context
 

@@ -1,0 +1,106 @@
+"""Refunding an order (R6): per line, shipping and amount, checked against what was paid and
+already refunded, sent to Amazon (and to Shopify when the store is connected) through the
+outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.db import transaction
+
+from orders import policy as order_policy
+from orders.models import EventKind, Order
+from refunds import errors, policy, selectors
+from refunds.models import AmazonSync, Refund, RefundKind
+from refunds.services.base import (
+    Actor,
+    _check_not_refunded_on_amazon,
+    _check_order_allows,
+    _create,
+    _event,
+    _fingerprint,
+    _lines_text,
+    _lock_order,
+    _money,
+    _refusal,
+    _replay,
+)
+
+
+@transaction.atomic
+def create_refund(
+    order: Order | int,
+    *,
+    actor: Actor,
+    lines: Sequence[policy.RequestedLine] = (),
+    shipping_amount: Decimal | None = None,
+    reason: str = policy.AdjustmentReason.CUSTOMER_RETURN,
+    note: str = "",
+    idempotency_key: str = "",
+) -> Refund:
+    """Refund some of an order: per line a quantity (the amount suggested from the price) or
+    an amount, and shipping. Refused for Pending (``order_pending``) and FBA
+    (``order_read_only``) orders, while a fulfillment request is in progress (F3), for orders
+    Amazon refunded outside Keelson (R6), and beyond what is left to refund
+    (``refund_exceeds_balance``). Amazon orders are sent to Amazon through the outbox; the
+    refund succeeds when Amazon accepts it."""
+    order = _lock_order(order)
+    fingerprint = _fingerprint(
+        {
+            "kind": "refund",
+            "lines": [(r.line_id, r.quantity, r.amount) for r in lines],
+            "shipping": shipping_amount,
+            "reason": reason,
+            "note": note,
+        }
+    )
+    replayed = _replay(order, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    _check_not_refunded_on_amazon(order)
+    _check_order_allows(order, order_policy.Action.REFUND)
+    if reason not in {r.value for r in policy.AdjustmentReason}:
+        raise errors.InvalidRefundInput(
+            f"Unknown reason {reason!r}.", errors={"reason": ["Use one of Amazon's reasons."]}
+        )
+    money = selectors.order_money(order)
+    if money.charged_per_shipped_unit:
+        for req in lines:
+            line = money.lines.get(req.line_id)
+            if line is not None and line.shipped == 0 and (req.quantity or req.amount):
+                raise errors.RefundExceedsBalance(
+                    f"{line.label} has not shipped, so Amazon charged nothing for it: cancel it "
+                    "instead (the cancellation records its refund, R7).",
+                )
+    try:
+        plan = policy.plan_refund(money, lines, shipping_amount)
+    except policy.RefundRefused as exc:
+        raise _refusal(exc) from exc
+    refund = _create(
+        order,
+        plan,
+        actor=actor,
+        kind=RefundKind.REFUND,
+        reason=str(reason),
+        note=note,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    sending = (
+        " Sending it to Amazon."
+        if refund.amazon_sync == AmazonSync.PENDING
+        else (" " + refund.failure_message if refund.failure_message else "")
+    )
+    _event(
+        order,
+        EventKind.REFUND_CREATED,
+        f"Refund of {_money(refund.total, order.currency)} created ({_lines_text(refund)}; "
+        f"shipping {_money(refund.shipping_amount, order.currency)}; reason {reason})."
+        + (f" Note: {note}" if note else "")
+        + sending,
+        actor,
+        {"refund": refund.pk, "total": str(refund.total), "currency": order.currency},
+    )
+    return refund
