@@ -24,12 +24,13 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     OperationType,
+    VariableNode,
     get_named_type,
     is_leaf_type,
 )
-from graphql.execution.values import get_argument_values
 
 MUTATION_COST = 10
 SINGLE_QUERY_MAX = 1000
@@ -71,6 +72,19 @@ class CostCalculator:
                     out.extend(self._fields(fragment.selection_set, parent_type))
         return out
 
+    def _int_arg(self, node: FieldNode, name: str) -> int | None:
+        """A literal or variable Int argument (the document is validated already)."""
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return given if isinstance(given, int) and not isinstance(given, bool) else None
+        return None
+
     def _field_def(self, parent_type, name: str):
         candidates = [parent_type]
         if not isinstance(parent_type, GraphQLObjectType):
@@ -104,8 +118,7 @@ class CostCalculator:
         if named.name.endswith("Connection"):
             if actual:
                 return 2 + self._selection(node.selection_set, named, value, True)
-            args = get_argument_values(field_def, node, self.variables)
-            size = args.get("first") or args.get("last") or 0
+            size = self._int_arg(node, "first") or self._int_arg(node, "last") or 0
             return 2 + size * self._selection(node.selection_set, named, None, False)
         if _is_list(field_def.type):
             if actual:
@@ -113,7 +126,7 @@ class CostCalculator:
                     1 + self._selection(node.selection_set, named, element, True)
                     for element in value
                 )
-            args = get_argument_values(field_def, node, self.variables)
-            size = args.get("first") if "first" in args and args["first"] is not None else 1
+            first = self._int_arg(node, "first")
+            size = first if first is not None else 1
             return size * (1 + self._selection(node.selection_set, named, None, False))
         return 1 + self._selection(node.selection_set, named, value, actual)
