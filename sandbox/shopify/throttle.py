@@ -49,6 +49,14 @@ class BucketClock:
         return self._frozen_at is not None
 
 
+# Clock arithmetic in floats: a wait of exactly (cost - available) / rate must be enough.
+EPSILON = 1e-6
+
+
+def _points(level: float) -> int:
+    return int(level + EPSILON)
+
+
 @dataclass
 class _Bucket:
     level: float
@@ -87,16 +95,16 @@ class LeakyBuckets:
     def take(self, key: str, cost: int, maximum: float, rate: float) -> tuple[bool, ThrottleStatus]:
         with self._lock:
             bucket = self._bucket(key, maximum, rate)
-            ok = bucket.level >= cost
+            ok = bucket.level + EPSILON >= cost
             if ok:
-                bucket.level -= cost
-            return ok, ThrottleStatus(maximum, int(bucket.level), rate)
+                bucket.level = max(0.0, bucket.level - cost)
+            return ok, ThrottleStatus(maximum, _points(bucket.level), rate)
 
     def give_back(self, key: str, points: int, maximum: float, rate: float) -> ThrottleStatus:
         with self._lock:
             bucket = self._bucket(key, maximum, rate)
             bucket.level = min(maximum, bucket.level + max(0, points))
-            return ThrottleStatus(maximum, int(bucket.level), rate)
+            return ThrottleStatus(maximum, _points(bucket.level), rate)
 
     def drain(self, key: str, maximum: float, rate: float) -> ThrottleStatus:
         with self._lock:
@@ -107,7 +115,7 @@ class LeakyBuckets:
     def status(self, key: str, maximum: float, rate: float) -> ThrottleStatus:
         with self._lock:
             bucket = self._bucket(key, maximum, rate)
-            return ThrottleStatus(maximum, int(bucket.level), rate)
+            return ThrottleStatus(maximum, _points(bucket.level), rate)
 
     def reset(self, key: str | None = None) -> None:
         with self._lock:

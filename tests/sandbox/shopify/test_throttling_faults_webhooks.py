@@ -117,7 +117,9 @@ def test_a_throttle_storm_answers_throttled_with_an_empty_bucket(shopify_sandbox
 SUBSCRIBE = """
 mutation sub($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {
   webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) {
-    webhookSubscription { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } }
+    webhookSubscription {
+      id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } }
+    }
     userErrors { field message }
   }
 }
