@@ -281,3 +281,23 @@ def test_verify_webhook_hmac_accepts_the_emulators_signature_and_rejects_a_tampe
     assert not verify_webhook_hmac(body, header, "shpss_wrong_secret")
     assert not verify_webhook_hmac(body, None, secret)
     assert not verify_webhook_hmac(body, "", secret)
+
+
+def test_two_stores_called_from_many_threads_never_see_each_others_session(shopify_sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = shopify_sandbox.control.create_store(domain="keelson-other.myshopify.com")
+    gateways = {
+        shopify_sandbox.store["domain"]: ShopifyGateway(credentials_for(shopify_sandbox)),
+        other["domain"]: ShopifyGateway(
+            credentials_for(
+                shopify_sandbox,
+                shop_domain=other["domain"],
+                access_token=other["access_token"],
+            )
+        ),
+    }
+    calls = [domain for _ in range(10) for domain in gateways]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        seen = list(pool.map(lambda domain: gateways[domain].get_shop().domain, calls))
+    assert seen == calls
