@@ -11,3 +11,14 @@ from sandbox.amazon.models import (  # noqa: F401
     AmazonSeller,
     SandboxState,
 )
+from sandbox.shopify.models import (  # noqa: F401
+    ShopifyFulfillment,
+    ShopifyLineItem,
+    ShopifyOrder,
+    ShopifyRefund,
+    ShopifySandboxState,
+    ShopifyStore,
+    ShopifyTransaction,
+    ShopifyWebhookDelivery,
+    ShopifyWebhookSubscription,
+)

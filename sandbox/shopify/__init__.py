@@ -1,0 +1,1 @@
+"""Shopify Admin GraphQL emulator (docs/sandbox-shopify.md)."""
