@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q
 from graphql import GraphQLError, GraphQLSchema, build_schema
 
+from sandbox.amazon.clock import parse_iso
 from sandbox.shopify import render, services
 from sandbox.shopify.models import ShopifyOrder, ShopifyStore, ShopifyWebhookSubscription
 from sandbox.shopify.services import parse_gid
@@ -66,7 +67,6 @@ def order_filter(query: str | None) -> tuple[Q, list[str]]:
 
 
 def _parse_search_time(value: str) -> datetime:
-    from sandbox.amazon.clock import parse_iso
 
     try:
         return parse_iso(value)

@@ -12,7 +12,8 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from sandbox.shopify import services
+from sandbox.shopify import facts
+from sandbox.shopify.facts import CENT, gid
 from sandbox.shopify.models import (
     ShopifyFulfillment,
     ShopifyLineItem,
@@ -22,7 +23,6 @@ from sandbox.shopify.models import (
     ShopifyTransaction,
     ShopifyWebhookSubscription,
 )
-from sandbox.shopify.services import CENT, gid
 
 MAX_PAGE = 250
 
@@ -181,7 +181,7 @@ def order_view(order: ShopifyOrder) -> dict:
         (t.amount for t in transactions if t.kind == "REFUND" and t.status == "SUCCESS"),
         Decimal("0"),
     )
-    fo_status = services.fulfillment_order_status(order)
+    fo_status = facts.fulfillment_order_status(order)
 
     def fo_line_view(item: ShopifyLineItem) -> dict:
         return {
@@ -215,13 +215,13 @@ def order_view(order: ShopifyOrder) -> dict:
         "sourceIdentifier": order.source_identifier or None,
         "tags": list(order.tags),
         "currencyCode": currency,
-        "displayFinancialStatus": services.financial_status(order),
-        "displayFulfillmentStatus": services.fulfillment_status(order),
-        "subtotalPriceSet": money_bag(services.subtotal(order), currency),
+        "displayFinancialStatus": facts.financial_status(order),
+        "displayFulfillmentStatus": facts.fulfillment_status(order),
+        "subtotalPriceSet": money_bag(facts.subtotal(order), currency),
         "totalShippingPriceSet": money_bag(order.shipping_total, currency),
-        "totalPriceSet": money_bag(services.total_price(order), currency),
+        "totalPriceSet": money_bag(facts.total_price(order), currency),
         "totalRefundedSet": money_bag(refunded, currency),
-        "totalRefundedShippingSet": money_bag(services.refunded_shipping(order), currency),
+        "totalRefundedShippingSet": money_bag(facts.refunded_shipping(order), currency),
         "shippingAddress": address_view(order.shipping_address),
         "billingAddress": address_view(order.billing_address),
         "lineItems": _conn(lambda: items, lambda li: line_item_view(li, currency)),
@@ -436,7 +436,7 @@ def refund_payload(refund: ShopifyRefund) -> dict[str, Any]:
 def order_payload(order: ShopifyOrder, store: ShopifyStore) -> dict[str, Any]:
     order.refresh_from_db()
     items = list(order.line_items.all())
-    refunded = services.refunded_total(order)
+    refunded = facts.refunded_total(order)
     return {
         "id": order.pk,
         "admin_graphql_api_id": gid("Order", order.pk),
@@ -449,14 +449,14 @@ def order_payload(order: ShopifyOrder, store: ShopifyStore) -> dict[str, Any]:
         "cancelled_at": rest_time(order.cancelled_at),
         "cancel_reason": order.cancel_reason.lower() or None,
         "currency": order.currency,
-        "financial_status": REST_FINANCIAL[services.financial_status(order)],
-        "fulfillment_status": REST_FULFILLMENT.get(services.fulfillment_status(order)),
+        "financial_status": REST_FINANCIAL[facts.financial_status(order)],
+        "fulfillment_status": REST_FULFILLMENT.get(facts.fulfillment_status(order)),
         "source_name": order.source_name or None,
         "source_identifier": order.source_identifier or None,
         "tags": ", ".join(order.tags),
         "test": order.test,
-        "subtotal_price": amount(services.subtotal(order)),
-        "total_price": amount(services.total_price(order)),
+        "subtotal_price": amount(facts.subtotal(order)),
+        "total_price": amount(facts.total_price(order)),
         "total_refunded": amount(refunded),
         "shipping_lines": [
             {"title": s["title"], "code": s["code"], "price": amount(Decimal(s["amount"]))}
