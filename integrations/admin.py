@@ -1,18 +1,24 @@
-"""The portal's view of the outbox: every external effect of the merchants in scope, where it
-is (pending, sent, failed), its last error, and a retry action for failed ones."""
+"""The portal's view of the outbox (every external effect of the merchants in scope, where it
+is, its last error, a retry action for failed ones), and connecting Shopify stores."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
+from foundation.api.errors import DomainError
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from integrations.outbox.services import retry_message
+from integrations.shopify import connections
+from integrations.shopify.gateway import ShopifyCredentials
 from tenants.admin import TenantScopedAdminMixin, status_label
+from tenants.models import AccountStatus, ShopifyStore
+from tenants.policy import Capability
 
 STATUS_VARIANT = {"pending": "info", "sent": "success", "failed": "danger", "cancelled": "default"}
 
@@ -94,3 +100,125 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             self.message_user(request, f"Sending {retried} message(s) again.", messages.SUCCESS)
         else:
             self.message_user(request, "No failed message was selected.", messages.WARNING)
+
+
+# --- Shopify stores: connect, test, disconnect -------------------------------------------------
+
+
+class ShopifyConnectForm(forms.ModelForm):
+    """Connect a store: its domain and the credentials of the store's custom app. Submitting
+    runs the use case (``connections.connect_store``): the shop is read with the token first,
+    so a wrong token is an error on this form and nothing is saved."""
+
+    access_token = forms.CharField(
+        label="Admin API access token",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="From the store's custom app (Settings, Apps, Develop apps): shpat_...",
+    )
+    webhook_secret = forms.CharField(
+        label="API secret key",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The same app's API secret key: Keelson checks each webhook's signature.",
+    )
+
+    class Meta:
+        model = ShopifyStore
+        fields = ["merchant", "shop_domain", "endpoint_override"]
+        labels = {"shop_domain": "Shop domain", "endpoint_override": "Admin API endpoint"}
+        help_texts = {
+            "shop_domain": "The store's name.myshopify.com address.",
+            "endpoint_override": "Only for the sandbox emulator; empty for Shopify.",
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.connected_store = connections.connect_store(
+                merchant=data["merchant"],
+                shop_domain=data["shop_domain"],
+                access_token=data["access_token"],
+                webhook_secret=data["webhook_secret"],
+                endpoint_override=data.get("endpoint_override") or "",
+            )
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return data
+
+    def _post_clean(self) -> None:
+        # No model validation of the form's instance: the use case validated and saved the
+        # store (a disconnected one is reconnected, which a uniqueness check would refuse).
+        pass
+
+
+class ShopifyStoreConnectionAdminMixin:
+    """Shopify's part of the portal's store admin (composed with tenants' page by the portal):
+    "Connect a store" as the add form, and the "Test connection" and "Disconnect" actions."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.portal_can(request, Capability.ADD)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ShopifyConnectForm
+            kwargs["fields"] = ["merchant", "shop_domain", "endpoint_override"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fields = ["merchant", "shop_domain", "access_token", "webhook_secret"]
+            return [
+                (None, {"fields": fields}),
+                ("Sandbox", {"fields": ["endpoint_override"], "classes": ["collapse"]}),
+            ]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        store = form.connected_store  # saved by the use case in the form's clean()
+        for field in ShopifyStore._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(store, field.attname))
+        obj._state.adding = False
+        obj._state.db = store._state.db
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(
+            request,
+            f"{obj.shop_domain} is connected. Keelson is subscribing to its webhooks "
+            "(orders, fulfillments, refunds, cancellations).",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:tenants_shopifystore_changelist")
+        )
+
+    @admin.action(description="Test connection", permissions=["view"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for store in queryset.order_by("shop_domain"):
+            if store.status == AccountStatus.DISCONNECTED:
+                self.message_user(
+                    request, f"{store}: disconnected. Connect it again to use it.", messages.INFO
+                )
+                continue
+            check = connections.check_connection(ShopifyCredentials.from_store(store))
+            level = messages.SUCCESS if check.ok else messages.ERROR
+            self.message_user(request, f"{store}: {check.message}", level)
+
+    def has_disconnect_permission(self, request: HttpRequest) -> bool:
+        return self.portal_can(request, Capability.ADD)  # admins, like connecting
+
+    @admin.action(description="Disconnect", permissions=["disconnect"])
+    def disconnect(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for store in queryset.order_by("shop_domain"):
+            connections.disconnect_store(store)
+            self.message_user(
+                request,
+                f"{store} is disconnected: nothing more is written to it. Its token is "
+                "forgotten; connect it again to resume.",
+                messages.SUCCESS,
+            )

@@ -3,7 +3,8 @@ which it adds to another app's page); the portal, on top of them all, composes a
 them here. No app below imports the portal.
 
 The order admin is orders' base with fulfillment's and refunds' parts mixed in; the Amazon
-account admin is tenants' connection page with orders' sync actions.
+account admin is tenants' connection page with orders' sync actions; the Shopify store admin is
+tenants' page with integrations' connect form and its test and disconnect actions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fulfillment.admin import (
     OrderFulfillmentAdminMixin,
 )
 from fulfillment.models import FulfillmentOrder
-from integrations.admin import OutboxMessagePortalAdmin
+from integrations.admin import OutboxMessagePortalAdmin, ShopifyStoreConnectionAdminMixin
 from integrations.outbox.models import OutboxMessage
 from orders import admin as orders_admin
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
@@ -50,9 +51,15 @@ class AmazonAccountPortalAdmin(
     actions = ["sync_now", "rerun_backfill"]
 
 
+class ShopifyStorePortalAdmin(
+    ShopifyStoreConnectionAdminMixin, tenants_admin.ShopifyStorePortalAdmin
+):
+    actions = ["test_connection", "disconnect"]
+
+
 portal_site.register(Merchant, tenants_admin.MerchantPortalAdmin)
 portal_site.register(AmazonAccount, AmazonAccountPortalAdmin)
-portal_site.register(ShopifyStore, tenants_admin.ShopifyStorePortalAdmin)
+portal_site.register(ShopifyStore, ShopifyStorePortalAdmin)
 portal_site.register(ApiKey, tenants_admin.ApiKeyPortalAdmin)
 portal_site.register(Order, OrderPortalAdmin)
 portal_site.register(FulfillmentOrder, FulfillmentOrderPortalAdmin)

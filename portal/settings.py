@@ -268,6 +268,8 @@ UNFOLD_PORTAL = {
 
 # --- Keelson ---------------------------------------------------------------------------------
 KEELSON_DEMO = env_bool("KEELSON_DEMO", False)
+# Where partners reach this Keelson from outside (Shopify's webhooks are sent to it).
+KEELSON_PUBLIC_URL = os.environ.get("KEELSON_PUBLIC_URL", "").strip() or "http://127.0.0.1:8000"
 # A concurrent retry with the same Idempotency-Key waits this long for the first request.
 KEELSON_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("KEELSON_IDEMPOTENCY_WAIT_SECONDS", "10"))
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
