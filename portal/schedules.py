@@ -21,6 +21,7 @@ SCHEDULES: list[Periodic] = [
     Periodic("notification e-mails", "notifications.tasks.send_digests", minutes=1),
     Periodic("idempotency purge", "foundation.tasks.purge_idempotency_records", minutes=60),
     Periodic("amazon refund check", "refunds.tasks.sweep_external_refunds", minutes=10),
+    Periodic("shopify webhooks sweep", "integrations.shopify.inbound.sweep_received", minutes=1),
 ]
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from integrations.models import ShopifyWebhookReceipt, WebhookStatus
-from tenants.scope import tenant_context
+from tenants.scope import system_context, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,27 @@ def queue_processing(merchant_id: int, receipt_id: int) -> None:
             logger.exception("could not queue Shopify webhook %s", receipt_id)
 
     transaction.on_commit(queue)
+
+
+SWEEP_AFTER = timedelta(minutes=1)
+SWEEP_BATCH = 500
+
+
+def sweep_received() -> int:
+    """Every minute (portal/schedules.py): the receipts whose task never ran (the broker was
+    down when they came in) are processed now. Returns how many."""
+    before = timezone.now() - SWEEP_AFTER
+    with system_context("shopify webhooks: find the receipts left unprocessed"):
+        rows = list(
+            ShopifyWebhookReceipt.objects.filter(
+                status=WebhookStatus.RECEIVED, received_at__lt=before
+            )
+            .order_by("id")
+            .values_list("merchant_id", "id")[:SWEEP_BATCH]
+        )
+    for merchant_id, receipt_id in rows:
+        process_receipt(merchant_id, receipt_id)
+    return len(rows)
 
 
 def process_receipt(merchant_id: int, receipt_id: int) -> str:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from integrations.models import ShopifyWebhookReceipt, WebhookStatus
 from integrations.outbox.models import OutboxMessage
@@ -189,3 +191,15 @@ def test_a_fulfilment_made_in_the_store_admin_reaches_us_signed(
     topics = {r.topic for r in receipts()}
     assert {"orders/create", "fulfillments/create"} <= topics
     assert all(r.store_id == connected.pk for r in receipts())
+
+
+def test_a_receipt_whose_task_never_ran_is_processed_by_the_sweep(client, store):
+    body = b'{"id": 9}'
+    post(client, store, body, signature=webhook_hmac(body, SECRET), topic="shop/update")
+    with system_context("test: age the receipt"):
+        ShopifyWebhookReceipt.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+
+    assert inbound.sweep_received() == 1
+    assert inbound.sweep_received() == 0
+    [receipt] = receipts()
+    assert receipt.status == WebhookStatus.IGNORED
