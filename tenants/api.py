@@ -4,7 +4,6 @@ routes to that view."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
 from tenants.api_auth import ANY_SCOPE
@@ -48,17 +47,10 @@ class BaseMerchantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List the merchants this key may see",
-        description=(
-            "An agency key sees every active merchant of its agency; a merchant key sees its "
-            "merchant. Any scope will do."
-        ),
-    ),
-    retrieve=extend_schema(summary="Get a merchant"),
-)
 class BaseMerchantViewSet(viewsets.ReadOnlyModelViewSet):
+    """The merchants an API key may see; routed, with their order sync, as
+    ``orders.api.MerchantViewSet``."""
+
     serializer_class = BaseMerchantSerializer
     required_scope = ANY_SCOPE
 
