@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.models import ShopifyWebhookReceipt
+from integrations.shopify.gateway import WEBHOOK_TOPICS
 from integrations.shopify.inbound import queue_processing
 from integrations.shopify.webhooks import verify_webhook_hmac
 from tenants.models import AccountStatus, ShopifyStore
@@ -26,6 +27,8 @@ from tenants.scope import system_context, tenant_context
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 5 * 1024 * 1024
+# The topics we subscribe to (``WEBHOOK_TOPICS``), as Shopify names them in X-Shopify-Topic.
+KNOWN_TOPICS = frozenset(topic.lower().replace("_", "/", 1) for topic in WEBHOOK_TOPICS)
 
 
 def _problem(status: int, code: str, detail: str) -> JsonResponse:
@@ -56,6 +59,9 @@ def receive_webhook(request: HttpRequest, store_id: int) -> JsonResponse:
         return _problem(
             400, "validation_error", "X-Shopify-Webhook-Id and X-Shopify-Topic are required."
         )
+    if topic not in KNOWN_TOPICS:
+        logger.warning("shopify webhook with a topic we never subscribed to: %s", topic)
+        return _problem(400, "unknown_topic", f"Keelson does not subscribe to {topic!r}.")
     try:
         payload = json.loads(raw)
     except ValueError:

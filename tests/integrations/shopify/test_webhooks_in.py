@@ -140,9 +140,19 @@ def test_the_task_runs_the_topics_handlers_once_and_records_the_outcome(client, 
     assert receipt.outcome == "order 7 looked at" and receipt.processed_at is not None
 
 
+def test_malformed_json_or_a_topic_we_never_asked_for_is_400_after_the_signature(client, store):
+    bad_json = b"{not json"
+    response = post(client, store, bad_json, signature=webhook_hmac(bad_json, SECRET))
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    body = b'{"id": 8}'
+    response = post(client, store, body, signature=webhook_hmac(body, SECRET), topic="shop/update")
+    assert response.status_code == 400 and response.json()["code"] == "unknown_topic"
+    assert receipts() == []
+
+
 def test_a_topic_nobody_handles_is_recorded_as_nothing_to_do(client, store):
     body = b'{"id": 8}'
-    post(client, store, body, signature=webhook_hmac(body, SECRET), topic="shop/update")
+    post(client, store, body, signature=webhook_hmac(body, SECRET), topic="orders/create")
     [receipt] = receipts()
     assert inbound.process_receipt(store.merchant_id, receipt.pk) == WebhookStatus.IGNORED
 
@@ -195,7 +205,7 @@ def test_a_fulfilment_made_in_the_store_admin_reaches_us_signed(
 
 def test_a_receipt_whose_task_never_ran_is_processed_by_the_sweep(client, store):
     body = b'{"id": 9}'
-    post(client, store, body, signature=webhook_hmac(body, SECRET), topic="shop/update")
+    post(client, store, body, signature=webhook_hmac(body, SECRET), topic="orders/create")
     with system_context("test: age the receipt"):
         ShopifyWebhookReceipt.objects.update(received_at=timezone.now() - timedelta(minutes=5))
 
