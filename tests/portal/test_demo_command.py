@@ -93,6 +93,17 @@ def wait_for_demo_orders(timeout: float) -> int:
     return 0
 
 
+def demo_shopify_store_connected() -> bool:
+    from portal.demo_shopify import DEMO_SHOPIFY_DOMAIN, DEMO_SHOPIFY_MERCHANT
+    from tenants.models import AccountStatus, Merchant, ShopifyStore
+    from tenants.scope import tenant_context
+
+    merchant = Merchant.objects.get(slug=DEMO_SHOPIFY_MERCHANT)
+    with tenant_context(merchant):
+        store = ShopifyStore.objects.get(shop_domain=DEMO_SHOPIFY_DOMAIN)
+        return store.status == AccountStatus.ACTIVE and bool(store.endpoint_override)
+
+
 def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(p) for p in pids):
@@ -110,9 +121,11 @@ def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
         assert f"http://127.0.0.1:{port}/" in output
         assert "agency" in output and "merchant1" in output and "keelson-demo" in output
         children = children_of(proc.pid)
-        # Amazon's emulator and its order trickle, the web server, the qcluster and the
-        # fulfillment-service bot
-        assert len(children) == 5, output
+        # Amazon's emulator and its order trickle, Shopify's emulator, the web server, the
+        # qcluster and the fulfillment-service bot
+        assert len(children) == 6, output
+        # Harbor Home Goods' emulated Shopify store is connected like a real one.
+        assert demo_shopify_store_connected(), output
         # The demo merchants' Amazon accounts are connected to the emulator, and their orders
         # arrive through the real sync (a month of history first).
         assert wait_for_demo_orders(timeout=120) > 0, log_path.read_text()

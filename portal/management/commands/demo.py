@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.demo_amazon import connect_demo_amazon_accounts, demo_seller_ids
 from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
+from portal.demo_shopify import DEMO_SHOPIFY_DOMAIN, connect_demo_shopify_store
 from sandbox.amazon import sqs
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
@@ -57,6 +58,9 @@ def demo_processes(port: int) -> list[DemoProcess]:
     amazon_port = free_port()
     amazon_url = f"http://{HOST}:{amazon_port}"
     use_sandbox_notifications(amazon_url)
+    shopify_port = free_port()
+    shopify_url = f"http://{HOST}:{shopify_port}"
+    use_public_url(f"http://{HOST}:{port}")
     return [
         # Amazon's SP-API, emulated (sandbox/amazon): the demo merchants' seller accounts, a
         # month of orders, and new ones arriving every minute or two, synced like real ones.
@@ -77,6 +81,14 @@ def demo_processes(port: int) -> list[DemoProcess]:
                 "--every",
                 "75",
             ),
+        ),
+        # Shopify's Admin API, emulated (sandbox/shopify): Harbor Home Goods' store, connected
+        # like a real one; its webhooks come back to the portal's /webhooks/shopify/<store>/.
+        DemoProcess(
+            "shopify-admin-api",
+            manage("run_shopify_sandbox", "--port", str(shopify_port)),
+            ready_port=shopify_port,
+            on_ready=lambda: connect_demo_shopify_store(shopify_url),
         ),
         DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
         DemoProcess("tasks", manage("qcluster")),
@@ -110,6 +122,13 @@ def use_sandbox_notifications(amazon_url: str) -> None:
     for name, value in values.items():
         os.environ[name] = value
         setattr(settings, name, value)
+
+
+def use_public_url(url: str) -> None:
+    """Where the emulators call back (Shopify's webhooks): the demo's own portal, for this
+    process and its children (``KEELSON_PUBLIC_URL``; the caller's wins)."""
+    os.environ.setdefault("KEELSON_PUBLIC_URL", url)
+    settings.KEELSON_PUBLIC_URL = os.environ["KEELSON_PUBLIC_URL"]
 
 
 def use_sandbox_clock() -> None:
@@ -275,6 +294,8 @@ class Command(BaseCommand):
             f"Fulfillment: Northwind Outdoor's service '{DEMO_SERVICE_NAME}' is a bot",
             "  (sandbox/bot): it accepts requests, ships (two packages from two units) and",
             "  answers cancellation requests, through the partner API only.",
+            f"Shopify: Harbor Home Goods' store {DEMO_SHOPIFY_DOMAIN} lives in the Shopify",
+            "  emulator (sandbox/shopify), connected under Connections > Shopify stores.",
             "API keys for scripts: python manage.py seed_demo --json (re-issues the demo keys).",
             "Press Ctrl-C to stop.",
             "",
