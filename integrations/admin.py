@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminPasswordWidget
 
 from foundation.api.errors import DomainError
 from integrations.outbox.models import OutboxMessage, OutboxStatus
@@ -105,6 +106,9 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 # --- Shopify stores: connect, test, disconnect -------------------------------------------------
 
 
+SECRET_INPUT = {"autocomplete": "new-password", "spellcheck": "false"}
+
+
 class ShopifyConnectForm(forms.ModelForm):
     """Connect a store: its domain and the credentials of the store's custom app. Submitting
     runs the use case (``connections.connect_store``): the shop is read with the token first,
@@ -112,12 +116,12 @@ class ShopifyConnectForm(forms.ModelForm):
 
     access_token = forms.CharField(
         label="Admin API access token",
-        widget=forms.PasswordInput(render_value=False),
+        widget=UnfoldAdminPasswordWidget(SECRET_INPUT, render_value=False),
         help_text="From the store's custom app (Settings, Apps, Develop apps): shpat_...",
     )
     webhook_secret = forms.CharField(
         label="API secret key",
-        widget=forms.PasswordInput(render_value=False),
+        widget=UnfoldAdminPasswordWidget(SECRET_INPUT, render_value=False),
         help_text="The same app's API secret key: Keelson checks each webhook's signature.",
     )
 
