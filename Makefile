@@ -7,6 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` runs pytest on this many pytest-xdist workers, each with a test database of its own
+# (test_keelson_gw0, ...). Much of the suite waits on real processes (qcluster, the emulators),
+# so more workers than cores pay off: see README, "Running the tests". 0 runs serially.
+PYTEST_WORKERS ?= 4
+# How xdist hands out tests (see README).
+PYTEST_DIST ?= load
 
 .PHONY: install test demo lint format db-start db-stop clean
 
@@ -28,7 +34,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install lint
-	$(PY) -m portal.database run -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m portal.database run -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m portal.database run -- $(PY) manage.py demo

@@ -106,6 +106,7 @@ def test_a_worker_whose_lease_ran_out_writes_nothing(make_merchant, settings):
     assert state_of(account).backfill_pages == 0
 
 
+@pytest.mark.slow
 def test_an_order_placed_on_amazon_shows_in_the_api_with_no_one_calling_the_sync(
     make_merchant, make_api_key, call
 ):
