@@ -25,6 +25,13 @@ def sweep_deadlines(batch_size: int = services.BATCH_SIZE) -> dict:
     each person one digest of what this run told them. Idempotent, and safe with several
     workers at once (``SKIP LOCKED``); its cost follows the number of due orders, not the table.
     """
+    from notifications.services import sweep_digests_held
+
+    with sweep_digests_held():
+        return _sweep_deadlines(batch_size)
+
+
+def _sweep_deadlines(batch_size: int) -> dict:
     from notifications.tasks import send_digests
 
     now = clock.now()  # Amazon's timelines: the emulator's clock with KEELSON_CLOCK=sandbox
