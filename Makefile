@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 # (test_keelson_gw0, ...). Much of the suite waits on real processes (qcluster, the emulators),
 # so more workers than cores pay off: see README, "Running the tests". 0 runs serially.
 PYTEST_WORKERS ?= 4
-# How xdist hands out tests (see README).
-PYTEST_DIST ?= load
+# Tests go out one at a time to whichever worker is free (--maxschedchunk 1), so the long ones
+# spread over the workers instead of queueing in one worker's chunk.
+PYTEST_XDIST_ARGS ?= --dist load --maxschedchunk 1
 
 .PHONY: install test demo lint format db-start db-stop clean
 
@@ -34,7 +35,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install lint
-	$(PY) -m portal.database run -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
+	$(PY) -m portal.database run -- $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_XDIST_ARGS) $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m portal.database run -- $(PY) manage.py demo
