@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -45,8 +45,13 @@ def sweep_digests_held() -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [DIGEST_LOCK_KEY])
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [DIGEST_LOCK_KEY])
+        except DatabaseError:
+            # An aborted transaction (the sweep's error propagates, and must not be hidden):
+            # the lock goes with the session when the connection is closed.
+            logger.warning("could not release the sweep's digest lock", exc_info=True)
 
 
 @contextmanager
