@@ -7,6 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` runs pytest on this many pytest-xdist workers, each with a test database of its own
+# (test_keelson_gw0, ...). Much of the suite waits on real processes (qcluster, the emulators),
+# so more workers than cores pay off: see README, "Running the tests". 0 runs serially.
+PYTEST_WORKERS ?= 4
+# Tests go out one at a time to whichever worker is free (--maxschedchunk 1), so the long ones
+# spread over the workers instead of queueing in one worker's chunk.
+PYTEST_XDIST_ARGS ?= --dist load --maxschedchunk 1
 
 .PHONY: install test demo lint format db-start db-stop clean
 
@@ -29,7 +36,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install lint
-	$(PY) -m portal.database run -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m portal.database run -- $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_XDIST_ARGS) $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m portal.database run -- $(PY) manage.py demo

@@ -8,12 +8,13 @@ for them, so a sweep that flags many orders sends each person one e-mail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +26,48 @@ logger = logging.getLogger(__name__)
 
 MAX_EMAIL_ATTEMPTS = 5
 DIGEST_MAX_ITEMS = 50
+# A PostgreSQL advisory lock (per database) between the policy sweep, which commits its
+# notifications step by step and e-mails them at the end, and the every-minute safety-net digest,
+# which would otherwise send what the sweep's first steps committed while the sweep goes on
+# (two e-mails where the sweep promises one per person).
+DIGEST_LOCK_KEY = 0x6B65656C736F6E01  # "keelson" + 1, a 64-bit key
+
+
+@contextmanager
+def sweep_digests_held() -> Iterator[None]:
+    """While a sweep runs: no safety-net digest (``safety_net_digest_slot``) starts. Shared,
+    so that sweeps on several workers run side by side; waits for a safety net already
+    running (it only sends what was pending before). Held by the session: a worker that dies
+    lets go with its connection."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock_shared(%s)", [DIGEST_LOCK_KEY])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [DIGEST_LOCK_KEY])
+        except DatabaseError:
+            # An aborted transaction (the sweep's error propagates, and must not be hidden):
+            # the lock goes with the session when the connection is closed.
+            logger.warning("could not release the sweep's digest lock", exc_info=True)
+
+
+@contextmanager
+def safety_net_digest_slot() -> Iterator[bool]:
+    """For the safety-net digest: True when no sweep runs (and none starts until the block
+    ends); False while one does, and the sweep e-mails what it made itself."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [DIGEST_LOCK_KEY])
+        (got,) = cursor.fetchone()
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [DIGEST_LOCK_KEY])
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,21 @@ def send_digests(user_ids: Iterable[int] | None = None) -> int:
     Every minute as a safety net, after commit for notifications made outside the sweep, and at
     the end of each policy sweep. Each digest runs under the scope of the merchants the user may
     still see; pending e-mail about merchants they no longer see is dropped. Returns how many
-    notifications were e-mailed.
+    notifications were e-mailed. The safety net (no ``user_ids``) does nothing while a policy
+    sweep runs (``services.sweep_digests_held``): the sweep e-mails what it made at its end, and
+    the next minute's safety net anything else.
     """
+    if user_ids is not None:
+        return _send_digests(list(user_ids))
+    with services.safety_net_digest_slot() as free:
+        return _send_digests(None) if free else 0
+
+
+def _send_digests(user_ids: list[int] | None) -> int:
     with system_context("notification e-mails: find users with pending e-mail"):
         pending = NotificationRecipient.objects.filter(email_state=EmailState.PENDING)
         if user_ids is not None:
-            pending = pending.filter(user_id__in=list(user_ids))
+            pending = pending.filter(user_id__in=user_ids)
         pairs = list(pending.values_list("user_id", "merchant_id").distinct())
     merchants_by_user: dict[int, set[int]] = defaultdict(set)
     for user_id, merchant_id in pairs:

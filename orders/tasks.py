@@ -7,6 +7,7 @@ import logging
 from django.utils import timezone
 
 from foundation import clock
+from notifications.services import sweep_digests_held
 from notifications.tasks import send_digests
 from orders import order_changes, selectors, services, sync
 from tenants.models import AccountStatus, AmazonAccount
@@ -27,6 +28,11 @@ def sweep_deadlines(batch_size: int = services.BATCH_SIZE) -> dict:
     each person one digest of what this run told them. Idempotent, and safe with several
     workers at once (``SKIP LOCKED``); its cost follows the number of due orders, not the table.
     """
+    with sweep_digests_held():
+        return _sweep_deadlines(batch_size)
+
+
+def _sweep_deadlines(batch_size: int) -> dict:
 
     now = clock.now()  # Amazon's timelines: the emulator's clock with KEELSON_CLOCK=sandbox
     with system_context("policy sweep: find merchants with due orders"):

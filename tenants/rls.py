@@ -93,8 +93,29 @@ def app_role_credentials() -> tuple[str, str]:
     return db["USER"], db.get("PASSWORD") or ""
 
 
+# SQLSTATEs of a race with another session changing the same role at the same moment: roles are
+# cluster-wide, so two databases migrated at once (parallel test workers, two deploys) meet here.
+# CREATE ROLE: duplicate_object (42710) when the other one committed first, unique_violation
+# (23505) when it waited for it; ALTER ROLE: "tuple concurrently updated" (XX000).
+_ROLE_RACE_SQLSTATES = {"42710", "23505"}
+_ROLE_ATTEMPTS = 5
+
+
+def _lost_role_race(exc: Exception) -> bool:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate in _ROLE_RACE_SQLSTATES:
+        return True
+    return sqlstate == "XX000" and "concurrently updated" in str(cause)
+
+
 def ensure_application_role(apps, schema_editor) -> None:
-    """Create the application role when missing (migration 0002); it owns nothing."""
+    """Create the application role when missing (migration 0002); it owns nothing.
+
+    Race-free: a concurrent migration of another database on the same server may create or
+    alter the role between our look-up and our statement. Advisory locks are per database, so
+    they would not serialise that; instead each attempt runs in a savepoint, and a lost race is
+    rolled back and looked at again (the other session has committed by then)."""
     role, password = app_role_credentials()
     owner = schema_editor.connection.settings_dict.get("USER")
     if role == owner:
@@ -102,7 +123,27 @@ def ensure_application_role(apps, schema_editor) -> None:
             "The application role must differ from the owner role, or row-level security would "
             "not apply: set DATABASE_APP_USER (or DATABASE_APP_URL) to another role."
         )
-    with schema_editor.connection.cursor() as cursor:
+    ensure_role(schema_editor.connection, role, password)
+
+
+def ensure_role(connection, role: str, password: str) -> None:
+    """Create ``role`` when missing, else check it is ordinary and set its password; retried
+    when another session creates or alters the same role at the same moment."""
+    from django.db import DatabaseError, transaction
+
+    for attempt in range(1, _ROLE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=connection.alias):
+                _create_or_check_role(connection, role, password)
+            return
+        except DatabaseError as exc:
+            if not _lost_role_race(exc) or attempt == _ROLE_ATTEMPTS:
+                raise
+            logger.info("role %s changed concurrently (%s); looking again", role, exc)
+
+
+def _create_or_check_role(connection, role: str, password: str) -> None:
+    with connection.cursor() as cursor:
         cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
         row = cursor.fetchone()
         if row is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from pytest_django.plugin import validate_django_db
 
 from tenants.scope import tenant_context
 from tests.support.api import call, client, make_api_key  # noqa: F401  (fixtures)
@@ -25,6 +26,38 @@ def pytest_collection_modifyitems(items):
         if kwargs.get("databases") in (None, ["default"], ("default",), {"default"}):
             kwargs["databases"] = "__all__"
             item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+    _start_slow_tests_first(items)
+
+
+def _transactional(item) -> bool:
+    # As pytest-django decides it when it orders the tests (pytest_django.plugin).
+    marker = item.get_closest_marker("django_db")
+    if marker is not None:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        if transaction or reset_sequences:
+            return True
+    fixtures = getattr(item, "fixturenames", ())
+    return "transactional_db" in fixtures or "live_server" in fixtures
+
+
+def _start_slow_tests_first(items) -> None:
+    """The `slow` tests (a real qcluster's schedules, the demo) first among the transactional
+    tests, so that on several pytest-xdist workers they start early, side by side, rather than
+    one of them ending the run alone. pytest-django has already put the transactional tests
+    after the others, as Django does (their flush leaves no migration-seeded rows behind for a
+    test that expects them); that order stays."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if not slow:
+        return
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    first_transactional = next(
+        (n for n, item in enumerate(rest) if _transactional(item)), len(rest)
+    )
+    slow_plain = [item for item in slow if not _transactional(item)]
+    slow_transactional = [item for item in slow if _transactional(item)]
+    items[:] = (
+        slow_plain + rest[:first_transactional] + slow_transactional + rest[first_transactional:]
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import socket
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,12 +26,6 @@ from tests.support.processes import child_database_env, qcluster, running
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 WAIT = 120  # seconds; generous for a loaded machine (nothing here measures time)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float = WAIT):
@@ -80,10 +74,7 @@ def world(live_server, make_merchant, make_api_key):
     with running_amazon_sandbox(rate_limits=False) as sandbox:
         merchant = make_merchant(name="Scenario merchant")
         account = connect(merchant, sandbox)
-        port = free_port()
-        creds = services.create_fulfillment_service(
-            name="Bot 3PL", merchant=merchant, callback_url=f"http://127.0.0.1:{port}/callbacks"
-        )
+        creds = services.create_fulfillment_service(name="Bot 3PL", merchant=merchant)
         api = live_server.url + "/api/v1"
         env = child_database_env(
             KEELSON_BOT_KEY=creds.api_key, KEELSON_BOT_SECRET=creds.signing_secret
@@ -92,8 +83,10 @@ def world(live_server, make_merchant, make_api_key):
             "run_fulfillment_bot",
             "--api",
             api,
+            # Port 0: the bot binds a free port itself and prints its callback URL. A port
+            # picked here and handed over could be taken meanwhile by a parallel test worker.
             "--port",
-            str(port),
+            "0",
             "--ship-delay",
             "4",
             "--second-package-delay",
@@ -102,14 +95,19 @@ def world(live_server, make_merchant, make_api_key):
             "10",
         ]
         with qcluster(), running(bot_args, env=env, log_name="bot") as bot:
-            wait_for("the bot", lambda: _accepts(port), timeout=60)
+            callback_url = wait_for("the bot", lambda: _callback_url(bot), timeout=60)
+            creds.service.callback_url = callback_url
+            creds.service.save(update_fields=["callback_url"])
             yield World(api, make_api_key(merchant=merchant), sandbox, account, bot)
 
 
-def _accepts(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def _callback_url(bot) -> str | None:
+    """The callback URL the bot printed (its first stdout line, a JSON object) once it serves."""
+    assert bot.poll() is None, f"the bot exited: {bot.log_path.read_text(errors='replace')}"
+    for line in bot.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and "callback_url" in line:
+            return json.loads(line)["callback_url"]
+    return None
 
 
 def test_request_accept_two_partial_shipments_fulfilled_and_shipped_on_amazon(world):

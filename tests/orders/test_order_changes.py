@@ -205,6 +205,7 @@ def test_push_and_poll_together_import_each_order_once(pushed, make_merchant):
     assert {our_order(merchant, i).pk for i in ids} == set(counts)
 
 
+@pytest.mark.slow
 def test_with_a_qcluster_an_order_is_pushed_to_the_api_without_waiting_for_a_poll_R1(
     settings, make_merchant, make_api_key, call
 ):

@@ -61,6 +61,7 @@ MERCHANT_TZ = "America/New_York"
 OPEN_ACTIONS = {"fulfil", "mark_fulfilled", "request_fulfillment", "cancel"}
 
 
+@pytest.mark.slow
 def test_an_unconfirmed_order_is_warned_on_day_23_and_cancelled_by_amazon_on_day_30(
     make_merchant, make_user, make_api_key, call, settings, tmp_path
 ):

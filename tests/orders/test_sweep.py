@@ -295,3 +295,50 @@ def test_two_sweeps_at_once_never_repeat_a_step(make_merchant, make_user, make_o
             assert OrderEvent.objects.filter(kind=kind).count() == len(orders) == len(per_order)
         assert Notification.objects.count() == 2 * len(orders)
     assert len(mail.outbox) <= 4  # at most one digest per person per run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_safety_net_digest_sends_nothing_while_a_sweep_runs(
+    merchant, staff, make_order, monkeypatch
+):
+    """The sweep commits step by step and e-mails at its end. The every-minute safety-net
+    digest, run (on another worker) right after the sweep's first step committed, must leave
+    that step's notification to the sweep: else the person gets two e-mails for one run."""
+    from notifications.services import safety_net_digest_slot
+    from notifications.tasks import send_digests
+
+    now = timezone.now()
+    # Late, and past its warning time with the deadline ahead: two steps, two notifications.
+    make_order(merchant, purchase_date=now - 25 * DAY, latest_ship_date=now - DAY, now=now)
+    real_batch = services.sweep_batch
+    safety_net: list[int | BaseException] = []
+
+    def safety_net_on_another_worker():
+        try:
+            safety_net.append(send_digests())
+        except BaseException as exc:  # reported below
+            safety_net.append(exc)
+        finally:
+            connection.close()
+            connections["owner"].close()
+
+    def batch_then_safety_net(merchant, step, **kwargs):
+        done = real_batch(merchant, step, **kwargs)
+        if step == "ship_by_passed" and done[0]:
+            worker = threading.Thread(target=safety_net_on_another_worker)
+            worker.start()
+            worker.join(timeout=60)
+        return done
+
+    monkeypatch.setattr(services, "sweep_batch", batch_then_safety_net)
+    result = tasks.sweep_deadlines()
+
+    assert result["ship_by_passed"] == result["deadline_warning"] == 1
+    assert safety_net == [0]
+    assert result["emailed"] == 2
+    assert len(mail.outbox) == 1, "one digest per person per run"
+    assert "Please confirm shipment by" in mail.outbox[0].body
+    assert "ship-by date" in mail.outbox[0].body
+    # Once no sweep runs, the safety net runs again.
+    with safety_net_digest_slot() as free:
+        assert free

@@ -46,6 +46,7 @@ def wait_for(check, timeout: float, proc) -> None:
     raise AssertionError("timed out waiting for the cluster")
 
 
+@pytest.mark.slow
 def test_scheduled_sweep_in_a_cluster_warns_once_and_two_at_once_never_repeat_A9(
     make_merchant, make_user, make_order, tmp_path
 ):

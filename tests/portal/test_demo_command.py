@@ -111,6 +111,7 @@ def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
     return [p for p in pids if alive(p)]
 
 
+@pytest.mark.slow
 def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
     port = free_port()
     log_path = tmp_path / "demo.log"
@@ -137,6 +138,7 @@ def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
         stop_process(proc)
 
 
+@pytest.mark.slow
 def test_demo_stops_the_others_and_fails_when_a_child_dies(tmp_path):
     port = free_port()
     log_path = tmp_path / "demo.log"

@@ -43,6 +43,7 @@ def refund_in_portal(client: Client, order: Order, data: dict) -> None:
     assert response.status_code == 302, response.content[:500]
 
 
+@pytest.mark.slow
 def test_refund_in_the_portal_is_processed_by_amazon_through_a_real_qcluster(
     make_merchant, make_user, settings
 ):

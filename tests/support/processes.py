@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from django.db import connections
 
 ROOT = Path(__file__).resolve().parents[2]
+_log_numbers = itertools.count(1)
 
 
 def _url(settings_dict: dict) -> str:
@@ -67,7 +69,9 @@ def running(
     """Run `python manage.py <args>` in its own process group for the duration of the block."""
     log_dir = ROOT / ".data" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{log_name}-{os.getpid()}.log"
+    # Unique per process started: a later test of the same pytest worker must not overwrite the
+    # log that an earlier failure points at.
+    log_path = log_dir / f"{log_name}-{os.getpid()}-{next(_log_numbers)}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), *args],
