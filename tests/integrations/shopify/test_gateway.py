@@ -97,12 +97,13 @@ def test_a_created_order_is_found_by_its_source_identifier(shopify_sandbox, gate
 
 def test_list_orders_returns_what_changed_after_a_moment(shopify_sandbox, gateway):
     first = gateway.create_order(amazon_order("114-0000000-0000001"))
-    gateway.create_order(amazon_order("114-0000000-0000002"))
+    second = gateway.create_order(amazon_order("114-0000000-0000002"))
     page = gateway.list_orders(first=1)
     assert len(page.orders) == 1 and page.has_next_page
     rest = gateway.list_orders(after=page.end_cursor, first=10)
     assert len(rest.orders) == 1 and not rest.has_next_page
-    moment = gateway.get_order(first).updated_at
+    # After both were made (a busy machine may put them a second apart).
+    moment = max(gateway.get_order(first).updated_at, gateway.get_order(second).updated_at)
     shopify_sandbox.control.advance_clock(seconds=10)
     gateway.create_fulfillment(first, None)
     changed = gateway.list_orders(moment)
