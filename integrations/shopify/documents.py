@@ -101,7 +101,7 @@ query orders($first: Int!, $after: String, $query: String) {
 ORDER_CREATE = """
 mutation orderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
   orderCreate(order: $order, options: $options) {
-    order { id }
+    order { id name }
     userErrors { field message code }
   }
 }

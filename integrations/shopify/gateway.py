@@ -458,6 +458,10 @@ class ShopifyGateway:
     def create_order(self, order: NewOrder) -> str:
         """Create the order; returns its id. Never notifies the buyer (rule R4). Not
         idempotent by itself: look it up with ``find_order_by_source_identifier`` first."""
+        return self.create_order_named(order)[0]
+
+    def create_order_named(self, order: NewOrder) -> tuple[str, str]:
+        """``create_order``, returning the order's id and its name ("#1001")."""
         currency = order.currency
         paid = order.total if order.paid_amount is None else order.paid_amount
         tags = list(dict.fromkeys(("amazon", *order.tags)))
@@ -476,15 +480,16 @@ class ShopifyGateway:
                 }
                 for line in order.lines
             ],
-            "transactions": [
+        }
+        if paid > 0:  # nothing charged yet (e.g. unverified payment): no transaction
+            data["transactions"] = [
                 {
                     "kind": "SALE",
                     "status": "SUCCESS",
                     "gateway": order.payment_gateway,
                     "amountSet": _money_input(paid, currency),
                 }
-            ],
-        }
+            ]
         if order.shipping_amount:
             data["shippingLines"] = [
                 {
@@ -498,7 +503,8 @@ class ShopifyGateway:
             data["note"] = order.note
         if order.processed_at:
             data["processedAt"] = _timestamp(order.processed_at)
-            data["transactions"][0]["processedAt"] = data["processedAt"]
+            for transaction in data.get("transactions", ()):
+                transaction["processedAt"] = data["processedAt"]
         if order.shipping_address:
             data["shippingAddress"] = _address_input(order.shipping_address)
         if order.billing_address:
@@ -512,7 +518,7 @@ class ShopifyGateway:
             "orderCreate"
         ]
         _raise_user_errors(payload.get("userErrors"), "orderCreate")
-        return payload["order"]["id"]
+        return payload["order"]["id"], payload["order"].get("name") or ""
 
     def create_fulfillment(
         self,
