@@ -92,9 +92,9 @@ def enqueue_mirror(order: Order, store: ShopifyStore) -> bool:
         idempotency_key=create_order_key(order.pk, store.pk),
         order_id=order.pk,
     )
-    changed = Order.objects.filter(
-        pk=order.pk, shopify_state=ShopifyState.NOT_APPLICABLE
-    ).update(shopify_state=ShopifyState.PENDING, shopify_last_error="", updated_at=timezone.now())
+    changed = Order.objects.filter(pk=order.pk, shopify_state=ShopifyState.NOT_APPLICABLE).update(
+        shopify_state=ShopifyState.PENDING, shopify_last_error="", updated_at=timezone.now()
+    )
     return bool(changed)
 
 
