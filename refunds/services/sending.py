@@ -30,6 +30,7 @@ from refunds.services.base import (
     refresh_financial_status,
 )
 from refunds.services.cancellations import _apply_cancellation
+from refunds.services.shopify import enqueue_shopify_mirror
 from tenants.models import Merchant
 
 
@@ -118,6 +119,8 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
             {"refund": refund.pk, "feed": refund.amazon_feed_id},
         )
         refresh_financial_status(order)
+    # Now that Amazon has it, the order's Shopify mirror gets it too (once).
+    enqueue_shopify_mirror(order, refund)
     return refund
 
 
