@@ -9,12 +9,14 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.registry import handler_for
 from orders import announcements
 from orders.models import EventKind, OrderEvent, ShopifyState
 from orders.shopify_mirror import CREATE_ORDER_KIND
+from tenants.models import Role
 from tenants.scope import tenant_context
 from tests.support.shopify_mirror import running_mirror
 
@@ -166,3 +168,47 @@ def test_the_merchants_inventory_setting_is_what_shopify_is_told(make_merchant):
         mirror.deliver()
         (created,) = mirror.store_orders()
         assert created.inventory_behaviour == "DECREMENT_OBEYING_POLICY"
+
+
+def test_a_failed_mirror_shows_in_the_api_the_order_page_and_the_outbox_list_and_retries(
+    make_merchant, make_user, make_api_key, call
+):
+    with running_mirror(make_merchant) as mirror:
+        order = mirror.place()
+        mirror.shopify.control.inject_fault("unauthorized", count=1)
+        mirror.deliver_once()
+        key = make_api_key(merchant=mirror.merchant)
+
+        detail = call("get", f"/api/v1/orders/{order.pk}/", key=key).json()
+        assert detail["shopify"]["state"] == "failed"
+        assert detail["shopify"]["id"] is None
+        assert "refused Keelson's access token" in detail["shopify"]["last_error"]
+
+        client = Client()
+        client.force_login(make_user(role=Role.MERCHANT_ADMIN, merchant=mirror.merchant))
+        page = client.get(f"/orders/order/{order.pk}/change/").content.decode()
+        assert 'data-shopify-state="failed"' in page
+        assert "Retry it from the outbox" in page
+        listing = client.get("/integrations/outboxmessage/", {"status__exact": "failed"})
+        (failed,) = listing.context["cl"].result_list
+        assert failed.kind == CREATE_ORDER_KIND
+        assert "Shopify" in listing.content.decode()
+
+        # The token works again (the store was reconnected): a person retries it.
+        response = client.post(
+            "/integrations/outboxmessage/",
+            {"action": "retry_failed", "_selected_action": [failed.pk]},
+        )
+        assert response.status_code == 302
+        mirror.deliver()
+        (created,) = mirror.store_orders()
+        detail = call("get", f"/api/v1/orders/{order.pk}/", key=key).json()
+        assert detail["shopify"] == {
+            "id": f"gid://shopify/Order/{created.pk}",
+            "name": created.name,
+            "admin_url": f"https://{mirror.domain}/admin/orders/{created.pk}",
+            "state": "synced",
+            "last_error": None,
+        }
+        page = client.get(f"/orders/order/{order.pk}/change/").content.decode()
+        assert 'data-shopify-state="synced"' in page and created.name in page
