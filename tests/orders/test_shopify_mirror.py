@@ -212,3 +212,21 @@ def test_a_failed_mirror_shows_in_the_api_the_order_page_and_the_outbox_list_and
         }
         page = client.get(f"/orders/order/{order.pk}/change/").content.decode()
         assert 'data-shopify-state="synced"' in page and created.name in page
+
+
+def test_a_pending_order_is_mirrored_only_once_amazon_verified_it_A1_A2(make_merchant):
+    with running_mirror(make_merchant) as mirror:
+        now = mirror.amazon.control.now()
+        order = mirror.place(purchase_date=now.replace("+00:00", "Z"))
+        assert mirror.fresh(order).status == "Pending"
+        # A1: Amazon may still cancel it without a charge: nothing goes to Shopify yet.
+        assert mirror.messages(CREATE_ORDER_KIND) == []
+        assert mirror.fresh(order).shopify_state == ShopifyState.NOT_APPLICABLE
+
+        mirror.amazon.control.advance_clock(minutes=31)
+        order = mirror.reimport(order)
+        assert order.status == "Unshipped"
+        assert len(mirror.messages(CREATE_ORDER_KIND)) == 1
+        mirror.deliver()
+        (created,) = mirror.store_orders()
+        assert created.source_identifier == order.external_id
