@@ -20,7 +20,7 @@ from integrations.shopify.errors import (
     TransientShopifyError,
 )
 from integrations.shopify.gateway import ShopifyCredentials, ShopifyGateway
-from tenants.models import AccountStatus, ShopifyStore
+from tenants.models import AccountStatus, Merchant, ShopifyStore
 
 DESTINATION = "Shopify"
 
@@ -43,6 +43,13 @@ def store_for_delivery(store_id: int) -> ShopifyStore:
         raise PermanentDeliveryError(
             "The Shopify store this was meant for is no longer connected.",
             code="shopify_store_gone",
+        )
+    merchant = Merchant.objects.get(pk=store.merchant_id)
+    if not merchant.is_active:
+        raise PermanentDeliveryError(
+            f"The merchant {merchant.name} is deactivated: nothing is written to its Shopify "
+            "store.",
+            code="merchant_inactive",
         )
     if store.status != AccountStatus.ACTIVE:
         raise PermanentDeliveryError(

@@ -16,7 +16,13 @@ from notifications.models import NotificationKind
 from notifications.services import notify_merchant
 from orders.models import EventKind, Order
 from refunds import errors, selectors
-from refunds.models import AmazonSync, BuyerCancelResolution, Refund, RefundStatus
+from refunds.models import (
+    AmazonSync,
+    BuyerCancelResolution,
+    Refund,
+    RefundStatus,
+    ShopifySync,
+)
 from refunds.services.base import (
     AMAZON,
     ON_HOLD,
@@ -150,6 +156,9 @@ def refund_failed(refund_id: int, code: str, message: str, *, final: bool = True
         return refund
     refund.status = RefundStatus.FAILED
     refund.amazon_sync = AmazonSync.FAILED
+    if refund.shopify_sync == ShopifySync.PENDING:
+        # Amazon refused it: nothing happened, so nothing goes to the Shopify mirror either.
+        refund.shopify_sync = ShopifySync.NOT_APPLICABLE
     refund.failure_code = code
     refund.failure_message = message
     refund.completed_at = timezone.now()

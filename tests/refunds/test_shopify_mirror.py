@@ -155,3 +155,22 @@ def test_without_a_store_a_refund_is_not_mirrored(make_merchant):
             ShopifySync.NOT_APPLICABLE,
         )
         assert mirror.messages(services.SHOPIFY_REFUND_KIND) == []
+
+
+def test_a_refund_amazon_refuses_never_reaches_shopify_R6(make_merchant):
+    """Refunded in Seller Central before Keelson sent its refund: Amazon's check fails ours
+    (R6), so Shopify must not show a refund that did not happen."""
+    with running_mirror(make_merchant) as mirror:
+        order = mirrored(mirror, shipped=True)
+        made = refund(mirror, order)
+        assert made.shopify_sync == ShopifySync.PENDING
+        mirror.amazon.control.refund_in_seller_central(
+            mirror.account.selling_partner_id, order.external_id
+        )
+        mirror.deliver()
+        made = mirror.fresh(made)
+        assert made.status == RefundStatus.FAILED
+        assert made.shopify_sync == ShopifySync.NOT_APPLICABLE
+        assert mirror.messages(services.SHOPIFY_REFUND_KIND) == []
+        (created,) = mirror.store_orders()
+        assert created.refunds.count() == 0
