@@ -74,7 +74,7 @@ def _mirror(message) -> dict:
     try:
         # Look up first: a first attempt may have created it and then timed out (or its
         # worker was killed before the ack); Shopify keeps the Amazon id as sourceIdentifier.
-        existing = gateway.find_order_by_source_identifier(order.external_id)
+        existing = gateway.find_order_by_source_identifier(order.external_id, summary=True)
         if existing is not None:
             shopify_id, name, found = existing.id, existing.name, True
         else:

@@ -430,9 +430,14 @@ class ShopifyGateway:
         data = self.execute(documents.ORDER, {"id": order_id})["order"]
         return parse_order(data) if data else None
 
-    def find_order_by_source_identifier(self, source_identifier: str) -> ShopifyOrder | None:
+    def find_order_by_source_identifier(
+        self, source_identifier: str, *, summary: bool = False
+    ) -> ShopifyOrder | None:
+        """The order made from ``source_identifier``, or None. ``summary``: without its lines,
+        fulfillments, refunds and transactions (a far cheaper query)."""
         query = f"source_identifier:{_search_value(source_identifier)}"
-        nodes = self.execute(documents.FIND_ORDER, {"query": query})["orders"]["nodes"]
+        document = documents.FIND_ORDER_SUMMARY if summary else documents.FIND_ORDER
+        nodes = self.execute(document, {"query": query})["orders"]["nodes"]
         for node in nodes:  # the search is exact in the emulator; be strict anyway
             if node.get("sourceIdentifier") == source_identifier:
                 return parse_order(node)

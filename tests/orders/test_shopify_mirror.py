@@ -126,11 +126,12 @@ def test_a_throttled_mirror_waits_for_the_restored_points_and_succeeds(make_merc
     with running_mirror(make_merchant, throttling=True) as mirror:
         # The bucket is empty and restores slowly: the gateway waits for the missing points
         # (read from throttleStatus), then sends; the outbox needs no second attempt.
-        mirror.shopify.control.set_throttle(mirror.domain, currently_available=0, restore_rate=50)
         order = mirror.place()
+        mirror.shopify.control.set_throttle(mirror.domain, currently_available=0, restore_rate=20)
         started = time.monotonic()
         mirror.deliver_once()
-        assert time.monotonic() - started >= 0.2
+        # The look-up (7 points) and orderCreate (10) each waited for points at 20/s.
+        assert time.monotonic() - started >= 0.3
         (message,) = mirror.messages(CREATE_ORDER_KIND)
         message = mirror.fresh(message)
         assert (message.status, message.attempts) == (OutboxStatus.SENT, 1)
