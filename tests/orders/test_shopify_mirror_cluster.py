@@ -17,8 +17,8 @@ from integrations.outbox.models import OutboxMessage, OutboxStatus
 from orders.models import ShopifyState
 from orders.shopify_mirror import CREATE_ORDER_KIND
 from tenants.scope import tenant_context
-from tests.support.processes import qcluster
 from tests.refunds.amazon import import_orders, place
+from tests.support.processes import qcluster
 from tests.support.shopify_mirror import ITEM, running_mirror
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
