@@ -130,3 +130,23 @@ def test_no_store_no_fulfillment_message(make_merchant):
         fulfil(mirror, order)
         assert mirror.messages(SHOPIFY_FULFILLMENT_KIND) == []
         assert [m.kind for m in mirror.messages()] == ["amazon.confirm_shipment"]
+
+
+def test_a_fulfillment_made_through_the_api_is_mirrored_too_R3(make_merchant, make_api_key, call):
+    with running_mirror(make_merchant) as mirror:
+        order = mirror.place()
+        mirror.deliver()
+        key = make_api_key(merchant=mirror.merchant)
+        response = call(
+            "post",
+            f"/api/v1/orders/{order.pk}/fulfillments/",
+            key=key,
+            data={"tracking_number": "1ZAPI0001", "carrier": "UPS"},
+        )
+        assert response.status_code == 201, response.content
+        mirror.deliver()
+        (message,) = mirror.messages(SHOPIFY_FULFILLMENT_KIND)
+        assert message.status == OutboxStatus.SENT
+        (created,) = mirror.store_orders()
+        (shipped,) = created.fulfillments.all()
+        assert (shipped.tracking_number, shipped.notify_customer) == ("1ZAPI0001", False)

@@ -231,3 +231,28 @@ def test_a_pending_order_is_mirrored_only_once_amazon_verified_it_A1_A2(make_mer
         mirror.deliver()
         (created,) = mirror.store_orders()
         assert created.source_identifier == order.external_id
+
+
+def test_the_merchant_chooses_the_inventory_behaviour_on_the_stores_portal_page(
+    make_merchant, make_user
+):
+    with running_mirror(make_merchant) as mirror:
+        client = Client()
+        client.force_login(make_user(role=Role.MERCHANT_ADMIN, merchant=mirror.merchant))
+        url = f"/tenants/shopifystore/{mirror.store.pk}/change/"
+        page = client.get(url)
+        assert page.status_code == 200
+        form = page.context["adminform"].form
+        assert form["inventory_behaviour"].value() == "BYPASS"
+        data = {
+            name: ("" if value is None else value)
+            for name, value in ((f, form[f].value()) for f in form.fields)
+        }
+        data["inventory_behaviour"] = "DECREMENT_IGNORING_POLICY"
+        response = client.post(url, data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert mirror.fresh(mirror.store).inventory_behaviour == "DECREMENT_IGNORING_POLICY"
+        mirror.place()
+        mirror.deliver()
+        (created,) = mirror.store_orders()
+        assert created.inventory_behaviour == "DECREMENT_IGNORING_POLICY"
