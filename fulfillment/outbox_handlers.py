@@ -6,6 +6,11 @@
   ``{"kind", "fulfillment_order", "merchant", "message"}``, ``X-Keelson-Signature`` (hex
   HMAC-SHA256 of the raw body with the service's secret) and ``X-Keelson-Delivery`` (the
   message's idempotency key: unique, and the same on every retry).
+- ``shopify.create_fulfillment``: fulfillmentCreate on the order's mirror in the merchant's
+  Shopify store (R3), by SKU onto its fulfillment order lines, with the tracking, the buyer not
+  notified (R4); exactly once: the order's fulfillments in Shopify are read first, and one
+  with the same tracking number is ours already. While the order is not in Shopify yet, the
+  delivery waits (a transient failure, retried with back-off).
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ import json
 import requests
 
 from fulfillment.models import FulfillmentService
-from fulfillment.services import AMAZON_ACTOR, _event, record_amazon_confirmation
+from fulfillment.services import (
+    AMAZON_ACTOR,
+    SHOPIFY_FULFILLMENT_KIND,
+    _event,
+    record_amazon_confirmation,
+)
 from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
@@ -32,6 +42,9 @@ from integrations.outbox.errors import (
     TransientDeliveryError,
 )
 from integrations.outbox.registry import Handler, register
+from integrations.shopify import delivery as shopify_delivery
+from integrations.shopify.errors import ShopifyError
+from integrations.shopify.records import LineQuantity, TrackingInfo
 from orders.models import EventKind, Order
 from tenants.models import AmazonAccount
 
@@ -189,5 +202,84 @@ register(
         send=_callback,
         destination="the fulfillment service",
         describe_sent=_describe_callback,
+    )
+)
+
+
+# --- the Shopify mirror ----------------------------------------------------------------------
+
+# How long a fulfillment waits for its order to be created in Shopify before trying again.
+ORDER_NOT_MIRRORED_RETRY_SECONDS = 30.0
+
+
+def _mirror_fulfillment(message) -> dict:
+    payload = message.payload
+    store = shopify_delivery.store_for_delivery(int(payload["store"]))
+    order = Order.objects.filter(pk=message.order_id).first()
+    if order is None:
+        raise PermanentDeliveryError("The order is gone.", code="no_order")
+    if not order.shopify_order_id:
+        raise TransientDeliveryError(
+            f"The order is not in the Shopify store {store.shop_domain} yet: the fulfillment is "
+            "written once it is.",
+            code="shopify_order_not_mirrored",
+            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
+        )
+    tracking_number = payload.get("tracking_number") or ""
+    gateway = shopify_delivery.gateway_for_delivery(store)
+    try:
+        mirrored = gateway.get_order(order.shopify_order_id)
+        if mirrored is None:
+            raise PermanentDeliveryError(
+                f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
+                f"in the Shopify store {store.shop_domain}.",
+                code="shopify_no_order",
+            )
+        if tracking_number:
+            for existing in mirrored.fulfillments or ():
+                if any(t.number == tracking_number for t in existing.tracking):
+                    return _result(store, order, existing.id, tracking_number, found=True)
+        fulfillment_id = gateway.create_fulfillment(
+            order.shopify_order_id,
+            [LineQuantity(sku, int(qty)) for sku, qty in payload["lines"]],
+            TrackingInfo(company=payload.get("carrier") or "", number=tracking_number),
+        )
+    except ShopifyError as exc:
+        shopify_delivery.plain_error(exc, store)
+        raise
+    return _result(store, order, fulfillment_id, tracking_number, found=False)
+
+
+def _result(store, order, fulfillment_id: str, tracking: str, *, found: bool) -> dict:
+    return {
+        "shopify_fulfillment_id": fulfillment_id,
+        "shopify_order_id": order.shopify_order_id,
+        "order_name": order.shopify_order_name,
+        "store": store.shop_domain,
+        "tracking_number": tracking,
+        "found_existing": found,
+    }
+
+
+def _describe_fulfillment_mirrored(message, result: dict) -> str:
+    tracking = result.get("tracking_number")
+    how = " (it was there already)" if result.get("found_existing") else ""
+    return (
+        f"Fulfillment #{message.payload['fulfillment']} written to Shopify order "
+        f"{result.get('order_name') or result['shopify_order_id']} in {result['store']}"
+        f"{', tracking ' + tracking if tracking else ''}{how}; the buyer was not notified (R4)."
+    )
+
+
+register(
+    Handler(
+        kind=SHOPIFY_FULFILLMENT_KIND,
+        send=_mirror_fulfillment,
+        destination=shopify_delivery.DESTINATION,
+        describe_sent=_describe_fulfillment_mirrored,
+        describe_failed=lambda message, error: (
+            f"Fulfillment #{message.payload['fulfillment']} not written to Shopify after "
+            f"{message.attempts} attempt(s): {error.message}"
+        ),
     )
 )

@@ -13,7 +13,9 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from foundation.api.errors import DomainError
+from integrations.outbox.errors import UnknownMessageKind
 from integrations.outbox.models import OutboxMessage, OutboxStatus
+from integrations.outbox.registry import handler_for
 from integrations.outbox.services import retry_message
 from integrations.shopify import connections
 from integrations.shopify.gateway import ShopifyCredentials
@@ -28,6 +30,7 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     icon = "outbox"
     list_display = [
         "__str__",
+        "destination",
         "order_link",
         "status_badge",
         "attempts",
@@ -42,6 +45,7 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     actions = ["retry_failed"]
     fields = [
         "kind",
+        "destination",
         "order_link",
         "status",
         "attempts",
@@ -79,6 +83,14 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             if number.isdigit():
                 return queryset.filter(pk=int(number)), False
         return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="Destination")
+    def destination(self, obj: OutboxMessage) -> str:
+        """Where the message goes ("Amazon", "Shopify", the fulfillment service)."""
+        try:
+            return handler_for(obj.kind).destination
+        except UnknownMessageKind:
+            return "-"
 
     @admin.display(description="Order", ordering="order__external_id")
     def order_link(self, obj: OutboxMessage) -> str:

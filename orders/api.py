@@ -23,6 +23,7 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderLine,
+    ShopifyState,
 )
 from tenants import api as tenants_api
 from tenants.api_auth import HasScope
@@ -107,6 +108,28 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
 
 
+class ShopifyMirrorSerializer(serializers.Serializer):
+    """The order's mirror in the merchant's Shopify store (issue 12)."""
+
+    id = serializers.CharField(
+        source="shopify_order_id", allow_null=True, help_text="gid://shopify/Order/..."
+    )
+    name = serializers.CharField(source="shopify_order_name", allow_null=True)
+    admin_url = serializers.CharField(source="shopify_admin_url", allow_null=True)
+    state = serializers.ChoiceField(
+        source="shopify_state",
+        choices=ShopifyState.choices,
+        help_text="not_applicable (no store), pending, synced or failed.",
+    )
+    last_error = serializers.CharField(
+        source="shopify_last_error", allow_null=True, help_text="Why it failed, in plain words."
+    )
+
+    def to_representation(self, order):
+        data = super().to_representation(order)
+        return {key: (value if value != "" else None) for key, value in data.items()}
+
+
 class OrderDetailSerializer(OrderSerializer):
     """The order with its lines, deadlines, flags and what may be done now (`allowed_actions`
     lists the allowed ones; `actions` also explains each refusal with a stable code), then its
@@ -118,6 +141,7 @@ class OrderDetailSerializer(OrderSerializer):
     allowed_actions = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
     seller_central_url = serializers.CharField(read_only=True)
+    shopify = ShopifyMirrorSerializer(source="*", read_only=True)
 
     class Meta(OrderSerializer.Meta):
         fields = [
@@ -135,6 +159,7 @@ class OrderDetailSerializer(OrderSerializer):
             "flags",
             "allowed_actions",
             "actions",
+            "shopify",
             "lines",
         ]
 

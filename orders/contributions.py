@@ -1,5 +1,6 @@
 """What orders contribute to the apps below them, registered from ``OrdersConfig.ready``: the
-order timeline's record of every outbox delivery that concerns an order (F12)."""
+order timeline's record of every outbox delivery that concerns an order (F12), and the
+Shopify mirror of new Amazon orders (an order-change subscriber: orders/shopify_mirror.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from integrations.outbox import registry as outbox_registry
 from integrations.outbox.models import OutboxMessage
+from orders import announcements, shopify_mirror
 from orders.models import ActorType, EventKind, OrderEvent
 
 
@@ -27,3 +29,11 @@ def record_delivery_outcome(message: OutboxMessage, text: str, data: dict[str, A
 
 def register() -> None:
     outbox_registry.on_outcome(record_delivery_outcome)
+    announcements.subscribe(
+        "orders.mirror_to_shopify",
+        shopify_mirror.mirror_new_orders,
+        when=announcements.IN_TRANSACTION,
+        order=300,
+        rule="R1",
+        description="one outbox message per Amazon order to create it in the Shopify store",
+    )

@@ -62,6 +62,15 @@ class FinancialStatus(models.TextChoices):
     VOIDED = "voided", "Voided"
 
 
+class ShopifyState(models.TextChoices):
+    """Where the order's mirror in the merchant's Shopify store is (orders/shopify_mirror.py)."""
+
+    NOT_APPLICABLE = "not_applicable", "Not mirrored (no Shopify store)"
+    PENDING = "pending", "Waiting to be created in Shopify"
+    SYNCED = "synced", "In Shopify"
+    FAILED = "failed", "Shopify refused it"
+
+
 class Order(TenantModel):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.AMAZON)
     amazon_account = models.ForeignKey(
@@ -131,6 +140,16 @@ class Order(TenantModel):
     pending_too_long = models.BooleanField(
         default=False, help_text="Pending past Amazon's 21-day verification (rule A2)."
     )
+
+    # The order's mirror in the merchant's Shopify store (R1, R3, R4): written only by
+    # orders/shopify_mirror.py, the Shopify id in the transaction of the outbox's ack.
+    shopify_state = models.CharField(
+        max_length=16, choices=ShopifyState.choices, default=ShopifyState.NOT_APPLICABLE
+    )
+    shopify_order_id = models.CharField(max_length=100, blank=True)  # gid://shopify/Order/...
+    shopify_order_name = models.CharField(max_length=64, blank=True)  # "#1001"
+    shopify_admin_url = models.CharField(max_length=300, blank=True)
+    shopify_last_error = models.TextField(blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -310,6 +310,12 @@ KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS = int(
 # feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
 KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))
 KEELSON_FEED_RETRY_SECONDS = float(os.environ.get("KEELSON_FEED_RETRY_SECONDS", "30"))
+# The Shopify mirror (integrations/shopify/delivery.py): one call's socket timeout, and the
+# gateway's bounded waits for THROTTLED answers (count, longest wait) before the outbox's
+# back-off takes over.
+KEELSON_SHOPIFY_TIMEOUT = float(os.environ.get("KEELSON_SHOPIFY_TIMEOUT", "30"))
+KEELSON_SHOPIFY_THROTTLE_RETRIES = int(os.environ.get("KEELSON_SHOPIFY_THROTTLE_RETRIES", "5"))
+KEELSON_SHOPIFY_MAX_THROTTLE_WAIT = float(os.environ.get("KEELSON_SHOPIFY_MAX_THROTTLE_WAIT", "30"))
 
 LOGGING = {
     "version": 1,

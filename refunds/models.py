@@ -56,7 +56,7 @@ class AmazonSync(models.TextChoices):
 
 
 class ShopifySync(models.TextChoices):
-    NOT_APPLICABLE = "not_applicable", "No Shopify store"
+    NOT_APPLICABLE = "not_applicable", "Not for Shopify (no store, or nothing to mirror)"
     PENDING = "pending", "Waiting to be mirrored"
     SYNCED = "synced", "Mirrored to Shopify"
     FAILED = "failed", "Mirroring failed"

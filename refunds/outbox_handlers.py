@@ -6,13 +6,18 @@
 
 Both do refunds/amazon.py's work; the outcome is written by refunds.services in the outbox's
 transaction (on_sent, on_failed), which also writes the timeline, so the outbox writes none.
+
+- ``shopify.refund``, ``shopify.cancel_order``: the refund or cancellation written to the
+  order's mirror in the merchant's Shopify store once Amazon accepted it (refunds/shopify.py);
+  ``Refund.shopify_sync`` is set in the outbox's transaction.
 """
 
 from __future__ import annotations
 
 from integrations.outbox.errors import DeliveryError, PermanentDeliveryError
 from integrations.outbox.registry import Handler, register
-from refunds import amazon, services
+from integrations.shopify.delivery import DESTINATION as SHOPIFY
+from refunds import amazon, services, shopify
 
 
 def _send(message) -> dict:
@@ -42,5 +47,37 @@ for kind in (services.AMAZON_REFUND_KIND, services.AMAZON_CANCEL_KIND):
             on_failed=_failed,
             describe_sent=lambda message, result: None,
             describe_failed=lambda message, error: None,
+        )
+    )
+
+
+def _send_to_shopify(message) -> dict:
+    return shopify.deliver(int(message.payload["refund"]), int(message.payload["store"]))
+
+
+def _describe_shopify(message, result: dict) -> str:
+    what = "Cancellation" if message.kind == services.SHOPIFY_CANCEL_KIND else "Refund"
+    how = " (it was there already)" if result.get("found_existing") else ""
+    return (
+        f"{what} #{message.payload['refund']} written to Shopify order "
+        f"{result.get('order_name') or result.get('shopify_order_id')} in {result['store']}"
+        f"{how}; the buyer was not notified (R4)."
+    )
+
+
+for kind in (services.SHOPIFY_REFUND_KIND, services.SHOPIFY_CANCEL_KIND):
+    register(
+        Handler(
+            kind=kind,
+            send=_send_to_shopify,
+            destination=SHOPIFY,
+            on_sent=lambda message, result: services.shopify_synced(
+                int(message.payload["refund"]), result
+            ),
+            on_failed=lambda message, error: services.shopify_failed(
+                int(message.payload["refund"]), error.message
+            ),
+            describe_sent=_describe_shopify,
+            describe_failed=lambda message, error: None,  # shopify_failed writes the event
         )
     )

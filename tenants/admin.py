@@ -434,6 +434,7 @@ class ShopifyStorePortalAdmin(ConnectionPortalAdmin):
     readonly_fields = ["shop_domain", "credentials", "created_at"]
     fieldsets = [
         (None, {"fields": ["merchant", "shop_domain", "api_version", "status"]}),
+        ("Mirror", {"fields": ["inventory_behaviour"]}),
         ("Credentials", {"fields": ["credentials", "new_access_token", "new_webhook_secret"]}),
         ("Sandbox", {"fields": ["endpoint_override"], "classes": ["collapse"]}),
     ]
@@ -803,6 +804,7 @@ class ShopifyStoreAdmin(StaffConnectionAdmin):
     readonly_fields = ["merchant", "shop_domain", "created_at"]
     fieldsets = [
         (None, {"fields": ["merchant", "shop_domain", "api_version", "status"]}),
+        ("Mirror", {"fields": ["inventory_behaviour"]}),
         ("Credentials", {"fields": ["new_access_token", "new_webhook_secret"]}),
         ("Sandbox", {"fields": ["endpoint_override"]}),
     ]

@@ -124,7 +124,7 @@ class ShopifyStoreForm(ConnectionStatusMixin, forms.ModelForm):
 
     class Meta:
         model = ShopifyStore
-        fields = ["api_version", "status", "endpoint_override"]
+        fields = ["api_version", "status", "inventory_behaviour", "endpoint_override"]
         labels = {"api_version": "Admin API version", "endpoint_override": "Admin API endpoint"}
 
     def __init__(self, *args, **kwargs):

@@ -240,6 +240,21 @@ class AmazonAccount(TenantModel):
         return self.name or f"Amazon {self.selling_partner_id}"
 
 
+class ShopifyInventoryBehaviour(models.TextChoices):
+    """What creating a mirrored Amazon order does to the store's inventory (Shopify's
+    ``OrderCreateInputsInventoryBehavior``)."""
+
+    BYPASS = "BYPASS", "Leave the store's inventory alone"
+    DECREMENT_OBEYING_POLICY = (
+        "DECREMENT_OBEYING_POLICY",
+        "Decrement inventory, obeying each product's inventory policy",
+    )
+    DECREMENT_IGNORING_POLICY = (
+        "DECREMENT_IGNORING_POLICY",
+        "Decrement inventory, ignoring the inventory policy",
+    )
+
+
 class ShopifyStore(TenantModel):
     """A merchant's Shopify store, mirrored through the Admin GraphQL API."""
 
@@ -252,6 +267,14 @@ class ShopifyStore(TenantModel):
     webhook_secret = EncryptedTextField(blank=True, help_text="Encrypted at rest.")
     status = models.CharField(
         max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    inventory_behaviour = models.CharField(
+        "inventory when an Amazon order is mirrored",
+        max_length=32,
+        choices=ShopifyInventoryBehaviour.choices,
+        default=ShopifyInventoryBehaviour.BYPASS,
+        help_text="Amazon already deducted the quantity from the Amazon listing; choose whether "
+        "the Shopify store's inventory goes down too.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -46,7 +46,9 @@ AMAZON_ACCOUNT_FIELDS = frozenset(
     }
 )
 AMAZON_ACCOUNT_SECRETS = frozenset({"lwa_refresh_token", "lwa_client_secret"})
-SHOPIFY_STORE_FIELDS = frozenset({"api_version", "endpoint_override", "status"})
+SHOPIFY_STORE_FIELDS = frozenset(
+    {"api_version", "endpoint_override", "status", "inventory_behaviour"}
+)
 SHOPIFY_STORE_SECRETS = frozenset({"access_token", "webhook_secret"})
 # People may pause a connection or resume it; the other states are set by the system.
 SETTABLE_STATUSES = frozenset({AccountStatus.ACTIVE, AccountStatus.PAUSED})

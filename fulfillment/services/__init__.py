@@ -24,6 +24,7 @@ from fulfillment.services.base import (
     INVENTORY_REMINDER,
     R4_NOTE,
     SERVICE_KEY_SCOPES,
+    SHOPIFY_FULFILLMENT_KIND,
     Actor,
     _event,
     refresh_fulfillment_status,
@@ -63,6 +64,7 @@ from fulfillment.services.shipments import (
     amazon_confirmation_key,
     fulfil_order,
     report_shipment,
+    shopify_fulfillment_key,
 )
 
 # Who acts is an Actor on a side of the workflow: callers build one with the Side.
@@ -77,6 +79,7 @@ __all__ = [
     "INVENTORY_REMINDER",
     "R4_NOTE",
     "SERVICE_KEY_SCOPES",
+    "SHOPIFY_FULFILLMENT_KIND",
     "Actor",
     "BulkConfirmation",
     "ServiceCredentials",
@@ -104,6 +107,7 @@ __all__ = [
     "report_shipment",
     "request_fulfillment",
     "revert_to_unfulfilled",
+    "shopify_fulfillment_key",
     "submit_request",
     "sync_fulfillment_orders",
 ]

@@ -30,6 +30,9 @@ CALLBACK_KIND = "fulfillment.callback"
 AMAZON_CONFIRM_KIND = "amazon.confirm_shipment"
 
 
+SHOPIFY_FULFILLMENT_KIND = "shopify.create_fulfillment"
+
+
 SERVICE_KEY_SCOPES = (ApiScope.FULFILLMENTS_READ, ApiScope.FULFILLMENTS_WRITE)
 
 

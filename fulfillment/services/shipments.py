@@ -24,6 +24,7 @@ from fulfillment.models import (
 from fulfillment.services.base import (
     AMAZON_CONFIRM_KIND,
     R4_NOTE,
+    SHOPIFY_FULFILLMENT_KIND,
     Actor,
     _apply,
     _decide,
@@ -40,6 +41,7 @@ from fulfillment.services.base import (
 from fulfillment.services.fulfillment_orders import _trim_unrequested
 from fulfillment.workflow import Action, Facts, Side
 from integrations.outbox.services import enqueue
+from integrations.shopify.delivery import active_store
 from orders import policy
 from orders.models import (
     Channel,
@@ -48,6 +50,7 @@ from orders.models import (
     Order,
     OrderLine,
     ShipmentConfirmation,
+    ShopifyState,
 )
 
 # Amazon's carrier codes for the carriers people type most; anything else is "Other" with the
@@ -177,7 +180,44 @@ def _record_fulfillment(
     _event(order, EventKind.FULFILLED, text, actor, data)
     if amazon:
         _enqueue_amazon_confirmation(order, fulfillment, pairs)
+    _enqueue_shopify_fulfillment(order, fulfillment, pairs)
     return fulfillment
+
+
+def _enqueue_shopify_fulfillment(
+    order: Order,
+    fulfillment: Fulfillment,
+    pairs: Sequence[tuple[OrderLine, int, FulfillmentOrderLine | None]],
+) -> None:
+    """R3: the fulfillment is written to the order's mirror in the merchant's Shopify store,
+    once (one message per fulfillment), without notifying the buyer (R4). Sent when the order
+    is in Shopify; until then its delivery waits (a transient failure, retried)."""
+    if order.channel != Channel.AMAZON or order.shopify_state == ShopifyState.NOT_APPLICABLE:
+        return
+    store = active_store(order.merchant_id)
+    if store is None:
+        return
+    quantities: dict[str, int] = defaultdict(int)
+    for line, qty, _ in pairs:
+        quantities[line.sku or line.asin or line.external_id] += qty
+    enqueue(
+        merchant_id=order.merchant_id,
+        kind=SHOPIFY_FULFILLMENT_KIND,
+        payload={
+            "fulfillment": fulfillment.pk,
+            "store": store.pk,
+            "lines": sorted(quantities.items()),
+            "tracking_number": fulfillment.tracking_number,
+            "carrier": fulfillment.carrier,
+            "ship_date": fulfillment.ship_date.isoformat(),
+        },
+        idempotency_key=shopify_fulfillment_key(fulfillment.pk, store.pk),
+        order_id=order.pk,
+    )
+
+
+def shopify_fulfillment_key(fulfillment_id: int, store_id: int) -> str:
+    return f"shopify-fulfillment-{fulfillment_id}-store-{store_id}"
 
 
 def _enqueue_amazon_confirmation(

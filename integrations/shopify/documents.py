@@ -86,6 +86,17 @@ query findOrder($query: String!) {
     + ORDER_FIELDS
 )
 
+# The mirror's look-up before creating an order: the summary only (a few points, where the
+# full order's requested cost is hundreds), enough to know it exists, its id and name.
+FIND_ORDER_SUMMARY = (
+    """
+query findOrderSummary($query: String!) {
+  orders(first: 1, query: $query) { nodes { ...OrderSummaryFields } }
+}
+"""
+    + ORDER_SUMMARY_FIELDS
+)
+
 ORDERS = (
     """
 query orders($first: Int!, $after: String, $query: String) {
@@ -101,7 +112,7 @@ query orders($first: Int!, $after: String, $query: String) {
 ORDER_CREATE = """
 mutation orderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
   orderCreate(order: $order, options: $options) {
-    order { id }
+    order { id name }
     userErrors { field message code }
   }
 }
@@ -178,6 +189,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "shop": SHOP,
     "order": ORDER,
     "findOrder": FIND_ORDER,
+    "findOrderSummary": FIND_ORDER_SUMMARY,
     "orders": ORDERS,
     "orderCreate": ORDER_CREATE,
     "fulfillmentCreate": FULFILLMENT_CREATE,

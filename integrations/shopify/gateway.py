@@ -430,9 +430,14 @@ class ShopifyGateway:
         data = self.execute(documents.ORDER, {"id": order_id})["order"]
         return parse_order(data) if data else None
 
-    def find_order_by_source_identifier(self, source_identifier: str) -> ShopifyOrder | None:
+    def find_order_by_source_identifier(
+        self, source_identifier: str, *, summary: bool = False
+    ) -> ShopifyOrder | None:
+        """The order made from ``source_identifier``, or None. ``summary``: without its lines,
+        fulfillments, refunds and transactions (a far cheaper query)."""
         query = f"source_identifier:{_search_value(source_identifier)}"
-        nodes = self.execute(documents.FIND_ORDER, {"query": query})["orders"]["nodes"]
+        document = documents.FIND_ORDER_SUMMARY if summary else documents.FIND_ORDER
+        nodes = self.execute(document, {"query": query})["orders"]["nodes"]
         for node in nodes:  # the search is exact in the emulator; be strict anyway
             if node.get("sourceIdentifier") == source_identifier:
                 return parse_order(node)
@@ -458,6 +463,10 @@ class ShopifyGateway:
     def create_order(self, order: NewOrder) -> str:
         """Create the order; returns its id. Never notifies the buyer (rule R4). Not
         idempotent by itself: look it up with ``find_order_by_source_identifier`` first."""
+        return self.create_order_named(order)[0]
+
+    def create_order_named(self, order: NewOrder) -> tuple[str, str]:
+        """``create_order``, returning the order's id and its name ("#1001")."""
         currency = order.currency
         paid = order.total if order.paid_amount is None else order.paid_amount
         tags = list(dict.fromkeys(("amazon", *order.tags)))
@@ -476,15 +485,16 @@ class ShopifyGateway:
                 }
                 for line in order.lines
             ],
-            "transactions": [
+        }
+        if paid > 0:  # nothing charged yet (e.g. unverified payment): no transaction
+            data["transactions"] = [
                 {
                     "kind": "SALE",
                     "status": "SUCCESS",
                     "gateway": order.payment_gateway,
                     "amountSet": _money_input(paid, currency),
                 }
-            ],
-        }
+            ]
         if order.shipping_amount:
             data["shippingLines"] = [
                 {
@@ -498,7 +508,8 @@ class ShopifyGateway:
             data["note"] = order.note
         if order.processed_at:
             data["processedAt"] = _timestamp(order.processed_at)
-            data["transactions"][0]["processedAt"] = data["processedAt"]
+            for transaction in data.get("transactions", ()):
+                transaction["processedAt"] = data["processedAt"]
         if order.shipping_address:
             data["shippingAddress"] = _address_input(order.shipping_address)
         if order.billing_address:
@@ -512,7 +523,7 @@ class ShopifyGateway:
             "orderCreate"
         ]
         _raise_user_errors(payload.get("userErrors"), "orderCreate")
-        return payload["order"]["id"]
+        return payload["order"]["id"], payload["order"].get("name") or ""
 
     def create_fulfillment(
         self,

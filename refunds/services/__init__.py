@@ -45,6 +45,14 @@ from refunds.services.sending import (
     refund_succeeded,
     send_again,
 )
+from refunds.services.shopify import (
+    SHOPIFY_CANCEL_KIND,
+    SHOPIFY_REFUND_KIND,
+    enqueue_shopify_mirror,
+    shopify_failed,
+    shopify_message_key,
+    shopify_synced,
+)
 
 __all__ = [
     "ALREADY_REFUNDED",
@@ -53,6 +61,8 @@ __all__ = [
     "AMAZON_MAX_ATTEMPTS",
     "AMAZON_REFUND_KIND",
     "ON_HOLD",
+    "SHOPIFY_CANCEL_KIND",
+    "SHOPIFY_REFUND_KIND",
     "Actor",
     "ExternalRefundsResult",
     "amazon_hold_reason",
@@ -60,6 +70,7 @@ __all__ = [
     "check_before_sending",
     "create_refund",
     "decline_buyer_cancellation",
+    "enqueue_shopify_mirror",
     "hold_refund",
     "mark_sending",
     "record_external_refunds",
@@ -70,4 +81,7 @@ __all__ = [
     "refund_failed",
     "refund_succeeded",
     "send_again",
+    "shopify_failed",
+    "shopify_message_key",
+    "shopify_synced",
 ]

@@ -17,12 +17,21 @@ from django.utils import timezone
 from foundation.api.errors import IdempotencyKeyReused
 from fulfillment.selectors import has_fulfillment_request_in_progress
 from integrations.outbox.services import enqueue
+from integrations.shopify.delivery import active_store
 from orders import policy as order_policy
-from orders.models import ActorType, Channel, FinancialStatus, Order, OrderEvent, OrderLine
+from orders.models import (
+    ActorType,
+    Channel,
+    FinancialStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+    ShopifyState,
+)
 from orders.services import ensure_action_allowed
 from refunds import errors, policy, selectors
 from refunds.models import AmazonSync, Refund, RefundKind, RefundLine, RefundStatus, ShopifySync
-from tenants.models import AccountStatus, ApiKey, Merchant, ShopifyStore
+from tenants.models import AccountStatus, ApiKey, Merchant
 
 AMAZON_REFUND_KIND = "amazon.refund"
 
@@ -111,10 +120,11 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
 
 
 def _shopify_state(order: Order) -> str:
-    has_store = ShopifyStore.objects.filter(
-        merchant_id=order.merchant_id, status=AccountStatus.ACTIVE
-    ).exists()
-    return ShopifySync.PENDING if has_store else ShopifySync.NOT_APPLICABLE
+    """Pending when the order is (or is being) mirrored to a connected Shopify store: the
+    refund is written there once Amazon accepted it (refunds/services/shopify.py)."""
+    if order.channel != Channel.AMAZON or order.shopify_state == ShopifyState.NOT_APPLICABLE:
+        return ShopifySync.NOT_APPLICABLE
+    return ShopifySync.PENDING if active_store(order.merchant_id) else ShopifySync.NOT_APPLICABLE
 
 
 def amazon_hold_reason(order: Order) -> str | None:

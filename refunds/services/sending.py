@@ -16,7 +16,13 @@ from notifications.models import NotificationKind
 from notifications.services import notify_merchant
 from orders.models import EventKind, Order
 from refunds import errors, selectors
-from refunds.models import AmazonSync, BuyerCancelResolution, Refund, RefundStatus
+from refunds.models import (
+    AmazonSync,
+    BuyerCancelResolution,
+    Refund,
+    RefundStatus,
+    ShopifySync,
+)
 from refunds.services.base import (
     AMAZON,
     ON_HOLD,
@@ -30,6 +36,7 @@ from refunds.services.base import (
     refresh_financial_status,
 )
 from refunds.services.cancellations import _apply_cancellation
+from refunds.services.shopify import enqueue_shopify_mirror
 from tenants.models import Merchant
 
 
@@ -118,6 +125,8 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
             {"refund": refund.pk, "feed": refund.amazon_feed_id},
         )
         refresh_financial_status(order)
+    # Now that Amazon has it, the order's Shopify mirror gets it too (once).
+    enqueue_shopify_mirror(order, refund)
     return refund
 
 
@@ -147,6 +156,9 @@ def refund_failed(refund_id: int, code: str, message: str, *, final: bool = True
         return refund
     refund.status = RefundStatus.FAILED
     refund.amazon_sync = AmazonSync.FAILED
+    if refund.shopify_sync == ShopifySync.PENDING:
+        # Amazon refused it: nothing happened, so nothing goes to the Shopify mirror either.
+        refund.shopify_sync = ShopifySync.NOT_APPLICABLE
     refund.failure_code = code
     refund.failure_message = message
     refund.completed_at = timezone.now()

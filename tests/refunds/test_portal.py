@@ -86,7 +86,7 @@ def test_the_order_page_offers_a_refund_with_the_balance_and_the_form_refunds(sh
 
     html = section(order_page(client, order))
     assert f'data-refund="{refund.pk}" data-status="pending" data-amazon="pending"' in html
-    assert "Waiting to be sent" in html and "No Shopify store" in html
+    assert "Waiting to be sent" in html and "Not for Shopify (no store" in html
     assert "left to refund <strong data-balance>29.00 USD</strong>" in html
 
 

@@ -1,0 +1,201 @@
+"""Mirror out, for orders (issue 12; rules R1, R4): each Amazon order of a merchant with a
+connected Shopify store is created once in that store, tagged and sourced as Amazon, without
+a word to the buyer.
+
+- **Trigger.** An ``orders.announcements`` subscriber (``IN_TRANSACTION``, registered from
+  ``orders.contributions``): for every order of the change set that Amazon has verified (not
+  Pending: A1/A2 orders may still be cancelled without a charge) and that is not mirrored yet,
+  one outbox message ``shopify.create_order`` in the upsert's own transaction, keyed per order
+  and store, so a second announcement of the same order never enqueues a second message. An
+  order Amazon cancelled before verifying it is never mirrored.
+- **Delivery** (``orders/outbox_handlers.py``): look the order up by its source identifier
+  (the Amazon order id) first and create it only if absent, so a retry after a timeout, a
+  killed worker or a second worker never makes a second Shopify order. The Shopify id, name
+  and admin URL are stored by ``record_mirrored`` in the transaction of the outbox's ack.
+- **Failure.** Transient errors (5xx, timeouts, THROTTLED beyond the gateway's waits) are
+  retried by the outbox with back-off; a permanent one (401, a frozen store, Shopify refusing
+  the order) sets the order's state ``failed`` with the reason in plain words, and the message
+  is listed as failed in the portal's outbox, with a retry action.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.amazon.marketplaces import marketplace
+from integrations.outbox.errors import DeliveryError
+from integrations.outbox.services import enqueue
+from integrations.shopify.delivery import active_store
+from integrations.shopify.records import NewOrder, NewOrderLine, ShopifyAddress
+from orders.announcements import OrderChangeSet
+from orders.models import (
+    AmazonOrderStatus,
+    Channel,
+    FinancialStatus,
+    FulfillmentChannel,
+    Order,
+    ShopifyState,
+)
+from tenants.models import ShopifyInventoryBehaviour, ShopifyStore
+
+CREATE_ORDER_KIND = "shopify.create_order"
+
+# Statuses in which Amazon has verified the payment (A2, A3): the order is real and stays.
+MIRRORED_STATUSES = frozenset(
+    {
+        AmazonOrderStatus.UNSHIPPED,
+        AmazonOrderStatus.PARTIALLY_SHIPPED,
+        AmazonOrderStatus.SHIPPED,
+        AmazonOrderStatus.INVOICE_UNCONFIRMED,
+    }
+)
+CHARGED = frozenset(
+    {FinancialStatus.PAID, FinancialStatus.PARTIALLY_REFUNDED, FinancialStatus.REFUNDED}
+)
+CENT = Decimal("0.01")
+
+
+def create_order_key(order_id: int, store_id: int) -> str:
+    return f"shopify-create-order-{order_id}-store-{store_id}"
+
+
+def mirror_new_orders(changes: OrderChangeSet) -> list[int]:
+    """The announcement subscriber: enqueue the mirror of each order of ``changes`` that is
+    ready for it. Runs in the upsert's transaction and tenant scope. Returns the order ids
+    enqueued now."""
+    if not changes.changed_order_ids:
+        return []
+    store = active_store(changes.merchant_id)
+    if store is None:
+        return []
+    orders = list(
+        Order.objects.filter(
+            pk__in=changes.changed_order_ids,
+            channel=Channel.AMAZON,
+            status__in=MIRRORED_STATUSES,
+            shopify_state=ShopifyState.NOT_APPLICABLE,
+        ).only("id", "merchant_id")
+    )
+    return [order.pk for order in orders if enqueue_mirror(order, store)]
+
+
+def enqueue_mirror(order: Order, store: ShopifyStore) -> bool:
+    """One outbox message for the order and store (idempotent); the order becomes pending.
+    Returns whether a message was made now."""
+    enqueue(
+        merchant_id=order.merchant_id,
+        kind=CREATE_ORDER_KIND,
+        payload={"order": order.pk, "store": store.pk},
+        idempotency_key=create_order_key(order.pk, store.pk),
+        order_id=order.pk,
+    )
+    changed = Order.objects.filter(pk=order.pk, shopify_state=ShopifyState.NOT_APPLICABLE).update(
+        shopify_state=ShopifyState.PENDING, shopify_last_error="", updated_at=timezone.now()
+    )
+    return bool(changed)
+
+
+# --- what is sent ----------------------------------------------------------------------------
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _address(data: dict) -> ShopifyAddress | None:
+    if not data:
+        return None
+    name = (data.get("Name") or "").strip()
+    first, _, last = name.rpartition(" ")
+    region = (data.get("StateOrRegion") or "").strip()
+    return ShopifyAddress(
+        first_name=first,
+        last_name=last or name,
+        address1=data.get("AddressLine1") or "",
+        address2=" ".join(filter(None, (data.get("AddressLine2"), data.get("AddressLine3")))),
+        city=data.get("City") or "",
+        province_code=region if 0 < len(region) <= 3 else "",
+        zip=data.get("PostalCode") or "",
+        country_code=data.get("CountryCode") or "",
+        phone=data.get("Phone") or "",
+    )
+
+
+def tags_for(order: Order) -> tuple[str, ...]:
+    known = marketplace(order.marketplace_id)
+    tags = ["amazon", known.name if known else order.marketplace_id or "Amazon"]
+    if order.fulfillment_channel == FulfillmentChannel.AFN:
+        tags.append("fba")
+    if order.is_prime:
+        tags.append("prime")
+    return tuple(dict.fromkeys(t for t in tags if t))
+
+
+def new_order(order: Order, store: ShopifyStore) -> NewOrder:
+    """The Shopify order for an Amazon order. Prices are what the buyer paid Amazon, tax
+    included (Amazon collected it), so Shopify's total is Amazon's; a paid transaction when
+    Amazon charged the order; never the buyer's e-mail address (R4: Shopify must not write to
+    an Amazon buyer, and the address is Amazon's relay)."""
+    lines = []
+    shipping = Decimal("0")
+    for line in order.lines.order_by("id"):
+        shipping += line.shipping_price + line.shipping_tax
+        if line.quantity_ordered <= 0:
+            continue
+        paid = line.item_price + line.item_tax - line.promotion_discount
+        lines.append(
+            NewOrderLine(
+                sku=line.sku or line.asin or line.external_id,
+                title=line.title or line.sku,
+                quantity=line.quantity_ordered,
+                unit_price=_cents(max(paid, Decimal("0")) / line.quantity_ordered),
+            )
+        )
+    known = marketplace(order.marketplace_id)
+    inventory = store.inventory_behaviour
+    if order.fulfillment_channel == FulfillmentChannel.AFN:
+        # Amazon ships these from its own warehouse: the store's stock is not touched (R5).
+        inventory = ShopifyInventoryBehaviour.BYPASS
+    return NewOrder(
+        source_identifier=order.external_id,
+        source_name="amazon",
+        currency=order.currency,
+        lines=tuple(lines),
+        tags=tags_for(order),
+        shipping_amount=_cents(shipping),
+        shipping_title=order.ship_service_level or "Amazon shipping",
+        paid_amount=None if order.financial_status in CHARGED else Decimal("0"),
+        payment_gateway="amazon",
+        note=f"Amazon order {order.external_id} on {known.name if known else 'Amazon'}, "
+        "mirrored by Keelson. Amazon notifies the buyer; this store does not.",
+        processed_at=order.purchase_date,
+        shipping_address=_address(order.shipping_address or {}),
+        inventory_behaviour=str(inventory),
+    )
+
+
+# --- outcomes (in the outbox's transaction) --------------------------------------------------
+
+
+def record_mirrored(order_id: int, *, shopify_order_id: str, name: str, admin_url: str) -> None:
+    with transaction.atomic():
+        Order.objects.filter(pk=order_id).update(
+            shopify_state=ShopifyState.SYNCED,
+            shopify_order_id=shopify_order_id,
+            shopify_order_name=name,
+            shopify_admin_url=admin_url,
+            shopify_last_error="",
+            updated_at=timezone.now(),
+        )
+
+
+def record_mirror_failed(order_id: int, error: DeliveryError) -> None:
+    with transaction.atomic():
+        Order.objects.filter(pk=order_id).exclude(shopify_state=ShopifyState.SYNCED).update(
+            shopify_state=ShopifyState.FAILED,
+            shopify_last_error=error.message,
+            updated_at=timezone.now(),
+        )
