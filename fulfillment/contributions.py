@@ -6,6 +6,8 @@ from __future__ import annotations
 from fulfillment.selectors import order_fulfillment_orders, order_fulfillments
 from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
 from fulfillment.services import sync_fulfillment_orders
+from fulfillment.shopify_inbound import on_fulfillment_created
+from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, api_sections
 
 
@@ -30,3 +32,7 @@ def register() -> None:
         "fulfillment_orders", FulfillmentOrderSerializer, order_fulfillment_orders
     )
     api_sections.register("fulfillments", FulfillmentSerializer, order_fulfillments)
+    # A fulfillment made in the merchant's Shopify admin (R3: confirmed on Amazon).
+    shopify_inbound.register(
+        "fulfillments/create", "fulfillment.from_shopify", on_fulfillment_created
+    )

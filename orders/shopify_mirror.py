@@ -199,3 +199,20 @@ def record_mirror_failed(order_id: int, error: DeliveryError) -> None:
             shopify_last_error=error.message,
             updated_at=timezone.now(),
         )
+
+
+# --- webhooks about mirrored orders ------------------------------------------------------------
+
+
+def order_for_webhook(store: ShopifyStore, shopify_order_id: object) -> Order | None:
+    """The Amazon order a Shopify webhook is about: the one mirrored as that Shopify order in
+    this store's merchant (a webhook carries the numeric id; we store the global id)."""
+    if shopify_order_id in (None, ""):
+        return None
+    value = str(shopify_order_id)
+    gid = value if value.startswith("gid://") else f"gid://shopify/Order/{value}"
+    return (
+        Order.objects.filter(merchant_id=store.merchant_id, shopify_order_id=gid)
+        .order_by("id")
+        .first()
+    )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q
 
+from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, api_sections, extensions
 from orders.models import Order
 from refunds.api import RefundSerializer
 from refunds.models import BuyerCancelResolution
 from refunds.selectors import order_refunds, refunded_on_amazon
+from refunds.shopify_inbound import on_order_cancelled, on_refund_created
 from refunds.tasks import schedule_check
 
 
@@ -45,3 +47,6 @@ def register() -> None:
         description="queue the Finances check of the changed, charged orders",
     )
     api_sections.register("refunds", RefundSerializer, order_refunds)
+    # Refunds and cancellations made in the merchant's Shopify admin (R6, R7).
+    shopify_inbound.register("refunds/create", "refunds.from_shopify", on_refund_created)
+    shopify_inbound.register("orders/cancelled", "refunds.cancel_from_shopify", on_order_cancelled)

@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 
 PROCESS_TASK = "integrations.shopify.inbound.process_receipt"
 
+
+class Failed(str):
+    """A handler's outcome that is a refusal (the receipt is marked failed, with this text). The
+    handler records what the merchant must see (timeline, notification) before returning it:
+    an exception would roll those writes back with its own."""
+
+
 Handler = Callable[[ShopifyWebhookReceipt], str | None]
 _handlers: dict[str, list[tuple[str, Handler]]] = {}
 
@@ -81,7 +88,7 @@ def process_receipt(merchant_id: int, receipt_id: int) -> str:
         if receipt is None or receipt.status != WebhookStatus.RECEIVED:
             return receipt.status if receipt else "missing"
         handlers = handlers_for(receipt.topic)
-        outcomes = []
+        outcomes: list[str] = []
         current = ""
         try:
             with transaction.atomic():
@@ -97,7 +104,10 @@ def process_receipt(merchant_id: int, receipt_id: int) -> str:
             receipt.status = WebhookStatus.FAILED
             receipt.outcome = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         else:
-            receipt.status = WebhookStatus.PROCESSED if outcomes else WebhookStatus.IGNORED
+            if any(isinstance(outcome, Failed) for outcome in outcomes):
+                receipt.status = WebhookStatus.FAILED
+            else:
+                receipt.status = WebhookStatus.PROCESSED if outcomes else WebhookStatus.IGNORED
             receipt.outcome = " ".join(outcomes)
         receipt.processed_at = timezone.now()
         receipt.save(update_fields=["status", "outcome", "processed_at"])
