@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -43,11 +44,17 @@ def test_our_limits_are_amazons_documented_usage_plans():
 @pytest.mark.django_db(transaction=True)
 def test_the_burst_is_free_then_callers_wait_at_the_documented_rate():
     limiter = RateLimiter()
+    start = time.monotonic()
     waits = [limiter.reserve("SELLER1", "confirmShipment") for _ in range(12)]
+    # At least the time between the first reservation and the last: the bucket refilled at
+    # 2/s meanwhile (long on a loaded machine: the suite runs on several workers).
+    elapsed = time.monotonic() - start
     assert waits[:10] == [0.0] * 10  # burst 10
-    # Then one token every 0.5 s (rate 2/s): the 11th waits ~0.5 s, the 12th ~1 s.
-    assert 0.4 < waits[10] <= 0.5
-    assert 0.9 < waits[11] <= 1.0
+    # Then one token every 0.5 s (rate 2/s): the 11th waits 0.5 s, the 12th 1 s, less what
+    # the bucket refilled while the reservations ran.
+    slack = 0.01  # the database's clock against ours
+    assert max(0.0, 0.5 - elapsed - slack) <= waits[10] <= 0.5
+    assert max(0.0, 1.0 - elapsed - slack) <= waits[11] <= 1.0
 
 
 @pytest.mark.django_db(transaction=True)
