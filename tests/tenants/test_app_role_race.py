@@ -23,8 +23,10 @@ pytestmark = pytest.mark.django_db
 def role_name():
     name = f"keelson_race_{uuid.uuid4().hex[:12]}"
     yield name
-    with connections["owner"].cursor() as cursor:
-        cursor.execute(f'DROP ROLE IF EXISTS "{name}"')
+    # Roles are cluster-wide and outlive the test database: drop it outside the test's
+    # transaction (which is rolled back), on a connection of its own.
+    with psycopg.connect(_url(connections["owner"].settings_dict), autocommit=True) as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 def _other_session() -> psycopg.Connection:
