@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from sandbox.amazon.app import SandboxApp
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
+from sandbox.serving import make_wsgi_server
 
 
 class AmazonSandboxServer:
@@ -25,9 +13,7 @@ class AmazonSandboxServer:
     ``serve_forever()`` serves in the calling thread (the management command)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, log_requests: bool = False) -> None:
-        self._httpd = make_server(
-            host, port, lambda e, s: self.app(e, s), _ThreadingWSGIServer, _QuietHandler
-        )
+        self._httpd = make_wsgi_server(host, port, lambda e, s: self.app(e, s))
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
         self.app = SandboxApp(self.base_url, log_requests=log_requests)

@@ -4,22 +4,10 @@ plus the webhook delivery thread."""
 from __future__ import annotations
 
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sandbox.serving import make_wsgi_server
 from sandbox.shopify.app import ShopifySandboxApp
 from sandbox.shopify.webhooks import Dispatcher
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
 
 
 class ShopifySandboxServer:
@@ -34,9 +22,7 @@ class ShopifySandboxServer:
         log_requests: bool = False,
         deliver_webhooks: bool = True,
     ) -> None:
-        self._httpd = make_server(
-            host, port, lambda e, s: self.app(e, s), _ThreadingWSGIServer, _QuietHandler
-        )
+        self._httpd = make_wsgi_server(host, port, lambda e, s: self.app(e, s))
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
         self.app = ShopifySandboxApp(self.base_url, log_requests=log_requests)

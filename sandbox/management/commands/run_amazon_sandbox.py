@@ -7,9 +7,6 @@ selling_partner_id, marketplace_ids); then it serves until SIGTERM or Ctrl-C.
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -17,6 +14,7 @@ from django.core.management.base import BaseCommand
 from sandbox.amazon import clock, generator, services, sqs
 from sandbox.amazon.models import AmazonOrder, SandboxState
 from sandbox.amazon.server import AmazonSandboxServer
+from sandbox.serving import serve_until_stopped
 
 
 def seller_line(base_url: str) -> dict[str, Any]:
@@ -68,17 +66,4 @@ class Command(BaseCommand):
                     auto_cancel_days=seller.auto_cancel_days,
                 )
                 services.create_orders(seller, specs, now)
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
-            self.stderr.write("Amazon sandbox stopped.")
+        serve_until_stopped(server, line, lambda: self.stderr.write("Amazon sandbox stopped."))

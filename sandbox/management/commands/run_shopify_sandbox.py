@@ -7,12 +7,9 @@ access_token, client_secret, api_version); then it serves until SIGTERM or Ctrl-
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-
 from django.core.management.base import BaseCommand
 
+from sandbox.serving import serve_until_stopped
 from sandbox.shopify.models import ShopifyStore
 from sandbox.shopify.server import ShopifySandboxServer
 
@@ -50,17 +47,4 @@ class Command(BaseCommand):
         )
         store.refresh_from_db()
         line = server.app.store_json(store)
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
-            self.stderr.write("Shopify sandbox stopped.")
+        serve_until_stopped(server, line, lambda: self.stderr.write("Shopify sandbox stopped."))
