@@ -1,6 +1,7 @@
 """What orders contribute to the apps below them, registered from ``OrdersConfig.ready``: the
 order timeline's record of every outbox delivery that concerns an order (F12), and the
-Shopify mirror of new Amazon orders (an order-change subscriber: orders/shopify_mirror.py)."""
+Shopify mirror of new Amazon orders (an order-change subscriber: orders/shopify_mirror.py),
+paused when Shopify refuses the store's token."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from orders.models import ActorType, EventKind, OrderEvent
 
 def record_delivery_outcome(message: OutboxMessage, text: str, data: dict[str, Any]) -> None:
     """One timeline event per delivery outcome of an order's message (sent, or failed)."""
-    if message.order_id is None:
+    if message.order_id is None or not text:
         return
     OrderEvent.objects.create(
         merchant_id=message.merchant_id,
@@ -29,6 +30,7 @@ def record_delivery_outcome(message: OutboxMessage, text: str, data: dict[str, A
 
 def register() -> None:
     outbox_registry.on_outcome(record_delivery_outcome)
+    outbox_registry.on_outcome(shopify_mirror.pause_store_on_revoked_token)
     announcements.subscribe(
         "orders.mirror_to_shopify",
         shopify_mirror.mirror_new_orders,

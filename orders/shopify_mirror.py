@@ -27,9 +27,12 @@ from django.utils import timezone
 
 from integrations.amazon.marketplaces import marketplace
 from integrations.outbox.errors import DeliveryError
+from integrations.outbox.models import OutboxMessage
 from integrations.outbox.services import enqueue
-from integrations.shopify.delivery import active_store
+from integrations.shopify.delivery import AUTH_FAILURE_CODES, active_store
 from integrations.shopify.records import NewOrder, NewOrderLine, ShopifyAddress
+from notifications.models import NotificationKind
+from notifications.services import notify_merchant
 from orders.announcements import OrderChangeSet
 from orders.models import (
     AmazonOrderStatus,
@@ -39,7 +42,7 @@ from orders.models import (
     Order,
     ShopifyState,
 )
-from tenants.models import ShopifyInventoryBehaviour, ShopifyStore
+from tenants.models import AccountStatus, Merchant, ShopifyInventoryBehaviour, ShopifyStore
 
 CREATE_ORDER_KIND = "shopify.create_order"
 
@@ -215,4 +218,33 @@ def order_for_webhook(store: ShopifyStore, shopify_order_id: object) -> Order | 
         Order.objects.filter(merchant_id=store.merchant_id, shopify_order_id=gid)
         .order_by("id")
         .first()
+    )
+
+
+# --- a revoked token pauses the store ---------------------------------------------------------
+
+
+def pause_store_on_revoked_token(message: OutboxMessage, text: str, data: dict) -> None:
+    """An outbox listener: when Shopify refuses a store's token (401/403), the store is marked
+    so (its writes keep being queued, and wait in the outbox) and the merchant is told once to
+    reconnect it; reconnecting sends what waited (``integrations.shopify.connections``)."""
+    if not message.kind.startswith("shopify.") or data.get("outcome") != "failed":
+        return
+    if data.get("code") not in AUTH_FAILURE_CODES:
+        return
+    store_id = (message.payload or {}).get("store")
+    paused = ShopifyStore.objects.filter(pk=store_id, status=AccountStatus.ACTIVE).update(
+        status=AccountStatus.AUTH_FAILED
+    )
+    if not paused:
+        return  # already paused (or disconnected): told once
+    store = ShopifyStore.objects.get(pk=store_id)
+    notify_merchant(
+        Merchant.objects.get(pk=store.merchant_id),
+        NotificationKind.GENERAL,
+        f"Reconnect your Shopify store {store.shop_domain}",
+        "Shopify refused Keelson's access token (it was revoked, or the app lost a "
+        "permission). Nothing is lost: orders, fulfillments and refunds for the store wait in "
+        "Keelson and are written to it as soon as you connect it again with a new Admin API "
+        "access token (Merchants and access > Shopify stores > Add).",
     )

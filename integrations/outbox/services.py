@@ -215,11 +215,10 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
 
 
 def _timeline(message: OutboxMessage, text: str | None, data: dict) -> None:
-    """Tell the outcome to whoever shows it (the order timeline: orders' listener)."""
-    if not text:
-        return
+    """Tell the outcome to whoever acts on it (the order timeline, the Shopify mirror's pause:
+    orders' listeners); ``text`` is empty when the handler wants no timeline entry."""
     for listener in outcome_listeners():
-        listener(message, text, {"outbox_message": message.pk, "kind": message.kind, **data})
+        listener(message, text or "", {"outbox_message": message.pk, "kind": message.kind, **data})
 
 
 @transaction.atomic

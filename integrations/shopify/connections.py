@@ -19,7 +19,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from foundation.api.errors import DomainError
-from integrations.outbox.services import enqueue
+from integrations.outbox.models import OutboxMessage, OutboxStatus
+from integrations.outbox.services import enqueue, retry_message
 from integrations.shopify import errors as shopify_errors
 from integrations.shopify.gateway import (
     DEFAULT_API_VERSION,
@@ -151,7 +152,24 @@ def connect_store(
                 f"{domain} is already connected to {merchant}."
             ) from None
         queue_webhook_subscriptions(store)
+        resend_what_waited(store)
     return store
+
+
+def resend_what_waited(store: ShopifyStore) -> int:
+    """The store's Shopify writes that failed while it was paused or disconnected (a refused
+    token, a store not connected) are sent again, now that it is connected. Returns how many."""
+    waiting = OutboxMessage.objects.filter(
+        merchant_id=store.merchant_id,
+        kind__startswith="shopify.",
+        status=OutboxStatus.FAILED,
+        payload__store=store.pk,
+    ).exclude(kind=SUBSCRIBE_WEBHOOKS_KIND)
+    count = 0
+    for message in waiting.order_by("id"):
+        retry_message(message=message)
+        count += 1
+    return count
 
 
 def queue_webhook_subscriptions(store: ShopifyStore) -> None:

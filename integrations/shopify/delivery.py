@@ -25,11 +25,17 @@ from tenants.models import AccountStatus, Merchant, ShopifyStore
 DESTINATION = "Shopify"
 
 
+# A store Shopify refused our token for is paused, not gone: its writes are still queued (and
+# wait, failed, in the outbox) so that reconnecting it sends them; nothing is lost meanwhile.
+MIRRORED_STATUSES = (AccountStatus.ACTIVE, AccountStatus.AUTH_FAILED)
+AUTH_FAILURE_CODES = frozenset({"shopify_auth_failed", "shopify_access_denied"})
+
+
 def active_store(merchant_id: int) -> ShopifyStore | None:
     """The merchant's connected store that Amazon orders are mirrored to (the first one
-    connected, when there are several), or None."""
+    connected, when there are several; a paused one included), or None."""
     return (
-        ShopifyStore.objects.filter(merchant_id=merchant_id, status=AccountStatus.ACTIVE)
+        ShopifyStore.objects.filter(merchant_id=merchant_id, status__in=MIRRORED_STATUSES)
         .order_by("id")
         .first()
     )

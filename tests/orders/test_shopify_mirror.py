@@ -13,10 +13,12 @@ from django.test import Client
 
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.registry import handler_for
+from integrations.shopify.connections import connect_store
+from notifications.models import Notification
 from orders import announcements
 from orders.models import EventKind, OrderEvent, ShopifyState
 from orders.shopify_mirror import CREATE_ORDER_KIND
-from tenants.models import Role
+from tenants.models import AccountStatus, Role, ShopifyStore
 from tenants.scope import tenant_context
 from tests.support.shopify_mirror import running_mirror
 
@@ -256,3 +258,43 @@ def test_the_merchant_chooses_the_inventory_behaviour_on_the_stores_portal_page(
         mirror.deliver()
         (created,) = mirror.store_orders()
         assert created.inventory_behaviour == "DECREMENT_IGNORING_POLICY"
+
+
+def test_a_revoked_token_pauses_the_store_tells_the_merchant_once_and_reconnecting_resumes(
+    make_merchant,
+):
+    """Bad input and faults (issue 12): a 401 from Shopify pauses the mirror for that store and
+    notifies the merchant; orders keep being queued meanwhile; nothing is lost: reconnecting
+    with a working token writes what waited."""
+    with running_mirror(make_merchant) as mirror:
+        first = mirror.place()
+        mirror.shopify.control.inject_fault("unauthorized", count=1)
+        mirror.deliver_once()
+        with tenant_context(mirror.merchant):
+            store = ShopifyStore.objects.get()
+            assert store.status == AccountStatus.AUTH_FAILED
+            (notice,) = Notification.objects.filter(title__startswith="Reconnect your Shopify")
+            assert "Nothing is lost" in notice.body
+
+        second = mirror.place()  # arrives while the store is paused
+        mirror.deliver_once()
+        assert mirror.fresh(second).shopify_state == ShopifyState.FAILED
+        with tenant_context(mirror.merchant):
+            assert Notification.objects.filter(title__startswith="Reconnect").count() == 1
+        assert mirror.store_orders() == []
+
+        connect_store(
+            merchant=mirror.merchant,
+            shop_domain=mirror.domain,
+            access_token=mirror.shopify.store["access_token"],
+            webhook_secret=mirror.shopify.store["client_secret"],
+            endpoint_override=mirror.shopify.base_url,
+        )
+        mirror.deliver(kinds=(CREATE_ORDER_KIND,))
+
+        assert {o.source_identifier for o in mirror.store_orders()} == {
+            first.external_id,
+            second.external_id,
+        }
+        assert mirror.fresh(first).shopify_state == ShopifyState.SYNCED
+        assert mirror.fresh(second).shopify_state == ShopifyState.SYNCED
