@@ -193,17 +193,32 @@ def test_a_failed_mirror_shows_in_the_api_the_order_page_and_the_outbox_list_and
         assert 'data-shopify-state="failed"' in page
         assert "Retry it from the outbox" in page
         listing = client.get("/integrations/outboxmessage/", {"status__exact": "failed"})
-        (failed,) = listing.context["cl"].result_list
+        with tenant_context(mirror.merchant):  # the page's rows, read in the merchant's scope
+            (failed,) = list(listing.context["cl"].result_list)
         assert failed.kind == CREATE_ORDER_KIND
         assert "Shopify" in listing.content.decode()
 
-        # The token works again (the store was reconnected): a person retries it.
+        # The refused token paused the store: a retry alone is refused again, in plain words.
         response = client.post(
             "/integrations/outboxmessage/",
             {"action": "retry_failed", "_selected_action": [failed.pk]},
         )
         assert response.status_code == 302
         mirror.deliver()
+        assert mirror.store_orders() == []
+        assert (
+            "nothing is written to it until it is connected again"
+            in mirror.fresh(failed).last_error
+        )
+        # Reconnected with a working token: what waited is sent.
+        connect_store(
+            merchant=mirror.merchant,
+            shop_domain=mirror.domain,
+            access_token=mirror.shopify.store["access_token"],
+            webhook_secret=mirror.shopify.store["client_secret"],
+            endpoint_override=mirror.shopify.base_url,
+        )
+        mirror.deliver(kinds=(CREATE_ORDER_KIND,))
         (created,) = mirror.store_orders()
         detail = call("get", f"/api/v1/orders/{order.pk}/", key=key).json()
         assert detail["shopify"] == {
