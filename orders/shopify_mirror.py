@@ -248,3 +248,30 @@ def pause_store_on_revoked_token(message: OutboxMessage, text: str, data: dict) 
         "Keelson and are written to it as soon as you connect it again with a new Admin API "
         "access token (Merchants and access > Shopify stores > Add).",
     )
+
+
+# --- reconcile: what the announcements missed ---------------------------------------------------
+
+RECONCILE_BATCH = 500
+
+
+def reconcile_merchant(merchant_id: int, *, limit: int = RECONCILE_BATCH) -> int:
+    """The merchant's Amazon orders that should be in its Shopify store and were never queued
+    (placed before the store was connected, or while it was disconnected) are queued now, once
+    each (the same idempotency key as the announcement's). Run in the merchant's scope.
+    Returns how many were queued."""
+    store = active_store(merchant_id)
+    if store is None:
+        return 0
+    with transaction.atomic():
+        orders = list(
+            Order.objects.filter(
+                merchant_id=merchant_id,
+                channel=Channel.AMAZON,
+                status__in=MIRRORED_STATUSES,
+                shopify_state=ShopifyState.NOT_APPLICABLE,
+            )
+            .order_by("purchase_date", "id")
+            .only("id", "merchant_id")[:limit]
+        )
+        return sum(1 for order in orders if enqueue_mirror(order, store))

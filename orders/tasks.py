@@ -7,10 +7,11 @@ import logging
 from django.utils import timezone
 
 from foundation import clock
+from integrations.shopify.delivery import MIRRORED_STATUSES as MIRRORED_STORE_STATUSES
 from notifications.services import sweep_digests_held
 from notifications.tasks import send_digests
-from orders import order_changes, selectors, services, sync
-from tenants.models import AccountStatus, AmazonAccount
+from orders import order_changes, selectors, services, shopify_mirror, sync
+from tenants.models import AccountStatus, AmazonAccount, ShopifyStore
 from tenants.scope import system_context, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -113,3 +114,24 @@ def receive_amazon_order_changes() -> dict:
     (``orders.order_changes``); does nothing when no queue is configured."""
 
     return order_changes.receive().as_dict()
+
+
+def reconcile_shopify_mirrors() -> dict:
+    """Every 10 minutes (portal/schedules.py): for each merchant with a connected Shopify store,
+    queue the mirror of the Amazon orders it lacks (``orders.shopify_mirror.reconcile_merchant``).
+    The one cross-tenant read is the merchants' ids; the rest runs in each merchant's scope."""
+    with system_context("shopify reconcile: merchants with a connected store"):
+        merchant_ids = sorted(
+            set(
+                ShopifyStore.objects.filter(status__in=MIRRORED_STORE_STATUSES).values_list(
+                    "merchant_id", flat=True
+                )
+            )
+        )
+    queued = {}
+    for merchant_id in merchant_ids:
+        with tenant_context(merchant_id):
+            count = shopify_mirror.reconcile_merchant(merchant_id)
+        if count:
+            queued[merchant_id] = count
+    return {"merchants": len(merchant_ids), "queued": queued}

@@ -18,6 +18,7 @@ from notifications.models import Notification
 from orders import announcements
 from orders.models import EventKind, OrderEvent, ShopifyState
 from orders.shopify_mirror import CREATE_ORDER_KIND
+from orders.tasks import reconcile_shopify_mirrors
 from tenants.models import AccountStatus, Role, ShopifyStore
 from tenants.scope import tenant_context
 from tests.support.shopify_mirror import running_mirror
@@ -313,3 +314,29 @@ def test_a_revoked_token_pauses_the_store_tells_the_merchant_once_and_reconnecti
         }
         assert mirror.fresh(first).shopify_state == ShopifyState.SYNCED
         assert mirror.fresh(second).shopify_state == ShopifyState.SYNCED
+
+
+def test_orders_placed_before_the_store_was_connected_are_mirrored_by_the_reconcile(
+    make_merchant,
+):
+    """Reconcile (issue 12): what no announcement queued (orders imported before the store was
+    connected) is queued by the scheduled task, once each, and mirrored."""
+    with running_mirror(make_merchant, with_store=False) as mirror:
+        before = mirror.place()
+        assert mirror.fresh(before).shopify_state == ShopifyState.NOT_APPLICABLE
+        connect_store(
+            merchant=mirror.merchant,
+            shop_domain=mirror.domain,
+            access_token=mirror.shopify.store["access_token"],
+            webhook_secret=mirror.shopify.store["client_secret"],
+            endpoint_override=mirror.shopify.base_url,
+        )
+
+        first = reconcile_shopify_mirrors()
+        again = reconcile_shopify_mirrors()
+        mirror.deliver(kinds=(CREATE_ORDER_KIND,))
+
+        assert first["queued"] == {mirror.merchant.pk: 1}
+        assert again["queued"] == {}
+        assert [o.source_identifier for o in mirror.store_orders()] == [before.external_id]
+        assert mirror.fresh(before).shopify_state == ShopifyState.SYNCED
