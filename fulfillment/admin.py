@@ -319,7 +319,7 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     for panel in fulfillment_panels(
                         fo.order,
                         can_change=can_change,
-                        read_only_reason="Your role on this merchant is read-only.",
+                        read_only_reason=READ_ONLY_REASON,
                     )
                     if panel.fo.pk == fo.pk
                 ]
@@ -345,7 +345,7 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         if not back.startswith("/") or back.startswith("//"):
             back = "/"
         if not self.portal_can(request, Capability.CHANGE, fo):
-            messages.error(request, "Your role on this merchant is read-only.")
+            messages.error(request, READ_ONLY_REASON)
             return HttpResponseRedirect(back)
         actor = Actor.user(request.user)
         note = request.POST.get("note", "").strip()[:2000]

@@ -6,7 +6,7 @@ fulfillments, mirrored to Shopify and coming back, are recognised and change not
 from __future__ import annotations
 
 from fulfillment.models import Fulfillment
-from fulfillment.services import Actor, ShipmentInput, fulfil_order
+from fulfillment.services import SHOPIFY_FULFILLMENT_KIND, Actor, ShipmentInput, fulfil_order
 from integrations.models import ShopifyWebhookReceipt
 from integrations.outbox.models import OutboxMessage
 from integrations.shopify.gateway import parse_datetime
@@ -14,7 +14,6 @@ from orders.models import Order, OrderLine
 from orders.shopify_mirror import order_for_webhook
 
 SHOPIFY_ADMIN = Actor.system("the merchant, in Shopify")
-MIRROR_KIND = "shopify.create_fulfillment"
 
 
 def _ours(order: Order, payload: dict) -> bool:
@@ -26,7 +25,7 @@ def _ours(order: Order, payload: dict) -> bool:
     return (
         bool(gid)
         and OutboxMessage.objects.filter(
-            kind=MIRROR_KIND, order=order, result__shopify_fulfillment_id=gid
+            kind=SHOPIFY_FULFILLMENT_KIND, order=order, result__shopify_fulfillment_id=gid
         ).exists()
     )
 

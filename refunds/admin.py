@@ -31,13 +31,13 @@ from foundation.api.errors import DomainError
 from fulfillment.selectors import has_fulfillment_request_in_progress
 from orders import policy as order_policy
 from orders import selectors as order_selectors
+from orders.admin import READ_ONLY_REASON
 from orders.models import Order
 from refunds import errors, policy, selectors, services
 from refunds.models import AmazonSync, Refund, RefundStatus
 from tenants.admin import TenantScopedAdminMixin, status_label
 from tenants.policy import Capability
 
-READ_ONLY_REASON = "Your role on this merchant is read-only."
 STATUS_VARIANT = {"pending": "info", "succeeded": "success", "failed": "danger"}
 AMAZON_VARIANT = {
     "not_applicable": "default",

@@ -38,8 +38,13 @@ CANCEL_REASONS = {
 }
 
 
+# Every refund Keelson writes to Shopify carries this in its note, so that one coming back
+# (the refunds/create webhook) is recognised as ours.
+MARKER_PREFIX = "Keelson refund #"
+
+
 def marker(refund: Refund) -> str:
-    return f"Keelson refund #{refund.pk}"
+    return f"{MARKER_PREFIX}{refund.pk}"
 
 
 def deliver(refund_id: int, store_id: int) -> dict:

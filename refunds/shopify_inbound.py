@@ -26,10 +26,10 @@ from orders.shopify_mirror import order_for_webhook
 from refunds import policy
 from refunds.models import Refund, RefundKind, ShopifySync
 from refunds.services import Actor, cancel_order, create_refund
+from refunds.shopify import MARKER_PREFIX
 from tenants.models import Merchant
 
 SHOPIFY_ADMIN = Actor.system("the merchant, in Shopify")
-OUR_MARKER = "Keelson refund #"
 
 
 def _decimal(value: object) -> Decimal | None:
@@ -70,7 +70,7 @@ def on_refund_created(receipt: ShopifyWebhookReceipt) -> str:
     order = order_for_webhook(receipt.store, payload.get("order_id"))
     if order is None:
         return f"Shopify order {payload.get('order_id')} is no Amazon order of ours: nothing to do."
-    if (payload.get("note") or "").startswith(OUR_MARKER):
+    if (payload.get("note") or "").startswith(MARKER_PREFIX):
         return "A refund Keelson made, back from Shopify: nothing to do."
     key = f"shopify-refund:{receipt.store_id}:{payload.get('id')}"
     if Refund.objects.filter(order=order, idempotency_key=key).exists():

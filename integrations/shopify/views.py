@@ -13,10 +13,11 @@ import json
 import logging
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from foundation.api.errors import problem_response
 from integrations.models import ShopifyWebhookReceipt
 from integrations.shopify.gateway import WEBHOOK_TOPICS
 from integrations.shopify.inbound import queue_processing
@@ -31,41 +32,33 @@ MAX_BODY = 5 * 1024 * 1024
 KNOWN_TOPICS = frozenset(topic.lower().replace("_", "/", 1) for topic in WEBHOOK_TOPICS)
 
 
-def _problem(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse(
-        {"type": "about:blank", "title": detail, "status": status, "code": code, "detail": detail},
-        status=status,
-        content_type="application/problem+json",
-    )
-
-
 @csrf_exempt
 @require_POST
-def receive_webhook(request: HttpRequest, store_id: int) -> JsonResponse:
+def receive_webhook(request: HttpRequest, store_id: int) -> HttpResponse:
     topic = request.headers.get("X-Shopify-Topic", "")[:64]
     with system_context("shopify webhook: find the store it is addressed to"):
         store = ShopifyStore.objects.filter(pk=store_id).first()
     if store is None:
         logger.warning("shopify webhook for unknown store %s (%s)", store_id, topic)
-        return _problem(401, "invalid_signature", "The webhook's signature is not valid.")
+        return problem_response(401, "invalid_signature", "The webhook's signature is not valid.")
     raw = request.body
     if len(raw) > MAX_BODY or not verify_webhook_hmac(
         raw, request.headers.get("X-Shopify-Hmac-Sha256"), store.webhook_secret
     ):
         logger.warning("shopify webhook with a bad signature for store %s (%s)", store.pk, topic)
-        return _problem(401, "invalid_signature", "The webhook's signature is not valid.")
+        return problem_response(401, "invalid_signature", "The webhook's signature is not valid.")
     webhook_id = request.headers.get("X-Shopify-Webhook-Id", "").strip()[:100]
     if not webhook_id or not topic:
-        return _problem(
+        return problem_response(
             400, "validation_error", "X-Shopify-Webhook-Id and X-Shopify-Topic are required."
         )
     if topic not in KNOWN_TOPICS:
         logger.warning("shopify webhook with a topic we never subscribed to: %s", topic)
-        return _problem(400, "unknown_topic", f"Keelson does not subscribe to {topic!r}.")
+        return problem_response(400, "unknown_topic", f"Keelson does not subscribe to {topic!r}.")
     try:
         payload = json.loads(raw)
     except ValueError:
-        return _problem(400, "validation_error", "The webhook's body is not JSON.")
+        return problem_response(400, "validation_error", "The webhook's body is not JSON.")
     if store.status != AccountStatus.ACTIVE:
         # Signed, but the merchant disconnected the store: acknowledged, not acted on.
         return JsonResponse({"status": "ignored"}, status=200)
