@@ -7,22 +7,21 @@
 
 from __future__ import annotations
 
-from integrations.outbox.errors import PermanentDeliveryError
 from integrations.outbox.registry import Handler, register
+from integrations.shopify import delivery
 from integrations.shopify.connections import SUBSCRIBE_WEBHOOKS_KIND
-from integrations.shopify.gateway import ShopifyCredentials, ShopifyGateway
-from tenants.models import AccountStatus, ShopifyStore
+from integrations.shopify.errors import ShopifyError
 
 
 def _subscribe(message) -> dict:
-    store = ShopifyStore.objects.filter(pk=message.payload["store"]).first()
-    if store is None or store.status != AccountStatus.ACTIVE:
-        raise PermanentDeliveryError(
-            "The Shopify store is no longer connected.", code="store_disconnected"
-        )
-    gateway = ShopifyGateway(ShopifyCredentials.from_store(store))
+    store = delivery.store_for_delivery(message.payload["store"])
     # Shopify's errors are the outbox's transient and permanent errors already.
-    subscriptions = gateway.ensure_webhook_subscriptions(message.payload["callback_url"])
+    try:
+        subscriptions = delivery.gateway_for_delivery(store).ensure_webhook_subscriptions(
+            message.payload["callback_url"]
+        )
+    except ShopifyError as exc:
+        raise delivery.plain_error(exc, store) from exc
     return {"topics": sorted(s.topic for s in subscriptions)}
 
 
