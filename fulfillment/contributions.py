@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fulfillment.selectors import order_fulfillment_orders, order_fulfillments
 from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
-from fulfillment.services import sync_fulfillment_orders
+from fulfillment.services import reconcile_shopify_fulfillments, sync_fulfillment_orders
 from fulfillment.shopify_inbound import on_fulfillment_created
 from integrations.shopify import inbound as shopify_inbound
-from orders import announcements, api_sections
+from orders import announcements, api_sections, shopify_mirror
 
 
 def on_order_changes(changes: announcements.OrderChangeSet) -> None:
@@ -36,3 +36,5 @@ def register() -> None:
     shopify_inbound.register(
         "fulfillments/create", "fulfillment.from_shopify", on_fulfillment_created
     )
+    # Fulfillments the store lacks (made before the order was mirrored): the reconcile.
+    shopify_mirror.register_reconciler("fulfillments", reconcile_shopify_fulfillments)

@@ -282,6 +282,9 @@ class Fulfillment(TenantModel):
     )
     amazon_confirmed_at = models.DateTimeField(null=True, blank=True)
     amazon_error = models.TextField(blank=True)
+    # Its twin in the merchant's Shopify store (gid://shopify/Fulfillment/...): written in the
+    # transaction of the mirror's ack, or the one it was taken in from (then never written back).
+    shopify_fulfillment_id = models.CharField(max_length=100, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -27,6 +27,7 @@ from fulfillment.services import (
     SHOPIFY_FULFILLMENT_KIND,
     _event,
     record_amazon_confirmation,
+    record_shopify_fulfillment,
 )
 from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import (
@@ -276,6 +277,9 @@ register(
         kind=SHOPIFY_FULFILLMENT_KIND,
         send=_mirror_fulfillment,
         destination=shopify_delivery.DESTINATION,
+        on_sent=lambda message, result: record_shopify_fulfillment(
+            int(message.payload["fulfillment"]), result["shopify_fulfillment_id"]
+        ),
         describe_sent=_describe_fulfillment_mirrored,
         describe_failed=lambda message, error: (
             f"Fulfillment #{message.payload['fulfillment']} not written to Shopify after "

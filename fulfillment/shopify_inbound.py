@@ -22,12 +22,14 @@ def _ours(order: Order, payload: dict) -> bool:
     if tracking and Fulfillment.objects.filter(order=order, tracking_number=tracking).exists():
         return True
     gid = payload.get("admin_graphql_api_id") or ""
-    return (
-        bool(gid)
-        and OutboxMessage.objects.filter(
-            kind=SHOPIFY_FULFILLMENT_KIND, order=order, result__shopify_fulfillment_id=gid
-        ).exists()
-    )
+    if not gid:
+        return False
+    if Fulfillment.objects.filter(order=order, shopify_fulfillment_id=gid).exists():
+        return True
+    # Mirrored before the fulfillment kept its Shopify id: the outbox result names it.
+    return OutboxMessage.objects.filter(
+        kind=SHOPIFY_FULFILLMENT_KIND, order=order, result__shopify_fulfillment_id=gid
+    ).exists()
 
 
 def on_fulfillment_created(receipt: ShopifyWebhookReceipt) -> str:
@@ -53,6 +55,7 @@ def on_fulfillment_created(receipt: ShopifyWebhookReceipt) -> str:
             tracking_number=(payload.get("tracking_number") or "").strip(),
             carrier=(payload.get("tracking_company") or "").strip(),
             ship_date=parse_datetime(payload.get("created_at")),
+            shopify_fulfillment_id=payload.get("admin_graphql_api_id") or "",
         ),
     )
     return (

@@ -20,6 +20,7 @@ a word to the buyer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
@@ -254,8 +255,28 @@ def pause_store_on_revoked_token(message: OutboxMessage, text: str, data: dict) 
 
 RECONCILE_BATCH = 500
 
+# What each app above orders repairs in a merchant's store (fulfillments, refunds), registered
+# from its contributions: ``reconciler(merchant_id)`` queues what is missing, in the merchant's
+# scope, and returns how many it queued. Orders run first, so what the others queue finds the
+# order's mirror on its way.
+Reconciler = Callable[[int], int]
+_reconcilers: dict[str, Reconciler] = {}
 
-def reconcile_merchant(merchant_id: int, *, limit: int = RECONCILE_BATCH) -> int:
+
+def register_reconciler(name: str, reconciler: Reconciler) -> None:
+    _reconcilers[name] = reconciler
+
+
+def reconcile_merchant(merchant_id: int) -> dict[str, int]:
+    """Queue what the merchant's Shopify store lacks: its orders first, then each registered
+    part. Returns the counts queued per part (only the parts that queued something)."""
+    counts = {"orders": reconcile_orders(merchant_id)}
+    for name, reconciler in sorted(_reconcilers.items()):
+        counts[name] = reconciler(merchant_id)
+    return {name: count for name, count in counts.items() if count}
+
+
+def reconcile_orders(merchant_id: int, *, limit: int = RECONCILE_BATCH) -> int:
     """The merchant's Amazon orders that should be in its Shopify store and were never queued
     (placed before the store was connected, or while it was disconnected) are queued now, once
     each (the same idempotency key as the announcement's). Run in the merchant's scope.

@@ -118,7 +118,8 @@ def receive_amazon_order_changes() -> dict:
 
 def reconcile_shopify_mirrors() -> dict:
     """Every 10 minutes (portal/schedules.py): for each merchant with a connected Shopify store,
-    queue the mirror of the Amazon orders it lacks (``orders.shopify_mirror.reconcile_merchant``).
+    queue what the store lacks: Amazon orders, then the fulfillments and refunds the apps above
+    register (``orders.shopify_mirror.reconcile_merchant``).
     The one cross-tenant read is the merchants' ids; the rest runs in each merchant's scope."""
     with system_context("shopify reconcile: merchants with a connected store"):
         merchant_ids = sorted(
@@ -131,7 +132,7 @@ def reconcile_shopify_mirrors() -> dict:
     queued = {}
     for merchant_id in merchant_ids:
         with tenant_context(merchant_id):
-            count = shopify_mirror.reconcile_merchant(merchant_id)
-        if count:
-            queued[merchant_id] = count
+            counts = shopify_mirror.reconcile_merchant(merchant_id)
+        if counts:
+            queued[merchant_id] = counts
     return {"merchants": len(merchant_ids), "queued": queued}

@@ -7,11 +7,12 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q
 
 from integrations.shopify import inbound as shopify_inbound
-from orders import announcements, api_sections, extensions
+from orders import announcements, api_sections, extensions, shopify_mirror
 from orders.models import Order
 from refunds.api import RefundSerializer
 from refunds.models import BuyerCancelResolution
 from refunds.selectors import order_refunds, refunded_on_amazon
+from refunds.services import mirror_amazon_cancellations, reconcile_shopify_refunds
 from refunds.shopify_inbound import on_order_cancelled, on_refund_created
 from refunds.tasks import schedule_check
 
@@ -46,7 +47,17 @@ def register() -> None:
         rule="R6",
         description="queue the Finances check of the changed, charged orders",
     )
+    announcements.subscribe(
+        "refunds.mirror_amazon_cancellations_to_shopify",
+        mirror_amazon_cancellations,
+        when=announcements.IN_TRANSACTION,
+        order=310,
+        rule="R7",
+        description="cancel in the Shopify store the mirrored orders Amazon cancelled",
+    )
     api_sections.register("refunds", RefundSerializer, order_refunds)
     # Refunds and cancellations made in the merchant's Shopify admin (R6, R7).
     shopify_inbound.register("refunds/create", "refunds.from_shopify", on_refund_created)
     shopify_inbound.register("orders/cancelled", "refunds.cancel_from_shopify", on_order_cancelled)
+    # Refunds the store lacks (made before the order was mirrored): the reconcile.
+    shopify_mirror.register_reconciler("refunds", reconcile_shopify_refunds)

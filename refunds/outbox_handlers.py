@@ -81,3 +81,28 @@ for kind in (services.SHOPIFY_REFUND_KIND, services.SHOPIFY_CANCEL_KIND):
             describe_failed=lambda message, error: None,  # shopify_failed writes the event
         )
     )
+
+
+def _describe_amazon_cancellation(message, result: dict) -> str:
+    how = " (it was cancelled there already)" if result.get("found_existing") else ""
+    return (
+        f"Shopify order {result.get('order_name') or result.get('shopify_order_id')} in "
+        f"{result['store']} cancelled, as Amazon cancelled the order{how}; the buyer was not "
+        "notified (R4)."
+    )
+
+
+register(
+    Handler(
+        kind=services.SHOPIFY_AMAZON_CANCELLATION_KIND,
+        send=lambda message: shopify.deliver_amazon_cancellation(
+            int(message.payload["order"]), int(message.payload["store"])
+        ),
+        destination=SHOPIFY,
+        describe_sent=_describe_amazon_cancellation,
+        describe_failed=lambda message, error: (
+            f"The Amazon cancellation was not written to Shopify after {message.attempts} "
+            f"attempt(s): {error.message}"
+        ),
+    )
+)

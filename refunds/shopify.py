@@ -13,6 +13,9 @@ ack reads the order first and finds what an earlier attempt did. The buyer is ne
   less (R7 allows any amount above 0), ``refundCreate`` first gives back exactly Keelson's
   amount (lines restocked as ``CANCEL``), then ``orderCancel`` without a refund.
 - A cancellation of some lines: ``refundCreate`` of those lines (``CANCEL``) and the amount.
+- An order Amazon cancelled itself (no Keelson refund): ``orderCancel`` with restock and the
+  refund of what Shopify holds as paid (Amazon charged nothing, or gave it back); found
+  already cancelled, it changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from integrations.shopify import delivery
 from integrations.shopify.errors import ShopifyError
 from integrations.shopify.gateway import ShopifyGateway
 from integrations.shopify.records import RefundLine, RefundRequest, ShopifyOrder
+from orders.models import Order
 from refunds.models import Refund
 from refunds.policy import CancelReason
 
@@ -75,6 +79,48 @@ def deliver(refund_id: int, store_id: int) -> dict:
         raise
     return {
         **result,
+        "store": store.shop_domain,
+        "shopify_order_id": mirrored.id,
+        "order_name": mirrored.name,
+    }
+
+
+def deliver_amazon_cancellation(order_id: int, store_id: int) -> dict:
+    store = delivery.store_for_delivery(store_id)
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        raise PermanentDeliveryError("The order is gone.", code="no_order")
+    if not order.shopify_order_id:
+        raise TransientDeliveryError(
+            f"The order is not in the Shopify store {store.shop_domain} yet: its cancellation "
+            "is written once it is.",
+            code="shopify_order_not_mirrored",
+            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
+        )
+    gateway = delivery.gateway_for_delivery(store)
+    try:
+        mirrored = gateway.get_order(order.shopify_order_id)
+        if mirrored is None:
+            raise PermanentDeliveryError(
+                f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
+                f"in the Shopify store {store.shop_domain}.",
+                code="shopify_no_order",
+            )
+        found = mirrored.cancelled_at is not None
+        if not found:
+            gateway.cancel_order(
+                mirrored.id,
+                reason="OTHER",
+                refund=True,
+                restock=True,
+                staff_note=f"Cancelled on Amazon (order {order.external_id}); Keelson",
+            )
+    except ShopifyError as exc:
+        delivery.plain_error(exc, store)
+        raise
+    return {
+        "cancelled": True,
+        "found_existing": found,
         "store": store.shop_domain,
         "shopify_order_id": mirrored.id,
         "order_name": mirrored.name,

@@ -64,6 +64,11 @@ from fulfillment.services.shipments import (
     amazon_confirmation_key,
     fulfil_order,
     report_shipment,
+)
+from fulfillment.services.shopify import (
+    enqueue_shopify_fulfillment,
+    reconcile_shopify_fulfillments,
+    record_shopify_fulfillment,
     shopify_fulfillment_key,
 )
 
@@ -96,11 +101,14 @@ __all__ = [
     "cancel_request",
     "confirm_shipments",
     "create_fulfillment_service",
+    "enqueue_shopify_fulfillment",
     "fulfil_order",
     "issue_service_api_key",
     "new_signing_secret",
     "prepare_fulfillment_orders",
+    "reconcile_shopify_fulfillments",
     "record_amazon_confirmation",
+    "record_shopify_fulfillment",
     "refresh_fulfillment_status",
     "reject_cancellation",
     "reject_request",

@@ -24,7 +24,6 @@ from fulfillment.models import (
 from fulfillment.services.base import (
     AMAZON_CONFIRM_KIND,
     R4_NOTE,
-    SHOPIFY_FULFILLMENT_KIND,
     Actor,
     _apply,
     _decide,
@@ -39,6 +38,7 @@ from fulfillment.services.base import (
     _shipped_any,
 )
 from fulfillment.services.fulfillment_orders import _trim_unrequested
+from fulfillment.services.shopify import enqueue_shopify_fulfillment
 from fulfillment.workflow import Action, Facts, Side
 from integrations.outbox.services import enqueue
 from integrations.shopify.delivery import active_store
@@ -93,6 +93,9 @@ class ShipmentInput:
     carrier: str = ""
     ship_date: datetime | None = None
     notify_customer: bool = False
+    # The Shopify fulfillment this shipment was made as, in the merchant's store (taken in by
+    # the fulfillments/create webhook): it is recorded, and not written back.
+    shopify_fulfillment_id: str = ""
 
 
 def _needs_amazon_confirmation(order: Order) -> bool:
@@ -143,6 +146,7 @@ def _record_fulfillment(
         notify_customer=shipment.notify_customer,
         customer_notified=False,
         amazon_confirmation=AmazonConfirmation.PENDING if amazon else "not_required",
+        shopify_fulfillment_id=shipment.shopify_fulfillment_id,
         created_by=actor.name,
     )
     FulfillmentLine.objects.bulk_create(
@@ -194,30 +198,12 @@ def _enqueue_shopify_fulfillment(
     is in Shopify; until then its delivery waits (a transient failure, retried)."""
     if order.channel != Channel.AMAZON or order.shopify_state == ShopifyState.NOT_APPLICABLE:
         return
+    if fulfillment.shopify_fulfillment_id:
+        return  # made in Shopify: it is there already
     store = active_store(order.merchant_id)
     if store is None:
         return
-    quantities: dict[str, int] = defaultdict(int)
-    for line, qty, _ in pairs:
-        quantities[line.sku or line.asin or line.external_id] += qty
-    enqueue(
-        merchant_id=order.merchant_id,
-        kind=SHOPIFY_FULFILLMENT_KIND,
-        payload={
-            "fulfillment": fulfillment.pk,
-            "store": store.pk,
-            "lines": sorted(quantities.items()),
-            "tracking_number": fulfillment.tracking_number,
-            "carrier": fulfillment.carrier,
-            "ship_date": fulfillment.ship_date.isoformat(),
-        },
-        idempotency_key=shopify_fulfillment_key(fulfillment.pk, store.pk),
-        order_id=order.pk,
-    )
-
-
-def shopify_fulfillment_key(fulfillment_id: int, store_id: int) -> str:
-    return f"shopify-fulfillment-{fulfillment_id}-store-{store_id}"
+    enqueue_shopify_fulfillment(fulfillment, store, pairs=[(line, qty) for line, qty, _ in pairs])
 
 
 def _enqueue_amazon_confirmation(

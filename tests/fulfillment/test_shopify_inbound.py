@@ -9,6 +9,7 @@ import pytest
 from django.utils.dateparse import parse_datetime
 
 from fulfillment.models import Fulfillment
+from fulfillment.services import SHOPIFY_FULFILLMENT_KIND
 from integrations.models import WebhookStatus
 from orders.models import ShopifyState
 from tenants.scope import tenant_context
@@ -58,8 +59,12 @@ def test_a_fulfilment_in_shopify_becomes_a_keelson_fulfilment_confirmed_on_amazo
         assert package["tracking_number"] == "1ZSHOPIFY01"
         assert package["carrier_code"] == "UPS"
         assert parse_datetime(package["ship_date"]) == shopify_created_at.replace(microsecond=0)
-        # Our write back to Shopify found the fulfillment there (by tracking): still one.
+        # It came from Shopify: it keeps the Shopify id and is never written back.
         assert created.fulfillments.count() == 1
+        assert mirror.fresh(fulfillment).shopify_fulfillment_id == (
+            f"gid://shopify/Fulfillment/{created.fulfillments.get().pk}"
+        )
+        assert mirror.messages(SHOPIFY_FULFILLMENT_KIND) == []
 
 
 def test_our_own_fulfilment_coming_back_from_shopify_changes_nothing(

@@ -16,8 +16,9 @@ from integrations.outbox import services as outbox
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from orders.models import ShopifyState
 from orders.shopify_mirror import CREATE_ORDER_KIND
+from orders.tasks import reconcile_shopify_mirrors
 from tenants.scope import tenant_context
-from tests.support.shopify_mirror import running_mirror
+from tests.support.shopify_mirror import connect_store, running_mirror
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,3 +151,35 @@ def test_a_fulfillment_made_through_the_api_is_mirrored_too_R3(make_merchant, ma
         (created,) = mirror.store_orders()
         (shipped,) = created.fulfillments.all()
         assert (shipped.tracking_number, shipped.notify_customer) == ("1ZAPI0001", False)
+
+
+def test_a_fulfilment_made_before_the_store_was_connected_is_mirrored_by_the_reconcile_R3(
+    make_merchant,
+):
+    """Reconcile (issue 12): an order shipped before its merchant connected the store is
+    created there and then fulfilled with the same tracking, once; Amazon is not told twice."""
+    with running_mirror(make_merchant, with_store=False) as mirror:
+        order = mirror.place(TWO_ITEMS)
+        made = fulfil(mirror, order, tracking="1ZBEFORE")
+        mirror.deliver()
+        assert mirror.messages(SHOPIFY_FULFILLMENT_KIND) == []
+        store = connect_store(mirror.merchant, mirror.shopify)
+
+        first = reconcile_shopify_mirrors()
+        again = reconcile_shopify_mirrors()
+        mirror.deliver()
+
+        assert first["queued"] == {mirror.merchant.pk: {"orders": 1, "fulfillments": 1}}
+        assert again["queued"] == {}
+        (created,) = mirror.store_orders()
+        (shopify_fulfillment,) = created.fulfillments.all()
+        assert shopify_fulfillment.tracking_number == "1ZBEFORE"
+        assert mirror.fresh(made).shopify_fulfillment_id == (
+            f"gid://shopify/Fulfillment/{shopify_fulfillment.pk}"
+        )
+        (message,) = mirror.messages(SHOPIFY_FULFILLMENT_KIND)
+        assert message.payload["store"] == store.pk
+        assert message.status == OutboxStatus.SENT
+        assert len(mirror.messages(services.AMAZON_CONFIRM_KIND)) == 1
+        # Mirrored now: the next reconcile finds nothing to do.
+        assert reconcile_shopify_mirrors()["queued"] == {}

@@ -336,7 +336,7 @@ def test_orders_placed_before_the_store_was_connected_are_mirrored_by_the_reconc
         again = reconcile_shopify_mirrors()
         mirror.deliver(kinds=(CREATE_ORDER_KIND,))
 
-        assert first["queued"] == {mirror.merchant.pk: 1}
+        assert first["queued"] == {mirror.merchant.pk: {"orders": 1}}
         assert again["queued"] == {}
         assert [o.source_identifier for o in mirror.store_orders()] == [before.external_id]
         assert mirror.fresh(before).shopify_state == ShopifyState.SYNCED

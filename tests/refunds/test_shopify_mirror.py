@@ -11,12 +11,13 @@ import pytest
 
 from integrations.outbox.models import OutboxStatus
 from orders.models import EventKind, OrderEvent, ShopifyState
+from orders.tasks import reconcile_shopify_mirrors
 from refunds import services
 from refunds.models import RefundStatus, ShopifySync
 from refunds.policy import RequestedLine
 from tenants.scope import tenant_context
 from tests.refunds.conftest import ACTOR
-from tests.support.shopify_mirror import running_mirror
+from tests.support.shopify_mirror import connect_store, running_mirror
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,3 +175,77 @@ def test_a_refund_amazon_refuses_never_reaches_shopify_R6(make_merchant):
         assert mirror.messages(services.SHOPIFY_REFUND_KIND) == []
         (created,) = mirror.store_orders()
         assert created.refunds.count() == 0
+
+
+def test_an_order_amazon_cancelled_after_it_was_mirrored_is_cancelled_in_shopify_once_R7_R4(
+    make_merchant,
+):
+    """A8: Amazon cancels an MFN order not confirmed within 30 days. The store's mirror is
+    cancelled too (restocked, the paid amount given back, the buyer not notified), once."""
+    with running_mirror(make_merchant) as mirror:
+        order = mirrored(mirror)
+        mirror.amazon.control.advance_clock(days=31)
+        again = mirror.reimport(order)
+        assert again.status == "Canceled"
+        mirror.reimport(order)  # seen again: still one message
+        (message,) = mirror.messages(services.SHOPIFY_AMAZON_CANCELLATION_KIND)
+        mirror.deliver()
+
+        message = mirror.fresh(message)
+        assert message.status == OutboxStatus.SENT
+        assert message.result["found_existing"] is False
+        (created,) = mirror.store_orders()
+        assert created.cancelled_at is not None
+        with tenant_context(mirror.merchant):
+            assert OrderEvent.objects.filter(
+                order=order, kind=EventKind.OUTBOX, message__contains="as Amazon cancelled"
+            ).exists()
+        # A retry after a lost ack finds it cancelled and changes nothing.
+        with tenant_context(mirror.merchant):
+            message.status = OutboxStatus.PENDING
+            message.save(update_fields=["status"])
+        mirror.deliver_once()
+        assert mirror.fresh(message).result["found_existing"] is True
+
+
+def test_a_cancellation_made_in_keelson_is_not_written_again_when_amazon_reports_it_R7(
+    make_merchant,
+):
+    with running_mirror(make_merchant) as mirror:
+        order = mirrored(mirror)
+        made = cancel(mirror, order, Decimal("48.20"))
+        mirror.deliver()
+        assert mirror.fresh(made).shopify_sync == ShopifySync.SYNCED
+        again = mirror.reimport(order)
+        assert again.status == "Canceled"
+        assert mirror.messages(services.SHOPIFY_AMAZON_CANCELLATION_KIND) == []
+        assert len(mirror.messages(services.SHOPIFY_CANCEL_KIND)) == 1
+
+
+def test_a_refund_made_before_the_store_was_connected_is_mirrored_by_the_reconcile_R6(
+    make_merchant,
+):
+    """Reconcile (issue 12): the store gets the order, then the refund Amazon accepted before
+    the store was connected, once."""
+    with running_mirror(make_merchant, with_store=False) as mirror:
+        order = mirror.place(shipped=True)
+        made = refund(mirror, order, quantity=1)
+        mirror.deliver()
+        made = mirror.fresh(made)
+        assert (made.status, made.shopify_sync) == (
+            RefundStatus.SUCCEEDED,
+            ShopifySync.NOT_APPLICABLE,
+        )
+        connect_store(mirror.merchant, mirror.shopify)
+
+        first = reconcile_shopify_mirrors()
+        again = reconcile_shopify_mirrors()
+        mirror.deliver()
+
+        assert first["queued"] == {mirror.merchant.pk: {"orders": 1, "refunds": 1}}
+        assert again["queued"] == {}
+        assert mirror.fresh(made).shopify_sync == ShopifySync.SYNCED
+        (created,) = mirror.store_orders()
+        (shopify_refund,) = created.refunds.all()
+        assert shopify_refund.note.startswith(f"Keelson refund #{made.pk}")
+        assert reconcile_shopify_mirrors()["queued"] == {}
