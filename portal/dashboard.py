@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import urlencode
 
+from integrations.shopify.health import store_mirror_health
 from orders import dashboard as orders_dashboard
 from refunds import dashboard as refunds_dashboard
 from tenants.models import AccountStatus
@@ -76,6 +79,7 @@ def assemble() -> None:
         register_counter(key, *orders_dashboard.attention_counter(key))
     register_section("order_charts", orders_dashboard.chart_context)
     register_section("amazon_sync", orders_dashboard.sync_context)
+    register_section("shopify_mirror", shopify_mirror_context)
     key, title, description, icon = refunds_dashboard.CARD
     if not any(card.key == key for card in ORDER_CARDS):
         ORDER_CARDS.append(OrderCard(key, title, description, icon))
@@ -88,6 +92,50 @@ STATUS_VARIANT = {
     AccountStatus.AUTH_FAILED: "danger",
     AccountStatus.DISCONNECTED: "warning",
 }
+
+
+def shopify_mirror_context(request: HttpRequest) -> dict[str, Any]:
+    """One row per connected Shopify store in scope: is the mirror keeping up (issue 12)."""
+    scope = sorted(getattr(request, "merchant_ids", ()) or ())
+    rows = store_mirror_health(scope)
+    names = {m.pk: m.name for m in merchants_by_ids(frozenset(r.merchant_id for r in rows))}
+    outbox = reverse("portal:integrations_outboxmessage_changelist")
+    out = []
+    for row in rows:
+        if row.status == AccountStatus.AUTH_FAILED:
+            label, variant = "Paused: reconnect", "danger"
+            detail = (
+                "Shopify refused Keelson's access token. Writes wait here and are sent once the "
+                "store is connected again with a new token."
+            )
+        elif row.failed:
+            label, variant = "Errors", "danger"
+            detail = "Some writes were given up: retry them from the outbox once fixed."
+        elif row.backlog and row.last_error:
+            label, variant = "Retrying", "warning"
+            detail = "Shopify did not take the last write; it is retried with back-off."
+        else:
+            label, variant = "Mirroring", "success"
+            detail = "Amazon orders, fulfillments and refunds are written as they happen."
+        out.append(
+            {
+                "store_id": row.store_id,
+                "merchant": names.get(row.merchant_id, ""),
+                "shop_domain": row.shop_domain,
+                "label": label,
+                "variant": variant,
+                "detail": detail,
+                "last_success_at": row.last_success_at,
+                "backlog": row.backlog,
+                "oldest_waiting_at": row.oldest_waiting_at,
+                "failed": row.failed,
+                "failed_link": outbox
+                + "?"
+                + urlencode({"status__exact": "failed", "kind__startswith": "shopify."}),
+                "error": row.last_error,
+            }
+        )
+    return {"shopify_mirror": out, "shopify_mirror_several_merchants": len(scope) > 1}
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
