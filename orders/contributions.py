@@ -9,6 +9,7 @@ from typing import Any
 
 from integrations.outbox import registry as outbox_registry
 from integrations.outbox.models import OutboxMessage
+from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, shopify_mirror
 from orders.models import ActorType, EventKind, OrderEvent
 
@@ -39,3 +40,8 @@ def register() -> None:
         rule="R1",
         description="one outbox message per Amazon order to create it in the Shopify store",
     )
+    # Orders made or changed in the store: recorded, nothing to change (Amazon is the record).
+    for topic in ("orders/create", "orders/updated"):
+        shopify_inbound.register(
+            topic, "orders.mirrored_order_webhook", shopify_mirror.on_order_webhook
+        )

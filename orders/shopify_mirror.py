@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.amazon.marketplaces import marketplace
+from integrations.models import ShopifyWebhookReceipt
 from integrations.outbox.errors import DeliveryError
 from integrations.outbox.models import OutboxMessage
 from integrations.outbox.services import enqueue
@@ -219,6 +220,36 @@ def order_for_webhook(store: ShopifyStore, shopify_order_id: object) -> Order | 
         Order.objects.filter(merchant_id=store.merchant_id, shopify_order_id=gid)
         .order_by("id")
         .first()
+    )
+
+
+def on_order_webhook(receipt: ShopifyWebhookReceipt) -> str:
+    """``orders/create`` and ``orders/updated``: Keelson mirrors Amazon orders into the store
+    and Amazon stays their record, so these change nothing here; the receipt says which order
+    it was about and why nothing changed (never a silent drop)."""
+    payload = receipt.payload
+    label = payload.get("name") or payload.get("id")
+    order = order_for_webhook(receipt.store, payload.get("id"))
+    if order is None and payload.get("source_name") == "amazon":
+        order = (
+            Order.objects.filter(
+                merchant_id=receipt.store.merchant_id,
+                channel=Channel.AMAZON,
+                external_id=payload.get("source_identifier") or "",
+            )
+            .order_by("id")
+            .first()
+        )
+    if order is None:
+        return (
+            f"Shopify order {label} was made in the store, not mirrored from Amazon: Keelson "
+            "leaves it to Shopify."
+        )
+    if receipt.topic == "orders/create":
+        return f"Shopify order {label} is Keelson's mirror of Amazon order {order.external_id}."
+    return (
+        f"Shopify order {label} (Amazon order {order.external_id}) changed in Shopify: Amazon "
+        "stays the record of the order, so nothing changes in Keelson."
     )
 
 

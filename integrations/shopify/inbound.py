@@ -44,6 +44,12 @@ def register(topic: str, name: str, handler: Handler) -> None:
     entries.append((name, handler))
 
 
+def unregister(topic: str, name: str) -> None:
+    """Stop handling ``topic`` with the handler known as ``name`` (tests, and an app that
+    switches a feature off)."""
+    _handlers[topic] = [(n, h) for n, h in _handlers.get(topic, ()) if n != name]
+
+
 def handlers_for(topic: str) -> list[tuple[str, Handler]]:
     return list(_handlers.get(topic, ()))
 

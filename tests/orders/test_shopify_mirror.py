@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from integrations.models import WebhookStatus
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.registry import handler_for
 from integrations.shopify.connections import connect_store
@@ -22,6 +23,7 @@ from orders.tasks import reconcile_shopify_mirrors
 from tenants.models import AccountStatus, Role, ShopifyStore
 from tenants.scope import tenant_context
 from tests.support.shopify_mirror import running_mirror
+from tests.support.shopify_webhooks import receive, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -340,3 +342,40 @@ def test_orders_placed_before_the_store_was_connected_are_mirrored_by_the_reconc
         assert again["queued"] == {}
         assert [o.source_identifier for o in mirror.store_orders()] == [before.external_id]
         assert mirror.fresh(before).shopify_state == ShopifyState.SYNCED
+
+
+def test_order_webhooks_say_whether_the_order_is_our_mirror_and_change_nothing(
+    make_merchant, live_server, settings
+):
+    """orders/create and orders/updated: Amazon is the record of a mirrored order, and an order
+    made in the store stays Shopify's; each receipt says which it was (never a silent drop)."""
+    with running_mirror(make_merchant) as mirror:
+        subscribe(mirror, live_server, settings)
+        order = mirror.place()
+        mirror.deliver()
+        ours = receive(mirror, "orders/create")
+        mirror.shopify.control.create_order(
+            mirror.domain,
+            {
+                "lineItems": [
+                    {
+                        "sku": "MUG-1",
+                        "title": "Mug",
+                        "quantity": 1,
+                        "priceSet": {"shopMoney": {"amount": "9.00", "currencyCode": "USD"}},
+                    }
+                ],
+            },
+        )
+        deadline = time.monotonic() + 30
+        while len(receipts := receive(mirror, "orders/create")) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        (first, native) = receipts
+        assert [r.pk for r in ours] == [first.pk]
+        assert first.status == WebhookStatus.PROCESSED
+        assert f"Keelson's mirror of Amazon order {order.external_id}" in first.outcome
+        assert native.status == WebhookStatus.PROCESSED
+        assert "made in the store, not mirrored from Amazon" in native.outcome
+        assert mirror.fresh(order).shopify_state == ShopifyState.SYNCED
