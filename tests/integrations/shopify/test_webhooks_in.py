@@ -109,6 +109,32 @@ def test_a_webhook_for_an_unknown_store_is_401(client, store):
     assert response.status_code == 401
 
 
+def test_one_stores_signature_opens_no_other_merchants_store(client, store, make_merchant):
+    """Tenant isolation of the webhook route: the secret of one merchant's store signs nothing
+    for another merchant's store, and what is kept belongs to the store it was sent to."""
+    from tenants.models import ShopifyStore
+
+    other = make_merchant()
+    with tenant_context(other):
+        theirs = ShopifyStore.objects.create(
+            merchant=other,
+            shop_domain="other.myshopify.com",
+            access_token="shpat_y",
+            webhook_secret="whsec-their-secret",
+        )
+    body = b'{"id": 5}'
+
+    response = post(client, theirs, body, signature=webhook_hmac(body, SECRET))
+    assert response.status_code == 401
+    assert receipts() == []
+
+    assert post(client, store, body, signature=webhook_hmac(body, SECRET)).status_code == 200
+    (receipt,) = receipts()
+    assert (receipt.store_id, receipt.merchant_id) == (store.pk, store.merchant_id)
+    with tenant_context(other):
+        assert not ShopifyWebhookReceipt.objects.exists()  # RLS: not even by the table
+
+
 def test_a_disconnected_store_is_acknowledged_but_not_acted_on(client, store):
     with tenant_context(store.merchant_id):
         type(store).objects.filter(pk=store.pk).update(status=AccountStatus.DISCONNECTED)
