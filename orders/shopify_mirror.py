@@ -44,7 +44,8 @@ from orders.models import (
     Order,
     ShopifyState,
 )
-from tenants.models import AccountStatus, Merchant, ShopifyInventoryBehaviour, ShopifyStore
+from tenants.models import Merchant, ShopifyInventoryBehaviour, ShopifyStore
+from tenants.services import pause_shopify_store
 
 CREATE_ORDER_KIND = "shopify.create_order"
 
@@ -264,13 +265,9 @@ def pause_store_on_revoked_token(message: OutboxMessage, text: str, data: dict) 
         return
     if data.get("code") not in AUTH_FAILURE_CODES:
         return
-    store_id = (message.payload or {}).get("store")
-    paused = ShopifyStore.objects.filter(pk=store_id, status=AccountStatus.ACTIVE).update(
-        status=AccountStatus.AUTH_FAILED
-    )
-    if not paused:
+    store = pause_shopify_store((message.payload or {}).get("store"))
+    if store is None:
         return  # already paused (or disconnected): told once
-    store = ShopifyStore.objects.get(pk=store_id)
     notify_merchant(
         Merchant.objects.get(pk=store.merchant_id),
         NotificationKind.GENERAL,

@@ -201,6 +201,16 @@ def update_shopify_store(
     )
 
 
+def pause_shopify_store(store_id: int) -> ShopifyStore | None:
+    """Shopify refused the store's token: mark it "authentication failed" (its writes keep
+    waiting in the outbox until it is reconnected). Returns the store when it was paused now,
+    None when it already was (or is disconnected), so the caller tells the merchant once."""
+    paused = ShopifyStore.objects.filter(pk=store_id, status=AccountStatus.ACTIVE).update(
+        status=AccountStatus.AUTH_FAILED
+    )
+    return ShopifyStore.objects.get(pk=store_id) if paused else None
+
+
 def record_api_key_use(api_key: ApiKey, *, at: datetime, resolution: timedelta) -> bool:
     """Set the key's last_used_at, at most once per `resolution` (one conditional UPDATE, so
     concurrent requests do not queue on the row). Returns whether it was written."""
