@@ -16,11 +16,16 @@ A view method opts in with a decorator::
 - the same key with the same request returns the stored answer: same status, same body, plus
   ``Idempotent-Replayed: true``; the view does not run again;
 - the same key with another request is ``409 idempotency_key_reused``;
+- a refusal by a business rule (a ``DomainError`` with 409/422 raised by the use case) is kept
+  like a success: the same request replays the refusal, another one is
+  ``409 idempotency_key_reused`` (a client that retries a refused request with a changed body
+  must not find it accepted under the same key);
 - a request whose first run is still going waits for it (up to
   ``KEELSON_IDEMPOTENCY_WAIT_SECONDS``, default 10), then replays its answer, or gets
   ``409 idempotency_key_in_progress`` with ``Retry-After``;
-- an error answer (4xx, 5xx) is not stored: nothing was created (services are atomic), so the
-  client may fix the cause and retry with the same key;
+- any other error answer (400 validation, 401, 403, 404, 5xx, or an error the view returns
+  instead of raising) is not stored: the request was refused before the use case ran, nothing
+  was created, so the client may fix it and retry with the same key;
 - keys are kept 24 hours (``RETENTION``); after that the key is new again.
 
 How it is safe under concurrency: the record is claimed with ``INSERT ... ON CONFLICT DO
@@ -51,7 +56,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
 
-from foundation.api.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
+from foundation.api.errors import DomainError, IdempotencyKeyInProgress, IdempotencyKeyReused
 from foundation.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -80,11 +85,21 @@ def idempotent(handler: Callable) -> Callable:
             claim = _claim(request.auth, key, fingerprint, request)
             if claim.replay is not None:
                 return replay(claim.replay)
-            response = handler(view, request, *args, **kwargs)
+            refused = False
+            try:
+                # A savepoint: when the use case refuses, whatever it wrote is undone, and the
+                # refusal (not a half-done effect) is what the key keeps.
+                with transaction.atomic():
+                    response = handler(view, request, *args, **kwargs)
+            except DomainError as exc:
+                if not is_use_case_refusal(exc):
+                    raise
+                refused = True
+                response = view.handle_exception(exc)
             response = view.finalize_response(request, response, *args, **kwargs)
             if hasattr(response, "render"):
                 response.render()
-            if 200 <= response.status_code < 300:
+            if 200 <= response.status_code < 300 or refused:
                 _store(claim.record_id, response)
             else:
                 IdempotencyRecord.objects.filter(pk=claim.record_id).delete()
@@ -92,6 +107,14 @@ def idempotent(handler: Callable) -> Callable:
 
     wrapper.idempotent = True
     return wrapper
+
+
+def is_use_case_refusal(exc: DomainError) -> bool:
+    """A business rule refused the request (409/422 from the use case, api.md): the key keeps
+    that answer. Validation and the key's own conflicts are not such a refusal."""
+    if isinstance(exc, (IdempotencyKeyReused, IdempotencyKeyInProgress)):
+        return False
+    return exc.status in (409, 422) and exc.code != "validation_error"
 
 
 def credential_model() -> type[Model]:

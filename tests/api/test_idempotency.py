@@ -124,16 +124,41 @@ def test_keys_belong_to_one_api_key(call, setup, make_api_key):
 
 
 @pytest.mark.django_db
-def test_an_error_answer_is_not_kept_so_the_key_can_be_retried(call, setup):
+def test_a_request_refused_before_the_use_case_keeps_nothing_so_the_key_can_be_retried(call, setup):
     _order, key, url = setup
-    assert_problem(post(call, url, key, {"message": "reject"}, idem="k-5"), 422, "note_rejected")
     assert_problem(post(call, url, key, {}, idem="k-5"), 400, "validation_error")
     # An error answer returned (not raised) by the view is not kept either.
     assert post(call, url, key, {"message": "soft-fail"}, idem="k-5").status_code == 409
     ok = post(call, url, key, {"message": "fixed"}, idem="k-5")
     assert ok.status_code == 201
     assert IdempotencyRecord.objects.filter(key="k-5").count() == 1
-    assert urls_testviews.EXECUTIONS == ["reject", "soft-fail", "fixed"]
+    assert urls_testviews.EXECUTIONS == ["soft-fail", "fixed"]
+
+
+@pytest.mark.django_db
+def test_a_refusal_by_the_use_case_is_kept_replayed_and_guards_the_key(call, setup):
+    """api.md: a key whose first request a business rule refused (409/422 from the use case)
+    keeps that answer: the same body replays it, another body is idempotency_key_reused."""
+    order, key, url = setup
+    first = post(call, url, key, {"message": "reject"}, idem="k-6")
+    assert_problem(first, 422, "note_rejected")
+
+    again = post(call, url, key, {"message": "reject"}, idem="k-6")
+    assert again.status_code == 422
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    other = post(call, url, key, {"message": "a different note"}, idem="k-6")
+    assert_problem(other, 409, "idempotency_key_reused")
+
+    assert urls_testviews.EXECUTIONS == ["reject"]  # the use case ran once
+
+    # What a use case wrote before refusing is undone with it; the refusal alone is kept.
+    written = post(call, url, key, {"message": "write-then-reject"}, idem="k-7")
+    assert_problem(written, 422, "note_rejected")
+    assert notes(order) == []
+    assert post(call, url, key, {"message": "write-then-reject"}, idem="k-7").content == (
+        written.content
+    )
 
 
 @pytest.mark.django_db

@@ -67,6 +67,8 @@ class AddNote(APIView):
                 actor_type=ActorType.API_KEY,
                 actor=request.auth.prefix,
             )
+        if message == "write-then-reject":  # a use case that wrote, then refused
+            raise NoteRejected("Rejected after writing.")
         if message == "soft-fail":
             return Response({"detail": "returned, not raised"}, status=409)
         return Response(

@@ -142,6 +142,33 @@ def test_same_key_same_refund_and_another_body_is_409(shop, key, call):
         assert Refund.objects.filter(order=order).count() == 1
 
 
+def test_a_key_first_refused_by_a_rule_keeps_the_refusal_and_no_other_body_is_accepted(
+    shop, key, call
+):
+    """api.md: a key whose first request was refused by a rule (here 422, more than was paid)
+    replays that refusal; a different body under the same key is idempotency_key_reused, not
+    answered afresh. A refusal before the use case (400) keeps nothing."""
+    order = shop.order([("X", 3, "30.00", 3)])
+    (line,) = shop.lines(order)
+    headers = {"Idempotency-Key": "refund-refused-1"}
+    too_much = {"lines": [{"line": line.pk, "amount": "500.00"}]}
+    first = call("post", refunds_url(order), key=key, data=too_much, headers=headers)
+    assert first.status_code == 422, first.content
+    again = call("post", refunds_url(order), key=key, data=too_much, headers=headers)
+    assert (again.status_code, again.json()) == (422, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    fixed = {"lines": [{"line": line.pk, "quantity": 1}]}
+    other = call("post", refunds_url(order), key=key, data=fixed, headers=headers)
+    assert_problem(other, 409, "idempotency_key_reused")
+    with tenant_context(shop.merchant):
+        assert not Refund.objects.filter(order=order).exists()
+
+    retry = {"Idempotency-Key": "refund-refused-2"}
+    invalid = {"lines": [{"line": line.pk, "amount": "x"}]}
+    assert call("post", refunds_url(order), key=key, data=invalid, headers=retry).status_code == 400
+    assert call("post", refunds_url(order), key=key, data=fixed, headers=retry).status_code == 201
+
+
 def test_cancel_needs_a_refund_R7_and_records_it(shop, key, call):
     order = shop.order([("X", 2, "20.00", 0)], status="Unshipped")
     url = f"/api/v1/orders/{order.pk}/cancel/"
