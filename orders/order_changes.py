@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from foundation import worker_stop
 from integrations.amazon.gateway import AmazonAuthFailed, AmazonError, AmazonPermanentError
 from integrations.amazon.queue import NotificationQueue, QueueMessage, configured_queue_url
 from integrations.outbox.services import enqueue
@@ -56,6 +57,11 @@ DESTINATION_NAME = "keelson-order-changes"
 
 # PostgreSQL advisory lock keys of the receivers (one per concurrent receiver allowed).
 RECEIVER_LOCK = 0x4B45454C  # "KEEL"
+
+
+# One long poll waits at most this long (SQS allows 20): between polls the run checks whether
+# its cluster is stopping, so a SIGTERM ends it within seconds (foundation.worker_stop).
+POLL_SLICE_SECONDS = 5
 
 
 def run_seconds() -> float:
@@ -152,6 +158,7 @@ class ReceiveReport:
     retried: int = 0  # left in the queue for SQS to deliver again
     batches: int = 0
     busy: bool = False  # every receiver slot was taken: this run did nothing
+    stopped_early: bool = False  # the cluster was stopping (foundation.worker_stop)
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -177,12 +184,17 @@ def _receive(queue_url: str, seconds: float | None, report: ReceiveReport) -> No
     deadline = time.monotonic() + (run_seconds() if seconds is None else seconds)
     try:
         while (remaining := deadline - time.monotonic()) > 0:
+            if worker_stop.stop_requested():
+                report.stopped_early = True
+                break  # the cluster is stopping: the next run picks up where this one ends
             try:
-                messages = queue.receive(wait_seconds=int(min(20, max(0, remaining))))
+                messages = queue.receive(
+                    wait_seconds=int(min(POLL_SLICE_SECONDS, max(0, remaining)))
+                )
             except AmazonError as exc:
                 report.errors.append(exc.message)
                 logger.warning("amazon notifications: %s", exc.message)
-                time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+                worker_stop.wait(min(5.0, max(0.0, deadline - time.monotonic())))
                 continue
             if not messages:
                 continue

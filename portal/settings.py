@@ -66,8 +66,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_q",
+    # Before django_q: its qcluster command is foundation's (a prompt stop, foundation.worker_stop).
     "foundation",
+    "django_q",
     "tenants",
     "orders",
     "fulfillment",
