@@ -27,6 +27,8 @@ import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
+from portal.child_processes import die_with_parent
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 EMBEDDED_PGDATA = Path(os.environ.get("KEELSON_PGDATA", BASE_DIR / ".data" / "pg"))
 EMBEDDED_DB_NAME = "keelson"
@@ -164,7 +166,9 @@ def main(argv: list[str]) -> int:
         if not os.environ.get("DATABASE_URL"):
             started_here = not (EMBEDDED_PGDATA / "postmaster.pid").exists()
             embedded_url()
-        proc = subprocess.Popen(cmd)
+        # Tied to us (portal.child_processes): if this wrapper is killed outright, the command
+        # is told to stop rather than left running.
+        proc = subprocess.Popen(cmd, preexec_fn=die_with_parent())
         # Ctrl-C reaches the child from the terminal itself; SIGTERM (a supervisor, `timeout`)
         # is passed on. Either way we wait for the child, then stop the server we started.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation import worker_stop
 from tests.support.processes import ROOT, child_database_env, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -155,6 +156,32 @@ def test_demo_stops_the_others_and_fails_when_a_child_dies(tmp_path):
         assert "exited with code" in log_path.read_text()
     finally:
         stop_process(proc)
+
+
+@pytest.mark.slow
+def test_demo_killed_outright_leaves_no_process_behind(tmp_path):
+    """SIGKILL gives the supervisor no chance to stop anything: its children are tied to it
+    (PR_SET_PDEATHSIG) and stop on their own, and with them what they started (the qcluster's
+    sentinel and workers)."""
+    port = free_port()
+    log_path = tmp_path / "demo.log"
+    proc = start_demo(port, log_path)
+    everything: list[int] = []
+    try:
+        wait_for_portal(proc, port, log_path)
+        everything = worker_stop.descendants(proc.pid)
+        assert len(everything) > len(children_of(proc.pid)), "the qcluster has its workers"
+
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+        left = wait_gone(everything, timeout=30)
+        print(f"{len(everything)} processes below the demo, {len(left)} left after SIGKILL")
+        assert left == []
+    finally:
+        stop_process(proc)
+        for pid in wait_gone(everything, timeout=0):  # never leave any behind ourselves
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_demo_refuses_a_busy_port(tmp_path):

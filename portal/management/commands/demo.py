@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.child_processes import die_with_parent
 from portal.demo_amazon import connect_demo_amazon_accounts, demo_seller_ids
 from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
 from portal.demo_shopify import DEMO_SHOPIFY_DOMAIN, connect_demo_shopify_store
@@ -232,8 +233,11 @@ class Command(BaseCommand):
     def _start(self, spec: DemoProcess) -> subprocess.Popen:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "KEELSON_DEMO": "1", **spec.env}
         # Own process group: the terminal's Ctrl-C reaches only us, and we stop each child
-        # (and anything it started) in order.
-        return subprocess.Popen(spec.argv, env=env, start_new_session=True)
+        # (and anything it started) in order. Tied to us too: killed outright, we cannot stop
+        # them, so the kernel sends each a SIGTERM (portal.child_processes).
+        return subprocess.Popen(
+            spec.argv, env=env, start_new_session=True, preexec_fn=die_with_parent()
+        )
 
     def _wait_until_ready(self, children) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
