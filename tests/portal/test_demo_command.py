@@ -147,7 +147,7 @@ def test_demo_stops_the_others_and_fails_when_a_child_dies(tmp_path):
     try:
         wait_for_portal(proc, port, log_path)
         children = children_of(proc.pid)
-        web = next(p for p in children if "runserver" in Path(f"/proc/{p}/cmdline").read_text())
+        web = next(p for p in children if "gunicorn" in Path(f"/proc/{p}/cmdline").read_text())
 
         os.killpg(web, signal.SIGKILL)
 

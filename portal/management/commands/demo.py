@@ -91,7 +91,8 @@ def demo_processes(port: int) -> list[DemoProcess]:
             ready_port=shopify_port,
             on_ready=lambda: connect_demo_shopify_store(shopify_url),
         ),
-        DemoProcess("web", manage("runserver", f"{HOST}:{port}", "--noreload"), ready_port=port),
+        # The production WSGI server (portal/gunicorn_conf.py), not Django's development server.
+        DemoProcess("web", web_server(port), ready_port=port),
         DemoProcess("tasks", manage("qcluster")),
         # A fulfillment service for Northwind Outdoor: a partner using only the public API and
         # the signed callbacks (sandbox/bot). Key and secret in its environment, not argv.
@@ -110,6 +111,12 @@ def demo_processes(port: int) -> list[DemoProcess]:
             ready_port=bot_port,
         ),
     ]
+
+
+def web_server(port: int) -> list[str]:
+    """gunicorn with Keelson's configuration on the demo's port."""
+    config = Path(settings.BASE_DIR) / "portal" / "gunicorn_conf.py"
+    return [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"{HOST}:{port}"]
 
 
 def use_sandbox_notifications(amazon_url: str) -> None:
