@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 from django.test import Client
 
 from tenants.models import Agency, AmazonAccount, ApiKey, Membership, Merchant, User, hash_api_key
@@ -59,11 +60,11 @@ def test_seed_demo_logins_work_and_show_the_right_merchants():
         ("contoso", {"Contoso Kitchen"}),
     ]:
         client = Client()
-        assert client.login(username=username, password="keelson-demo")
+        assert client.login(request=HttpRequest(), username=username, password="keelson-demo")
         switcher = client.get("/").context["merchant_switcher"]
         assert {m["name"] for m in switcher["merchants"]} == expected, username
     admin = Client()
-    assert admin.login(username="admin", password="keelson-demo")
+    assert admin.login(request=HttpRequest(), username="admin", password="keelson-demo")
     assert admin.get("/admin/").status_code == 200
 
 

@@ -87,3 +87,45 @@ def test_logout_ends_the_portal_session(make_merchant, make_user):
 
     assert response.status_code == 200
     assert client.get("/").status_code == 302
+
+
+def sign_in(client: Client, username: str, password: str, ip: str = "203.0.113.7", path="/login/"):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_repeated_failures_lock_that_username_from_that_address_with_a_clear_429(
+    make_merchant, make_user, settings
+):
+    make_user(Role.MERCHANT_ADMIN, merchant=make_merchant(), username="target")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert sign_in(client, "target", "wrong").status_code == 200
+    assert sign_in(client, "target", "wrong").status_code == 429  # the limit reached
+
+    locked = sign_in(client, "target", PASSWORD)  # the right password, too late
+
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == str(15 * 60)
+    page = locked.content.decode()
+    assert "Too many failed sign-in attempts" in page and "15 minutes" in page
+    assert "_auth_user_id" not in client.session
+    # The same person from another network still gets in: the lock is per username and IP.
+    elsewhere = Client()
+    assert sign_in(elsewhere, "target", PASSWORD, ip="198.51.100.9").status_code == 302
+
+
+def test_a_success_resets_the_count_of_failures(make_merchant, make_user, settings):
+    make_user(Role.MERCHANT_ADMIN, merchant=make_merchant(), username="forgetful")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(Client(), "forgetful", "wrong")
+    assert sign_in(Client(), "forgetful", PASSWORD).status_code == 302
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(Client(), "forgetful", "wrong")
+    assert sign_in(Client(), "forgetful", PASSWORD).status_code == 302
+
+
+def test_the_staff_admin_login_is_throttled_too(make_user, settings):
+    make_user(username="root", is_staff=True, is_superuser=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(Client(), "root", "wrong", path="/admin/login/")
+    assert sign_in(Client(), "root", PASSWORD, path="/admin/login/").status_code == 429
