@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 
 from portal.database import django_databases
+from portal.security import default_policy as default_csp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into tenants.lockout's page.
     "axes.middleware.AxesMiddleware",
+    "portal.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -171,10 +173,24 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Keelson <no-reply@kee
 if os.environ.get("EMAIL_FILE_PATH"):  # with the file-based backend (tests of real processes)
     EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
 
+# Cookies: never readable by scripts; sent over HTTPS only in production.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+KEELSON_CSP = ""
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # The proxy in front terminates TLS and says so; plain HTTP is redirected to HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # HSTS: browsers keep to HTTPS for a year (set 0 while trying a new domain out).
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    KEELSON_CSP = os.environ.get("KEELSON_CSP", default_csp())
 
 # --- django-q2 -------------------------------------------------------------------------------
 # retry > timeout > the worst-case task run (Amazon back-off included): a task still running

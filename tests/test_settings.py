@@ -57,3 +57,46 @@ def test_redis_url_switches_the_task_broker_to_redis(db):
     assert proc.stdout.strip() == "redis://127.0.0.1:6379/3"
     proc = _check({"REDIS_URL": ""})
     assert proc.stdout.strip() == "orm:default"
+
+
+def production_env() -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "k" * 30 + "-Keelson-production-test-key-" + "z" * 20,
+        "KEELSON_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "keelson.example",
+    }
+
+
+def test_production_responses_carry_the_security_headers(db):
+    """HSTS, a Content-Security-Policy, no sniffing, no framing; cookies not readable by
+    scripts and sent over HTTPS only: read off a real request in production mode."""
+    script = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        " from django.test import Client;"
+        " r = Client().get('/api/v1/merchants/', secure=True, HTTP_HOST='keelson.example');"
+        " print(r.status_code); print(r['Strict-Transport-Security']);"
+        " print(r['Content-Security-Policy']); print(r['X-Content-Type-Options']);"
+        " print(r['X-Frame-Options']);"
+        " print(s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.CSRF_COOKIE_SECURE);"
+        " print(Client().get('/api/v1/merchants/', HTTP_HOST='keelson.example').status_code)"
+    )
+    env = dict(child_database_env(), **production_env())
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    status, hsts, csp, nosniff, frames, cookie, plain = proc.stdout.strip().splitlines()[-7:]
+    assert status == "401"  # no key: refused, and still with every header
+    assert hsts.startswith("max-age=31536000") and "includeSubDomains" in hsts
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "form-action 'self' https://sellercentral.amazon.com" in csp
+    assert (nosniff, frames, cookie) == ("nosniff", "DENY", "True True True")
+    assert plain == "301"  # plain HTTP is sent to HTTPS
