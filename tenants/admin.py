@@ -52,6 +52,7 @@ from tenants.models import (
     Membership,
     Merchant,
     ShopifyStore,
+    StaffAccess,
     TenantModel,
     User,
 )
@@ -846,3 +847,23 @@ class ApiKeyAdmin(ApiKeyDisplayMixin, ModelAdmin):
             services.revoke_api_key(api_key=key)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(StaffAccess)
+class StaffAccessAdmin(ModelAdmin):
+    """Every cross-tenant request of the staff admin, on the record: read-only."""
+
+    icon = "policy"
+    list_display = ["at", "username", "method", "path", "query", "status_code", "ip_address"]
+    list_filter = ["method", "status_code"]
+    search_fields = ["username", "path", "query"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -366,3 +367,28 @@ class ApiKey(models.Model):
     @staticmethod
     def generate_raw_key() -> str:
         return "kls_" + secrets.token_urlsafe(32)
+
+
+class StaffAccess(models.Model):
+    """One request of a superuser in the staff admin, which works across tenants (issue 14):
+    who, what (method, path, query, the answer's status) and when. Written by
+    ``TenantScopeMiddleware``; read in the staff admin, never changed there."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    query = models.CharField(max_length=1000, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "staff access"
+        verbose_name_plural = "staff accesses"
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.method} {self.path}"

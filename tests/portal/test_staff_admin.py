@@ -7,7 +7,16 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.sites import UnfoldAdminSite
 
-from tenants.models import AmazonAccount, ApiKey, Membership, Merchant, ShopifyStore, User
+from tenants.models import (
+    AmazonAccount,
+    ApiKey,
+    Membership,
+    Merchant,
+    Role,
+    ShopifyStore,
+    StaffAccess,
+    User,
+)
 from tenants.services import create_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,3 +79,30 @@ def test_every_staff_changelist_renders(superuser, login, two_merchants, make_am
     for model in admin.site._registry:
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert client.get(url).status_code == 200, url
+
+
+def test_every_cross_tenant_request_of_the_staff_admin_is_on_the_record(
+    superuser, login, make_merchant, make_user
+):
+    """Who, what and when (issue 14): each staff-admin request of a superuser, and nothing for
+    the portal's tenant-scoped requests; the record is read-only, even for superusers."""
+    merchant = make_merchant(name="Audited Goods")
+    staff = login(superuser)
+    assert staff.get("/admin/tenants/merchant/", {"q": "Audited"}).status_code == 200
+    assert staff.get(f"/admin/tenants/merchant/{merchant.pk}/change/").status_code == 200
+    login(make_user(Role.MERCHANT_ADMIN, merchant=merchant)).get("/")
+
+    records = list(StaffAccess.objects.order_by("id"))
+    assert [(r.username, r.method, r.path, r.query, r.status_code) for r in records] == [
+        (superuser.username, "GET", "/admin/tenants/merchant/", "q=Audited", 200),
+        (superuser.username, "GET", f"/admin/tenants/merchant/{merchant.pk}/change/", "", 200),
+    ]
+    assert all(r.user_id == superuser.pk and r.at for r in records)
+
+    page = staff.get("/admin/tenants/staffaccess/")
+    assert page.status_code == 200
+    assert f"/admin/tenants/merchant/{merchant.pk}/change/" in page.content.decode()
+    first = records[0]
+    assert staff.post(f"/admin/tenants/staffaccess/{first.pk}/delete/").status_code == 403
+    assert staff.get("/admin/tenants/staffaccess/add/").status_code == 403
+    assert StaffAccess.objects.filter(pk=first.pk).exists()
