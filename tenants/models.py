@@ -374,8 +374,14 @@ class StaffAccess(models.Model):
     who, what (method, path, query, the answer's status) and when. Written by
     ``TenantScopeMiddleware``; read in the staff admin, never changed there."""
 
+    # No database constraint: the record outlives the user, and is written on the owner
+    # connection while the user may be in another connection's transaction (tests).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     username = models.CharField(max_length=150)
     method = models.CharField(max_length=10)
