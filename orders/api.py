@@ -314,6 +314,9 @@ class AmazonSyncSerializer(serializers.Serializer):
     last_success_at = serializers.DateTimeField(allow_null=True)
     next_sync_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_blank=True)
+    consecutive_failures = serializers.IntegerField(
+        help_text="Failed runs in a row (0 once a run works again); retries go on, with back-off."
+    )
     backfill = AmazonBackfillSerializer(allow_null=True)
     notifications_subscribed = serializers.BooleanField(
         help_text="Amazon pushes this account's order changes (ORDER_CHANGE) to Keelson."

@@ -284,6 +284,8 @@ def sync_context(request: HttpRequest) -> dict:
     rows = []
     for status in amazon_sync_statuses(scope):
         label, variant = PHASES.get(status.phase, (status.phase, "default"))
+        if status.consecutive_failures and status.status == "active":
+            label, variant = "Retrying", "warning"
         backfill = status.backfill
         detail = ""
         if status.phase == "backfilling" and backfill is not None:
@@ -298,6 +300,12 @@ def sync_context(request: HttpRequest) -> dict:
                 detail += "; estimating the time left"
         elif status.phase == "auth_failed":
             detail = "Amazon refused our authorisation: reconnect the account to resume."
+        elif status.consecutive_failures and status.phase in ("live", "backfilling", "not_started"):
+            detail = (
+                f"The last {status.consecutive_failures} run"
+                f"{'s' if status.consecutive_failures != 1 else ''} failed; Keelson keeps "
+                "trying, less often each time, and loses nothing."
+            )
         elif status.phase == "live" and status.notifications_subscribed:
             detail = "Amazon pushes every order change: new orders arrive within seconds."
         elif status.phase == "live":
@@ -315,7 +323,10 @@ def sync_context(request: HttpRequest) -> dict:
                 "last_success_at": status.last_success_at,
                 "synced_until": status.synced_until,
                 "next_sync_at": status.next_sync_at,
-                "error": status.last_error if status.phase != "live" else "",
+                "error": status.last_error
+                if status.phase != "live" or status.consecutive_failures
+                else "",
+                "failures": status.consecutive_failures,
             }
         )
     return {"amazon_sync": rows, "amazon_sync_several_merchants": len(scope) > 1}

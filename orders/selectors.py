@@ -215,6 +215,8 @@ class AmazonSyncStatus:
     # notification for this account arrived.
     notifications_subscribed: bool = False
     last_notification_at: datetime | None = None
+    # Failed runs in a row (0 once a run works again): the retries' back-off.
+    consecutive_failures: int = 0
 
 
 def backfill_progress(state, now: datetime) -> BackfillProgress | None:
@@ -286,6 +288,7 @@ def amazon_sync_statuses(merchant_ids: Iterable[int] | None = None) -> list[Amaz
                 backfill=backfill_progress(state, now),
                 notifications_subscribed=bool(state and state.order_change_subscription_id),
                 last_notification_at=state.last_notification_at if state else None,
+                consecutive_failures=state.failures if state else 0,
             )
         )
     return out

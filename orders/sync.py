@@ -722,7 +722,9 @@ def _close_window(state: AmazonSyncState) -> None:
 
 
 def _record_failure(account_id: int, message: str) -> datetime:
-    """A failed run keeps cursor and token; the next one comes after a growing pause."""
+    """A failed run keeps cursor and token; the next one comes after a growing pause. The
+    account is never turned off: at ``ALERT_AFTER_FAILURES`` failed runs in a row the merchant
+    is told once (in the portal, and by e-mail per their preference) that retries go on."""
     now = timezone.now()
     state = AmazonSyncState.objects.filter(account_id=account_id).first()
     failures = (state.failures if state else 0) + 1
@@ -734,7 +736,30 @@ def _record_failure(account_id: int, message: str) -> datetime:
             last_outcome="failed",
         )
     backoff = min(MAX_BACKOFF, timedelta(seconds=30 * 2 ** min(failures - 1, 10)))
+    if failures == alert_after_failures():
+        _alert_failing(account_id, failures, message, now + backoff)
     return now + backoff
+
+
+def alert_after_failures() -> int:
+    return max(1, int(getattr(settings, "KEELSON_SYNC_ALERT_AFTER_FAILURES", 5)))
+
+
+def _alert_failing(account_id: int, failures: int, message: str, next_try: datetime) -> None:
+    account = AmazonAccount.objects.filter(pk=account_id).select_related("merchant").first()
+    if account is None:
+        return
+    label = account.name or account.selling_partner_id
+    notify_merchant(
+        account.merchant,
+        NotificationKind.GENERAL,
+        f"Amazon account {label}: the order sync keeps failing",
+        f"The last {failures} sync runs of {label} failed; the last error: {message} "
+        "Keelson keeps trying, less often each time (the next try is at "
+        f"{next_try:%Y-%m-%d %H:%M} UTC), and loses nothing: the next run that works picks up "
+        "every order changed meanwhile. Nothing for you to do unless this goes on for hours; "
+        "the dashboard shows how the sync stands.",
+    )
 
 
 # --- Portal actions: "Sync now" and "Re-run backfill" ------------------------------------------

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.test import Client
 from django.utils import timezone
 
 from notifications.models import Notification
@@ -431,3 +432,46 @@ def test_accounts_with_recent_activity_are_polled_every_minute_quiet_ones_every_
         )
     sync_until_caught_up(quiet_account)
     assert pause(quiet_account) == sync.QUIET_INTERVAL - sync.SCHEDULE_SLACK
+
+
+def test_a_sync_that_keeps_failing_is_never_turned_off_and_the_merchant_is_told_once(
+    unlimited, make_merchant, make_user, make_api_key, call, settings
+):
+    """Sync health (issue 14): Amazon failing run after run (503) never disables the account;
+    at the fifth failure in a row the merchant is told once, in plain words, that retries go
+    on; the count, the last error and the next try show in the API and on the dashboard; the
+    first run that works clears them and picks up every order."""
+    settings.KEELSON_SYNC_ALERT_AFTER_FAILURES = 5
+    sandbox, control = unlimited, unlimited.control
+    merchant = make_merchant()
+    admin = make_user(role=Role.MERCHANT_ADMIN, merchant=merchant, email="ops@seller.example")
+    account = connect(merchant, sandbox, backfill_days=1)
+    sync_until_caught_up(account)
+    control.advance_clock(minutes=5)
+    control.inject_fault("error_503", count=1000, share=1.0, operations=["getOrders"])
+
+    outcomes = [run_sync(account).outcome for _ in range(7)]
+
+    assert set(outcomes) == {"transient"}
+    with tenant_context(merchant):
+        account.refresh_from_db()
+        assert account.status == AccountStatus.ACTIVE  # never turned off
+        notes = list(Notification.objects.filter(title__contains="keeps failing"))
+    assert len(notes) == 1
+    assert "The last 5 sync runs" in notes[0].body and "loses nothing" in notes[0].body
+    key = make_api_key(merchant=merchant, scopes=["orders:read"])
+    (sync_status,) = call("get", "/api/v1/merchants/", key=key).json()["results"][0]["amazon_sync"]
+    assert sync_status["consecutive_failures"] == 7
+    assert sync_status["last_error"] and sync_status["next_sync_at"]
+    assert sync_status["status"] == "active"
+    portal = Client()
+    portal.force_login(admin)
+    (row,) = portal.get("/").context["amazon_sync"]
+    assert (row["label"], row["failures"]) == ("Retrying", 7)
+    assert "keeps trying" in row["detail"] and row["error"]
+
+    control.clear_faults()
+    assert sync_until_caught_up(account)[-1].outcome == "caught_up"
+    assert state_of(account).failures == 0
+    (sync_status,) = call("get", "/api/v1/merchants/", key=key).json()["results"][0]["amazon_sync"]
+    assert (sync_status["consecutive_failures"], sync_status["last_error"]) == (0, "")
