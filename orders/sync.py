@@ -688,6 +688,8 @@ class _Run:
     def _auth_failed(self, exc: AmazonAuthFailed) -> None:
         with transaction.atomic():
             account = AmazonAccount.objects.select_for_update().get(pk=self.account.pk)
+            if account.status == AccountStatus.DISCONNECTED:
+                return  # disconnected meanwhile: that says more than "authorisation failed"
             was_active = account.status == AccountStatus.ACTIVE
             account.status = AccountStatus.AUTH_FAILED
             account.status_message = (

@@ -344,6 +344,18 @@ KEELSON_AMAZON_NOTIFICATIONS_RUN_SECONDS = float(
 KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS = int(
     os.environ.get("KEELSON_AMAZON_NOTIFICATIONS_RECEIVERS", "1")
 )
+# Keelson's SP-API application (integrations/amazon/connections.py, docs/amazon-connections.md):
+# its id in the Solution Provider Portal and its LWA client, which every account connected
+# through Seller Central's consent page uses; APP_DRAFT adds version=beta to the consent URI
+# while the application is a draft. The three overrides point the workflow at the SP-API
+# emulator (sandbox/amazon): empty for Amazon.
+KEELSON_AMAZON_APPLICATION_ID = os.environ.get("KEELSON_AMAZON_APPLICATION_ID", "").strip()
+AMAZON_LWA_CLIENT_ID = os.environ.get("AMAZON_LWA_CLIENT_ID", "").strip()
+AMAZON_LWA_CLIENT_SECRET = os.environ.get("AMAZON_LWA_CLIENT_SECRET", "").strip()
+KEELSON_AMAZON_APP_DRAFT = env_bool("KEELSON_AMAZON_APP_DRAFT", False)
+KEELSON_AMAZON_CONSENT_BASE_URL = os.environ.get("KEELSON_AMAZON_CONSENT_BASE_URL", "").strip()
+KEELSON_AMAZON_LWA_TOKEN_URL = os.environ.get("KEELSON_AMAZON_LWA_TOKEN_URL", "").strip()
+KEELSON_AMAZON_SPAPI_ENDPOINT = os.environ.get("KEELSON_AMAZON_SPAPI_ENDPOINT", "").strip()
 # Refunds and cancellations go to Amazon as feeds (refunds/amazon.py): one delivery watches its
 # feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
 KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))

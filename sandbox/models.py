@@ -3,6 +3,9 @@ that Django finds them (app label "sandbox")."""
 
 from sandbox.amazon.models import (  # noqa: F401
     AmazonAdjustment,
+    AmazonApplication,
+    AmazonAuthorization,
+    AmazonAuthorizationCode,
     AmazonFeed,
     AmazonFeedDocument,
     AmazonOrder,

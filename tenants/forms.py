@@ -6,6 +6,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
     UnfoldAdminPasswordWidget,
@@ -77,10 +78,31 @@ class ConnectionStatusMixin:
             raise forms.ValidationError("Set the status to active or paused.")
         return value
 
+    # The write-only input that connects it again (disconnecting forgets what it holds).
+    reconnect_input: str = ""
+
+    def clean(self):
+        data = super().clean()
+        if (
+            self.instance.pk
+            and self.instance.status == AccountStatus.DISCONNECTED
+            and "status" in self.changed_data
+            and not data.get(self.reconnect_input)
+        ):
+            self.add_error(
+                "status",
+                _(
+                    "It was disconnected and Keelson forgot its credentials: connect it again "
+                    "(or enter new credentials below) instead of changing its status."
+                ),
+            )
+        return data
+
 
 class AmazonAccountForm(ConnectionStatusMixin, forms.ModelForm):
     new_lwa_refresh_token = write_only_field("LWA refresh token")
     new_lwa_client_secret = write_only_field("LWA client secret")
+    reconnect_input = "new_lwa_refresh_token"
 
     secret_fields = {
         "new_lwa_refresh_token": "lwa_refresh_token",
@@ -116,6 +138,7 @@ class AmazonAccountForm(ConnectionStatusMixin, forms.ModelForm):
 class ShopifyStoreForm(ConnectionStatusMixin, forms.ModelForm):
     new_access_token = write_only_field("Admin API access token")
     new_webhook_secret = write_only_field("Webhook secret")
+    reconnect_input = "new_access_token"
 
     secret_fields = {
         "new_access_token": "access_token",

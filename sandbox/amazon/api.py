@@ -762,7 +762,7 @@ def create_restricted_data_token(ctx: Context) -> tuple[int, Any]:
         if any(e not in RESTRICTED_ELEMENTS for e in elements):
             raise invalid_input(f"Invalid dataElements: {elements}.")
         clean.append({"method": method, "path": path, "dataElements": list(elements)})
-    token, ttl = services.issue_restricted_data_token(ctx.seller, clean)
+    token, ttl = services.issue_restricted_data_token(ctx.seller, clean, ctx.client_id)
     return 200, {"restrictedDataToken": token, "expiresIn": ttl}
 
 
@@ -776,7 +776,11 @@ def get_subscription(ctx: Context) -> tuple[int, Any]:
 
 def create_subscription(ctx: Context) -> tuple[int, Any]:
     subscription = notifications.create_subscription(
-        ctx.seller, ctx.path_params["notificationType"], ctx.request.json(), ctx.now
+        ctx.seller,
+        ctx.path_params["notificationType"],
+        ctx.request.json(),
+        ctx.now,
+        client_id=ctx.client_id,
     )
     return 200, {"payload": notifications.subscription_json(subscription)}
 

@@ -1,5 +1,5 @@
-"""The emulator's WSGI application: SP-API operations, LWA, feed documents, Amazon's static
-sandbox cases and the control API.
+"""The emulator's WSGI application: SP-API operations, LWA, Seller Central's consent page,
+feed documents, Amazon's static sandbox cases and the control API.
 
 It is deliberately not a Django view stack: python-amazon-sp-api sends ``host: endpoint[8:]``
 (it assumes ``https://``), which is garbage for ``http://127.0.0.1:PORT``, so nothing here
@@ -25,7 +25,9 @@ from django.db import connections, transaction
 
 from sandbox.amazon import (
     api,
+    authorization,
     clock,
+    consent,
     faults,
     feeds,
     generator,
@@ -39,6 +41,7 @@ from sandbox.amazon import (
 )
 from sandbox.amazon.errors import ApiError, ControlError, quota_exceeded
 from sandbox.amazon.models import (
+    AmazonApplication,
     AmazonFeed,
     AmazonFeedDocument,
     AmazonOrder,
@@ -197,6 +200,15 @@ class SandboxApp:
                 return Response(400, {"error": "invalid", "message": str(exc)})
         if path == "/auth/o2/token":
             return self.lwa(request)
+        if path == consent.PATH:
+            page = consent.handle(request.method, request.query, request.body)
+            headers = {"Location": page.location} if page.location else {}
+            return Response(
+                page.status,
+                raw=page.html.encode("utf-8"),
+                headers=headers,
+                content_type="text/html; charset=utf-8",
+            )
         if path.startswith(sqs.PREFIX + "/") or path == sqs.PREFIX:
             return self.sqs(request)
         if path.startswith(STATIC_PREFIX + "/"):
@@ -214,7 +226,7 @@ class SandboxApp:
             form = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
         else:
             form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8")).items()}
-        status, body = services.exchange_refresh_token(form)
+        status, body = authorization.exchange(form)
         return Response(status, body, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
     # --- SP-API --------------------------------------------------------------------------------
@@ -458,13 +470,56 @@ class SandboxApp:
         if parts == ["reset"] and method == "POST":
             with transaction.atomic():
                 AmazonSeller.objects.all().delete()
+                AmazonApplication.objects.all().delete()
                 SandboxState.objects.all().delete()
             self.buckets.reset()
             self.fault_counters.reset()
             return Response(200, {"ok": True})
         if parts and parts[0] == "sellers":
             return self._sellers(method, parts[1:], data)
+        if parts and parts[0] == "applications":
+            return self._applications(method, parts[1:], data)
         raise ControlError(404, "not_found", f"no control endpoint {method} {request.path}")
+
+    def application_json(self, application: AmazonApplication) -> dict[str, Any]:
+        return {
+            "application_id": application.application_id,
+            "name": application.name,
+            "client_id": application.client_id,
+            "client_secret": application.client_secret,
+            "redirect_uris": application.redirect_uris,
+            "draft": application.draft,
+            "consent_url": f"{self.base_url}{consent.PATH}",
+            "lwa_token_url": f"{self.base_url}/auth/o2/token",
+            "endpoint": self.base_url,
+        }
+
+    def _applications(self, method: str, parts: list[str], data: dict) -> Response:
+        if not parts:
+            if method == "POST":
+                application = authorization.create_application(
+                    application_id=data.get("application_id"),
+                    name=str(data.get("name", "")),
+                    client_id=data.get("client_id"),
+                    client_secret=data.get("client_secret"),
+                    redirect_uris=data.get("redirect_uris"),
+                    draft=data.get("draft", True),
+                )
+                return Response(201, self.application_json(application))
+            return Response(
+                200,
+                {
+                    "applications": [
+                        self.application_json(a) for a in AmazonApplication.objects.order_by("id")
+                    ]
+                },
+            )
+        application = authorization.application_by_id(parts[0])
+        if application is None or len(parts) > 1:
+            raise ControlError(404, "application_not_found", f"no application {parts[0]}")
+        if method == "POST":
+            application = authorization.update_application(application, data)
+        return Response(200, self.application_json(application))
 
     def _faults(self, method: str, data: dict) -> Response:
         with transaction.atomic():
@@ -527,6 +582,9 @@ class SandboxApp:
         if rest == ["revoke-tokens"] and method == "POST":
             services.revoke_tokens(seller)
             return Response(200, self.seller_json(seller))
+        if rest == ["revoke-authorizations"] and method == "POST":
+            revoked = authorization.revoke_authorizations(seller, data.get("application_id"))
+            return Response(200, {"revoked": revoked})
         if rest == ["orders"] and method == "POST":
             spec = services.order_spec_from_request(seller, data, now)
             if spec["purchase_date"] > now + _days(365):

@@ -51,6 +51,28 @@ class AmazonSandboxClient:
     def revoke_tokens(self, selling_partner_id: str) -> dict:
         return self._call("POST", f"/sellers/{selling_partner_id}/revoke-tokens", {})
 
+    def revoke_authorizations(
+        self, selling_partner_id: str, application_id: str | None = None
+    ) -> int:
+        """The seller removes the application (or all) in Manage Your Apps: their refresh
+        tokens answer ``invalid_grant``. Returns how many authorizations were revoked."""
+        body = {"application_id": application_id} if application_id else {}
+        path = f"/sellers/{selling_partner_id}/revoke-authorizations"
+        return self._call("POST", path, body)["revoked"]
+
+    # developer applications (the website authorization workflow)
+    def create_application(self, redirect_uris: list[str], **fields: Any) -> dict:
+        """``fields``: ``application_id``, ``name``, ``client_id``, ``client_secret``,
+        ``draft`` (default true: the consent URI then needs ``version=beta``)."""
+        return self._call("POST", "/applications", {"redirect_uris": redirect_uris, **fields})
+
+    def application(self, application_id: str) -> dict:
+        return self._call("GET", f"/applications/{application_id}")
+
+    def update_application(self, application_id: str, **fields: Any) -> dict:
+        """``redirect_uris``, ``draft`` (false: published), ``name``."""
+        return self._call("POST", f"/applications/{application_id}", fields)
+
     # orders
     def place_order(self, selling_partner_id: str, **fields: Any) -> dict:
         return self._call("POST", f"/sellers/{selling_partner_id}/orders", fields)

@@ -323,3 +323,69 @@ class AmazonQueueMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class AmazonApplication(models.Model):
+    """A developer's SP-API application (Solution Provider Portal): its LWA client and the
+    redirect URIs Seller Central may send a seller back to (the website authorization
+    workflow, ``sandbox/amazon/consent.py``). A new application is a draft, as on Amazon: its
+    consent URI needs ``version=beta`` until it is published."""
+
+    application_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    client_id = models.CharField(max_length=200, unique=True)
+    client_secret = models.CharField(max_length=200)
+    redirect_uris = models.JSONField(default=list)
+    draft = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "sandbox"
+
+    def __str__(self) -> str:
+        return self.application_id
+
+
+class AmazonAuthorizationCode(models.Model):
+    """What Seller Central hands the application when a seller consents: valid once, for five
+    minutes of virtual time, with the redirect URI it was sent to."""
+
+    code = models.CharField(max_length=100, unique=True)
+    application = models.ForeignKey(
+        AmazonApplication, on_delete=models.CASCADE, related_name="codes"
+    )
+    seller = models.ForeignKey(AmazonSeller, on_delete=models.CASCADE, related_name="codes")
+    redirect_uri = models.CharField(max_length=2000)
+    created_at = models.DateTimeField()  # virtual time
+    expires_at = models.DateTimeField()  # virtual time
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "sandbox"
+
+    def __str__(self) -> str:
+        return f"code for {self.seller_id} -> {self.application_id}"
+
+
+class AmazonAuthorization(models.Model):
+    """A seller's authorization of an application: the refresh token LWA issued for it. It
+    works with the application's client and stands for the seller like the seller's own
+    token; revoking it (the seller removes the app in Manage Your Apps) makes it
+    ``invalid_grant``."""
+
+    seller = models.ForeignKey(
+        AmazonSeller, on_delete=models.CASCADE, related_name="authorizations"
+    )
+    application = models.ForeignKey(
+        AmazonApplication, on_delete=models.CASCADE, related_name="authorizations"
+    )
+    refresh_token = models.CharField(max_length=300, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "sandbox"
+        indexes = [models.Index(fields=["seller", "application"], name="sbx_amz_authorization")]
+
+    def __str__(self) -> str:
+        return f"{self.seller_id} authorized {self.application_id}"

@@ -121,8 +121,14 @@ def subscription_json(subscription: AmazonSubscription) -> dict[str, Any]:
 
 
 def create_subscription(
-    seller: AmazonSeller, notification_type: str, body: Any, now: datetime
+    seller: AmazonSeller,
+    notification_type: str,
+    body: Any,
+    now: datetime,
+    client_id: str = "",
 ) -> AmazonSubscription:
+    """``client_id``: the calling application (the seller's own client, or the application
+    the seller authorized): its destinations are the ones a subscription may use."""
     notification_type = _notification_type(notification_type)
     if not isinstance(body, dict):
         raise invalid_input("The request body must be a JSON object.")
@@ -131,7 +137,9 @@ def create_subscription(
         raise invalid_input(f"Unsupported payloadVersion {version!r} for {notification_type}.")
     destination_id = body.get("destinationId")
     destination = (
-        destinations(seller.client_id).filter(destination_id=str(destination_id or "")).first()
+        destinations(client_id or seller.client_id)
+        .filter(destination_id=str(destination_id or ""))
+        .first()
     )
     if destination is None:
         raise invalid_input(f"Destination {destination_id!r} was not found.")

@@ -115,17 +115,24 @@ def _sign(payload: dict) -> str:
     return signing.Signer(salt=TOKEN_SALT).sign_object(payload, compress=True)
 
 
-def issue_access_token(seller: AmazonSeller) -> tuple[str, int]:
+def issue_access_token(seller: AmazonSeller, client_id: str = "") -> tuple[str, int]:
+    """A seller's access token. ``client_id``: the application the seller authorized, when
+    the token comes from an authorization (``authorization.py``); else the seller's own client.
+    Either way it carries the seller's token generation, so ``revoke_tokens`` ends it."""
     ttl = seller.token_ttl_seconds
     payload = {
         "s": seller.selling_partner_id,
         "g": seller.token_generation,
         "e": int(time.time()) + ttl,
     }
+    if client_id and client_id != seller.client_id:
+        payload["c"] = client_id
     return ACCESS_PREFIX + _sign(payload), ttl
 
 
-def issue_restricted_data_token(seller: AmazonSeller, resources: list[dict]) -> tuple[str, int]:
+def issue_restricted_data_token(
+    seller: AmazonSeller, resources: list[dict], client_id: str = ""
+) -> tuple[str, int]:
     ttl = min(3600, seller.token_ttl_seconds)
     payload = {
         "s": seller.selling_partner_id,
@@ -133,6 +140,8 @@ def issue_restricted_data_token(seller: AmazonSeller, resources: list[dict]) -> 
         "e": int(time.time()) + ttl,
         "r": resources,
     }
+    if client_id and client_id != seller.client_id:
+        payload["c"] = client_id
     return RDT_PREFIX + _sign(payload), ttl
 
 
@@ -187,7 +196,11 @@ def authenticate(token: str | None) -> Caller:
     seller = AmazonSeller.objects.filter(selling_partner_id=payload.get("s")).first()
     if seller is None or seller.token_generation != payload.get("g"):
         raise access_denied("The access token you provided is revoked, malformed or invalid.")
-    return Caller(seller, payload.get("r") if restricted else None, client_id=seller.client_id)
+    return Caller(
+        seller,
+        payload.get("r") if restricted else None,
+        client_id=payload.get("c") or seller.client_id,
+    )
 
 
 def exchange_refresh_token(form: dict[str, str]) -> tuple[int, dict]:
