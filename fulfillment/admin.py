@@ -603,8 +603,16 @@ class FulfillmentServiceStaffAdmin(ModelAdmin):
     ``fulfillment.services.issue_service_api_key``)."""
 
     icon = "warehouse"
-    list_display = ["name", "agency", "merchant", "workflow", "callback_url", "is_active"]
-    list_filter = ["workflow", "is_active"]
+    list_display = [
+        "name",
+        "agency",
+        "merchant",
+        "workflow",
+        "callback_url",
+        "is_active",
+        "connection_status",
+    ]
+    list_filter = ["workflow", "is_active", "connection_status"]
     search_fields = ["name"]
     fields = ["name", "agency", "merchant", "workflow", "callback_url", "is_active", "api_key"]
     readonly_fields = ["agency", "merchant", "api_key"]

@@ -49,3 +49,16 @@ class InvalidFulfillmentInput(DomainError):
 class NoServiceAssigned(DomainError):
     code = "no_fulfillment_service"
     title = "No fulfillment service is assigned to these lines"
+
+
+class ServiceHasOpenRequests(DomainError):
+    """A service cannot be deactivated (or stop serving a merchant) while requests are with it:
+    they would be stranded, the service no longer able to answer or report shipments."""
+
+    code = "service_has_open_requests"
+    title = "The fulfillment service still has requests in progress"
+
+
+class ServiceInactive(DomainError):
+    code = "service_inactive"
+    title = "The fulfillment service is deactivated"

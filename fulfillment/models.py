@@ -23,6 +23,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from fulfillment import workflow
 from tenants.crypto import EncryptedTextField
@@ -52,6 +53,16 @@ class RequestStatus(models.TextChoices):
     CANCELLATION_ACCEPTED = workflow.RequestStatus.CANCELLATION_ACCEPTED, "Cancellation accepted"
     CANCELLATION_REJECTED = workflow.RequestStatus.CANCELLATION_REJECTED, "Cancellation rejected"
     CLOSED = workflow.RequestStatus.CLOSED, "Closed"
+
+
+class ConnectionStatus(models.TextChoices):
+    """Whether the service's callback URL takes Keelson's signed callbacks: from the portal's
+    "Test connection" and from the outcome of real callbacks."""
+
+    NOT_TESTED = "not_tested", _("Not tested")
+    CONNECTED = "connected", _("Connected")
+    FAILING = "failing", _("Failing")
+    DISCONNECTED = "disconnected", _("Disconnected")
 
 
 class FulfillmentService(models.Model):
@@ -94,6 +105,15 @@ class FulfillmentService(models.Model):
         related_name="fulfillment_service",
     )
     is_active = models.BooleanField(default=True)
+    connection_status = models.CharField(
+        max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.NOT_TESTED
+    )
+    connection_error = models.TextField(
+        blank=True, help_text=_("Why the last test or callback failed, in plain words.")
+    )
+    connection_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the connection was last tested or used.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

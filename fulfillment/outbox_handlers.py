@@ -15,18 +15,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-
 import requests
 
+from fulfillment.callbacks import (
+    CALLBACK_TIMEOUT,
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    callback_body,
+    network_problem,
+    post_signed,
+    sign,
+)
 from fulfillment.models import FulfillmentService
 from fulfillment.services import (
     AMAZON_ACTOR,
     SHOPIFY_FULFILLMENT_KIND,
     _event,
     record_amazon_confirmation,
+    record_connection,
     record_shopify_fulfillment,
 )
 from integrations.amazon.delivery import gateway_for_delivery
@@ -49,9 +55,8 @@ from integrations.shopify.records import LineQuantity, TrackingInfo
 from orders.models import EventKind, Order
 from tenants.models import AmazonAccount
 
-SIGNATURE_HEADER = "X-Keelson-Signature"
-DELIVERY_HEADER = "X-Keelson-Delivery"
-CALLBACK_TIMEOUT = 10.0
+# Re-exported: the bot's tests sign and check with the same functions (fulfillment.callbacks).
+__all__ = ["CALLBACK_TIMEOUT", "DELIVERY_HEADER", "SIGNATURE_HEADER", "callback_body", "sign"]
 
 
 # --- Amazon ----------------------------------------------------------------------------------
@@ -142,15 +147,6 @@ register(
 # --- callbacks to fulfillment services -------------------------------------------------------
 
 
-def callback_body(body: dict) -> bytes:
-    """The raw bytes that are signed and sent (stable for a given body)."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sign(secret: str, raw: bytes) -> str:
-    return hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
 def _callback(message) -> dict:
 
     service = FulfillmentService.objects.filter(pk=message.payload["service"]).first()
@@ -158,19 +154,16 @@ def _callback(message) -> dict:
         raise PermanentDeliveryError("The fulfillment service is gone.", code="no_service")
     if not service.callback_url:
         raise PermanentDeliveryError("The service has no callback URL.", code="no_callback_url")
-    raw = callback_body(message.payload["body"])
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(service.signing_secret, raw),
-        DELIVERY_HEADER: message.idempotency_key,
-        "User-Agent": "Keelson-Callbacks/1",
-    }
     try:
-        response = requests.post(
-            service.callback_url, data=raw, headers=headers, timeout=CALLBACK_TIMEOUT
+        response = post_signed(
+            service.callback_url,
+            service.signing_secret,
+            message.payload["body"],
+            message.idempotency_key,
         )
     except requests.RequestException as exc:
-        raise TransientDeliveryError(f"{type(exc).__name__}: {exc}", code="network_error") from exc
+        _code, text = network_problem(exc, service.callback_url, CALLBACK_TIMEOUT)
+        raise TransientDeliveryError(text, code="network_error") from exc
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After")
         try:
@@ -202,6 +195,11 @@ register(
         kind="fulfillment.callback",
         send=_callback,
         destination="the fulfillment service",
+        # A real callback's outcome is the service's connection state too (the portal's list).
+        on_sent=lambda message, result: record_connection(message.payload["service"], ok=True),
+        on_failed=lambda message, error: record_connection(
+            message.payload["service"], ok=False, error=error.message
+        ),
         describe_sent=_describe_callback,
     )
 )

@@ -71,13 +71,16 @@ class Action(StrEnum):
     SUBMIT = "submit_request"  # merchant (or F2's automatic request): F1, F5
     ACCEPT = "accept_request"  # service: F6
     REJECT = "reject_request"  # service: F6
-    CANCEL = "cancel_request"  # merchant: F8 (submitted) or F9 (accepted); F4 (legacy)
+    # merchant: F8 (submitted) or F9 (accepted); F4 (legacy). System: Amazon cancelled the order
+    # while its request is with the service (F1: the service is told, like the merchant's own).
+    CANCEL = "cancel_request"
     ACCEPT_CANCELLATION = "accept_cancellation"  # service: F9
     REJECT_CANCELLATION = "reject_cancellation"  # service: F9
     REPORT_SHIPMENT = "report_shipment"  # service: F7 (partial allowed)
     REVERT = "revert_to_unfulfilled"  # merchant: F10, whole or per line
     FULFILLED_BY_MERCHANT = "fulfilled_by_merchant"  # merchant shipped the lines itself (F11)
     VOID = "void"  # system: Amazon cancelled the order before it was requested
+    UNASSIGN = "unassign"  # the service stopped serving the merchant before a request
 
 
 class State(NamedTuple):
@@ -180,10 +183,10 @@ TABLE: tuple[Row, ...] = (
     _row(Action.SUBMIT, [M, SYS], LEGACY_ONLY, [READY], SUBMITTED_LEGACY, "F1"),
     _row(Action.ACCEPT, [SV], FO_ONLY, [SUBMITTED], ACCEPTED, "F6"),
     _row(Action.REJECT, [SV], FO_ONLY, [SUBMITTED], REJECTED, "F6"),
-    _row(Action.CANCEL, [M], FO_ONLY, [SUBMITTED], WITHDRAWN, "F8"),
+    _row(Action.CANCEL, [M, SYS], FO_ONLY, [SUBMITTED], WITHDRAWN, "F8"),
     _row(
         Action.CANCEL,
-        [M],
+        [M, SYS],
         FO_ONLY,
         [ACCEPTED, CANCELLATION_REJECTED],
         CANCELLATION_REQUESTED,
@@ -191,7 +194,7 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         Action.CANCEL,
-        frozenset({M}),
+        frozenset({M, SYS}),
         LEGACY_ONLY,
         frozenset({SUBMITTED_LEGACY}),
         None,
@@ -267,6 +270,10 @@ TABLE: tuple[Row, ...] = (
         remains=False,
     ),
     _row(Action.VOID, [SYS], BOTH, NOT_REQUESTED_STATES, VOIDED, "A6"),
+    # The merchant deactivated the service or removed its location before anything was
+    # requested: its part goes back to be routed to a service that serves the merchant (F1).
+    # A request already with the service is never unassigned (it must end first).
+    _row(Action.UNASSIGN, [M, SYS], BOTH, NOT_REQUESTED_STATES, VOIDED, "F1"),
 )
 
 # Who may take each action (the same on every row of the action).
@@ -292,6 +299,7 @@ _ACTION_TEXT = {
     Action.REVERT: "revert to unfulfilled",
     Action.FULFILLED_BY_MERCHANT: "fulfil the lines of",
     Action.VOID: "void",
+    Action.UNASSIGN: "take the service off",
 }
 
 

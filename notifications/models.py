@@ -11,17 +11,31 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantModel
 
 
 class NotificationKind(models.TextChoices):
-    DEADLINE_WARNING = "deadline_warning", "Confirm shipment soon"
-    SHIP_BY_PASSED = "ship_by_passed", "Ship-by date passed"
-    AUTO_CANCEL_EXPECTED = "auto_cancel_expected", "Amazon cancels unconfirmed orders"
-    PENDING_TOO_LONG = "pending_too_long", "Pending for over 21 days"
-    BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", "Buyer asked to cancel"
-    GENERAL = "general", "General"
+    DEADLINE_WARNING = "deadline_warning", _("Confirm shipment soon")
+    SHIP_BY_PASSED = "ship_by_passed", _("Ship-by date passed")
+    AUTO_CANCEL_EXPECTED = "auto_cancel_expected", _("Amazon cancels unconfirmed orders")
+    PENDING_TOO_LONG = "pending_too_long", _("Pending for over 21 days")
+    BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", _("Buyer asked to cancel")
+    # What a fulfillment service did with the merchant's request (rule F1; fulfillment app).
+    FULFILLMENT_ACCEPTED = "fulfillment_accepted", _("Fulfillment request accepted")
+    FULFILLMENT_REJECTED = "fulfillment_rejected", _("Fulfillment request rejected")
+    FULFILLMENT_SHIPPED = "fulfillment_shipped", _("Shipped by the fulfillment service")
+    FULFILLMENT_CANCEL_ACCEPTED = "fulfillment_cancel_accepted", _("Fulfillment cancelled")
+    FULFILLMENT_CANCEL_REJECTED = (
+        "fulfillment_cancel_rejected",
+        _("Fulfillment cancellation refused"),
+    )
+    CANCELLED_DURING_FULFILLMENT = (
+        "cancelled_during_fulfillment",
+        _("Amazon cancelled an order being fulfilled"),
+    )
+    GENERAL = "general", _("General")
 
 
 class Notification(TenantModel):

@@ -10,8 +10,9 @@ requests) and shipment confirmations to Amazon (R3). Domain errors carry api.md'
 Who acts is an ``Actor``: the merchant's side (a portal user, a merchant or agency key), the
 fulfillment service (its own key), or Keelson itself (the automatic request of F2).
 
-The use cases live in modules by group (``base``, ``setup``, ``fulfillment_orders``,
-``requests``, ``shipments``, ``confirmations``); this package exports the public ones.
+The use cases live in modules by group (``base``, ``setup``, ``connections``, ``unassign``,
+``fulfillment_orders``, ``requests``, ``shipments``, ``confirmations``); this package exports
+the public ones.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ from fulfillment.services.confirmations import (
     confirm_shipments,
     record_amazon_confirmation,
 )
+from fulfillment.services.connections import (
+    ConnectionCheck,
+    Withdrawal,
+    deactivate_fulfillment_service,
+    reactivate_fulfillment_service,
+    record_connection,
+    remove_location,
+    send_test_callback,
+)
 from fulfillment.services.fulfillment_orders import (
     SyncReport,
     prepare_fulfillment_orders,
@@ -51,11 +61,18 @@ from fulfillment.services.requests import (
     submit_request,
 )
 from fulfillment.services.setup import (
+    LocationSpec,
     ServiceCredentials,
     add_location,
+    check_callback_url,
+    clean_skus,
     create_fulfillment_service,
     issue_service_api_key,
     new_signing_secret,
+    revoke_service_api_key,
+    rotate_signing_secret,
+    set_default_service,
+    update_fulfillment_service,
 )
 from fulfillment.services.shipments import (
     AMAZON_CARRIER_CODES,
@@ -87,10 +104,13 @@ __all__ = [
     "SHOPIFY_FULFILLMENT_KIND",
     "Actor",
     "BulkConfirmation",
+    "ConnectionCheck",
+    "LocationSpec",
     "ServiceCredentials",
     "ShipmentInput",
     "Side",
     "SyncReport",
+    "Withdrawal",
     "_event",
     "accept_cancellation",
     "accept_request",
@@ -99,23 +119,34 @@ __all__ = [
     "amazon_carrier",
     "amazon_confirmation_key",
     "cancel_request",
+    "check_callback_url",
+    "clean_skus",
     "confirm_shipments",
     "create_fulfillment_service",
+    "deactivate_fulfillment_service",
     "enqueue_shopify_fulfillment",
     "fulfil_order",
     "issue_service_api_key",
     "new_signing_secret",
     "prepare_fulfillment_orders",
+    "reactivate_fulfillment_service",
     "reconcile_shopify_fulfillments",
     "record_amazon_confirmation",
+    "record_connection",
     "record_shopify_fulfillment",
     "refresh_fulfillment_status",
     "reject_cancellation",
     "reject_request",
+    "remove_location",
     "report_shipment",
     "request_fulfillment",
     "revert_to_unfulfilled",
+    "revoke_service_api_key",
+    "rotate_signing_secret",
+    "send_test_callback",
+    "set_default_service",
     "shopify_fulfillment_key",
     "submit_request",
     "sync_fulfillment_orders",
+    "update_fulfillment_service",
 ]

@@ -12,11 +12,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connections, router
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from foundation import clock
 from fulfillment import errors, selectors, workflow
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, FulfillmentService
+from fulfillment.models import (
+    FulfillmentLocation,
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    FulfillmentService,
+)
 from fulfillment.workflow import Action, Facts, Side
 from integrations.outbox.services import enqueue
 from orders import bulk, policy
@@ -238,11 +245,42 @@ def _fo_lines(fo: FulfillmentOrder) -> list[FulfillmentOrderLine]:
     return list(fo.lines.select_related("order_line").order_by("id"))
 
 
+def _ensure_service_takes_requests(order: Order, fo: FulfillmentOrder) -> None:
+    """F1: a request goes only to an active service that serves the merchant (its key sees
+    nothing else, so a request sent elsewhere would be stranded). The service's row is held
+    FOR KEY SHARE until commit: requests share it, while deactivating the service (FOR UPDATE,
+    ``connections``) waits for them and they for it, so it never misses a request in flight."""
+    table = FulfillmentService._meta.db_table
+    using = router.db_for_write(FulfillmentService)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT is_active FROM {table} WHERE id = %s FOR KEY SHARE", [fo.service_id]
+        )
+        row = cursor.fetchone()
+    if (
+        row
+        and row[0]
+        and FulfillmentLocation.objects.filter(
+            service_id=fo.service_id, merchant_id=order.merchant_id, is_active=True
+        ).exists()
+    ):
+        return
+    raise errors.ServiceInactive(
+        _(
+            "%(service)s no longer takes requests for this merchant (it was deactivated, or "
+            "stopped serving it): use “Request fulfillment” on the order to send these items "
+            "to the merchant's other services."
+        )
+        % {"service": fo.service.name}
+    )
+
+
 def _submit(order: Order, fo: FulfillmentOrder, actor: Actor, note: str, auto: bool) -> None:
     # F3/F5: another fulfillment order of the order may be in progress (lines of another
     # service); this one's lines are not.
     _ensure_order_allows(order, policy.Action.REQUEST_FULFILLMENT, request_in_progress_ok=True)
     decision = _decide(fo, Action.SUBMIT, actor)
+    _ensure_service_takes_requests(order, fo)
     if not any(line.remaining_quantity for line in _fo_lines(fo)):
         raise errors.InvalidTransition("This fulfillment order has nothing left to fulfil.")
     _apply(fo, decision, request_note=note, submitted_at=_now(), auto_requested=auto)

@@ -1,6 +1,7 @@
 """Fulfillment orders: making them for an order's lines, per location (held while Amazon verifies
 it, A1), and the order-change subscriber's work (F2): status from Amazon's shipped quantities,
-fulfillment orders released, voided or trimmed, and the automatic request.
+fulfillment orders released, voided or trimmed, the automatic request, and a request with a
+service stopped when Amazon cancels the order (F1).
 """
 
 from __future__ import annotations
@@ -18,20 +19,19 @@ from fulfillment.services.base import (
     Actor,
     _apply,
     _decide,
-    _event,
     _lock_order,
     _submit,
     refresh_fulfillment_status,
 )
+from fulfillment.services.cancelling import stop_request_of_closed_order
+from fulfillment.services.unassign import record_unassigned, unassign_stale
 from fulfillment.workflow import Action, Facts
 from orders import policy
 from orders.models import (
     AmazonOrderStatus,
     Channel,
-    EventKind,
     FulfillmentChannel,
     Order,
-    OrderEvent,
     OrderLine,
 )
 from tenants.models import Merchant
@@ -43,10 +43,21 @@ def _fulfillable_order(order: Order) -> bool:
     return order.status not in policy.CLOSED_STATUSES
 
 
-def _ensure_fulfillment_orders(order: Order) -> list[FulfillmentOrder]:
+def _ensure_fulfillment_orders(order: Order, actor: Actor | None = None) -> list[FulfillmentOrder]:
     """Put every quantity of the (locked) order that is neither fulfilled nor in an unfinished
     fulfillment order into a new unsubmitted one, per service location (explicit SKU
-    assignment first, then the merchant's default). On hold while Amazon holds the order (A1)."""
+    assignment first, then the merchant's default). On hold while Amazon holds the order (A1).
+    What a service no longer serving the merchant was not asked for yet is taken off it first,
+    and routed again (``unassign``)."""
+    actor = actor or Actor.system()
+    unassigned = unassign_stale(order, actor)
+    made = _make_fulfillment_orders(order)
+    if unassigned:
+        record_unassigned(order, unassigned, made, actor)
+    return made
+
+
+def _make_fulfillment_orders(order: Order) -> list[FulfillmentOrder]:
     if not _fulfillable_order(order):
         return []
     locations = selectors.active_locations([order.merchant_id])
@@ -119,8 +130,9 @@ def sync_fulfillment_orders(order_ids: Iterable[int]) -> SyncReport:
     """After Amazon's orders were upserted (``orders.services.after_amazon_upsert``, in the
     sync's transaction and scope): the fulfillment status follows what Amazon reports shipped;
     orders of merchants with a fulfillment service get their fulfillment orders (on hold while
-    Pending, A1; released once Unshipped; voided when Amazon cancels before a request), and
-    with automatic fulfillment on, a new Unshipped order is requested at once (F2)."""
+    Pending, A1; released once Unshipped; voided when Amazon cancels before a request; the
+    service asked to stop when Amazon cancels after one, F1), and with automatic fulfillment
+    on, a new Unshipped order is requested at once (F2)."""
     report = SyncReport()
     ids = sorted(set(order_ids))
     if not ids:
@@ -158,16 +170,9 @@ def _sync_order(order: Order, merchant: Merchant, report: SyncReport) -> None:
             if fo.state in workflow.NOT_REQUESTED_STATES:
                 _apply(fo, _decide(fo, Action.VOID, Actor.system()))
                 report.voided += 1
-            elif fo.is_active_request and not _warned_cancelled(order, fo):
-                _event(
-                    order,
-                    EventKind.NOTE,
-                    f"Amazon reports this order {order.status} while {fo.service.name} has its "
-                    "fulfillment request: ask the service to stop, then revert the order to "
-                    "unfulfilled (F10).",
-                    Actor.system(),
-                    {"fulfillment_order": fo.pk, "warning": "order_closed_with_request"},
-                )
+            elif fo.is_active_request:
+                # F1: the service is asked to stop and the merchant told, once per request.
+                stop_request_of_closed_order(order, fo)
         return
     if order.status in policy.OPEN_STATUSES:
         for fo in fos:
@@ -189,12 +194,6 @@ def _sync_order(order: Order, merchant: Merchant, report: SyncReport) -> None:
         ).select_related("service"):
             _submit(order, fo, AUTO_REQUEST_ACTOR, note="", auto=True)
             report.auto_requested += 1
-
-
-def _warned_cancelled(order: Order, fo: FulfillmentOrder) -> bool:
-    return OrderEvent.objects.filter(
-        order=order, data__fulfillment_order=fo.pk, data__warning="order_closed_with_request"
-    ).exists()
 
 
 def _trim_unrequested(order: Order, actor: Actor) -> None:

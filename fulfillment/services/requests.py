@@ -1,5 +1,6 @@
 """The request to the service and its answers: request (F1, F2, F5), accept or reject (F6), cancel
-(F4, F8, F9), revert to unfulfilled (F10), and notes (F12).
+(F4, F8, F9), revert to unfulfilled (F10), and notes (F12). The merchant is told of each answer
+of the service (F1, ``notices``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from django.db import transaction
 
 from fulfillment import errors, selectors, workflow
 from fulfillment.models import FulfillmentOrder
+from fulfillment.services import notices
 from fulfillment.services.base import (
     INVENTORY_REMINDER,
     Actor,
     _apply,
-    _callback,
     _decide,
     _ensure_order_allows,
     _event,
@@ -29,6 +30,7 @@ from fulfillment.services.base import (
     _submit,
     _with,
 )
+from fulfillment.services.cancelling import _cancel
 from fulfillment.services.fulfillment_orders import _ensure_fulfillment_orders
 from fulfillment.workflow import Action, Facts, Side
 from orders import policy
@@ -92,6 +94,7 @@ def accept_request(
         {"fulfillment_order": fo.pk, "rule": "F6"},
     )
     _refresh(order)
+    notices.request_accepted(order, fo, message)
     return fo
 
 
@@ -113,6 +116,7 @@ def reject_request(
     )
     _ensure_fulfillment_orders(order)
     _refresh(order)
+    notices.request_rejected(order, fo, message)
     return fo
 
 
@@ -125,39 +129,9 @@ def cancel_request(
     legacy service's request cannot be cancelled from here."""
     order, fo = _lock(fulfillment_order)
     decision = _decide(fo, Action.CANCEL, actor)
+    _cancel(order, fo, decision, actor, note)
     if decision.rule == "F8":
-        _apply(fo, decision, cancellation_note=note)
-        _event(
-            order,
-            EventKind.CANCELLATION_ACCEPTED,
-            _with(
-                f"Fulfillment request to {fo.service.name} cancelled before it was accepted; "
-                "the order is unfulfilled again.",
-                "Note",
-                note,
-            ),
-            actor,
-            {"fulfillment_order": fo.pk, "rule": "F8"},
-        )
-        _callback(
-            order,
-            fo,
-            "cancellation_request",
-            note or "The merchant withdrew this request before you accepted it.",
-        )
         _ensure_fulfillment_orders(order)
-    else:
-        _apply(fo, decision, cancellation_note=note, cancellation_response="")
-        _event(
-            order,
-            EventKind.CANCELLATION_REQUESTED,
-            _with(
-                f"Asked {fo.service.name} to cancel the fulfillment.", "Note to the service", note
-            ),
-            actor,
-            {"fulfillment_order": fo.pk, "rule": "F9"},
-        )
-        _callback(order, fo, "cancellation_request", note)
     _refresh(order)
     return fo
 
@@ -180,6 +154,7 @@ def accept_cancellation(
     )
     _ensure_fulfillment_orders(order)
     _refresh(order)
+    notices.cancellation_accepted(order, fo, message)
     return fo
 
 
@@ -200,6 +175,7 @@ def reject_cancellation(
         {"fulfillment_order": fo.pk, "rule": "F9", "message": message},
     )
     _refresh(order)
+    notices.cancellation_rejected(order, fo, message)
     return fo
 
 

@@ -21,6 +21,7 @@ from fulfillment.models import (
     FulfillmentOrder,
     FulfillmentOrderLine,
 )
+from fulfillment.services import notices
 from fulfillment.services.base import (
     AMAZON_CONFIRM_KIND,
     R4_NOTE,
@@ -265,7 +266,8 @@ def report_shipment(
 ) -> Fulfillment:
     """F7: the service shipped a package: some or all of the fulfillment order's remaining
     lines (``lines`` are fulfillment-order line ids; all remaining when None). The order is
-    fulfilled when every line is; the package is confirmed on Amazon (R3)."""
+    fulfilled when every line is; the package is confirmed on Amazon (R3); the merchant is
+    notified (F1)."""
     order, fo = _lock(fulfillment_order)
     fo_lines = {fl.pk: fl for fl in _fo_lines(fo)}
     fulfilled = selectors.fulfilled_quantities([order.pk])
@@ -287,6 +289,8 @@ def report_shipment(
     pairs = [(fo_lines[pk].order_line, qty, fo_lines[pk]) for pk, qty in wanted]
     fulfillment = _record_fulfillment(order, pairs, shipment, ship_date, actor, fo)
     _refresh(order)
+    # F1: the merchant is told, with the tracking (after the refresh: all shipped, or part).
+    notices.shipped(order, fo, fulfillment, _lines_text((line, qty) for line, qty, _ in pairs))
     return fulfillment
 
 

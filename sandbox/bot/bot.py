@@ -194,6 +194,10 @@ class FulfillmentBot:
                 except ValueError:
                     self._answer(400, {"error": "not_json"})
                     return
+                if body.get("kind") == "connection_test":
+                    # The portal's "Test connection": signed like the rest, nothing to do.
+                    self._answer(200, {"ok": True, "test": True})
+                    return
                 delivery = self.headers.get(DELIVERY_HEADER, "")
                 with bot._lock:
                     duplicate = delivery in bot.seen_deliveries

@@ -1,5 +1,5 @@
-"""Isolation-harness factories (tests/portal/test_isolation.py) for the portal's order and
-fulfillment-order pages."""
+"""Isolation-harness factories (tests/portal/test_isolation.py) for the portal's order,
+fulfillment-order and fulfillment-service pages."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def make_fulfillment_order(merchant: Merchant) -> FulfillmentOrder:
     with tenant_context(merchant):
         (fo,) = services.prepare_fulfillment_orders(order)
         return fo
+
+
+@tenant_factory(FulfillmentService)
+def make_fulfillment_service(merchant: Merchant) -> FulfillmentService:
+    """A merchant's own service (its default), as the portal makes it."""
+    return services.create_fulfillment_service(
+        name=f"{merchant.name} own 3PL {next(_n)}", merchant=merchant
+    ).service

@@ -107,6 +107,8 @@ def perform(shop, order: Order, fo: FulfillmentOrder, action: Action, remains: b
         elif action == Action.VOID:
             Order.objects.filter(pk=order.pk).update(status="Canceled")
             services.sync_fulfillment_orders([order.pk])
+        elif action == Action.UNASSIGN:
+            services.deactivate_fulfillment_service(shop.service, actor=m)
         return FulfillmentOrder.objects.get(pk=fo.pk)
 
 
