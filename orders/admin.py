@@ -8,6 +8,10 @@ cancellation request), and the portal composes and registers the result (portal/
 Each part adds a template to ``order_sections`` in ``order_context``, shown between the lines
 and the timeline in the order they were added.
 
+The list exports as CSV exactly as filtered ("Export CSV", ``export_csv_view``, orders/exports.py);
+``changelist_without_results`` gives the apps above the list's filtered rows and filters without
+reading a page (the portal's saved views use it).
+
 Also here: the Amazon account's "Sync now" and "Re-run backfill" actions (the sync is orders'),
 mixed into tenants' Amazon account admin by the portal.
 """
@@ -15,14 +19,19 @@ mixed into tenants' Amazon account admin by the portal.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.views import ChangeList
 
 from foundation import clock
-from orders import policy, selectors, sync
+from orders import exports, policy, selectors, sync
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
 from tenants.admin import TenantScopedAdminMixin, status_label
@@ -38,8 +47,21 @@ FULFILLMENT_VARIANT = {
 }
 
 
+class ChangeListWithoutResults(ChangeList):
+    """The changelist's filters, search and ordering applied, no page read (no count either):
+    for the CSV export and for checking a saved view's parameters."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        self.result_list, self.result_count, self.full_result_count = [], 0, 0
+        self.can_show_all, self.multi_page, self.show_all = False, False, False
+
+
+_WITHOUT_RESULTS = "_keelson_changelist_without_results"
+
+
 class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     icon = "receipt_long"
+    change_list_template = "orders/portal/order_change_list.html"
     list_display = [
         "external_id",
         "purchase_date",
@@ -117,6 +139,62 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         if not text:
             return queryset, False
         return selectors.search_orders(queryset, text), False
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        if getattr(request, _WITHOUT_RESULTS, False):
+            return ChangeListWithoutResults
+        return super().get_changelist(request, **kwargs)
+
+    def changelist_without_results(self, request: HttpRequest) -> ChangeListWithoutResults:
+        """The changelist of ``request.GET`` (its ``queryset``: every filtered, searched and
+        ordered row; its ``filter_specs``), without reading a page. May raise
+        ``IncorrectLookupParameters`` (or ``SuspiciousOperation``) as the list would."""
+        setattr(request, _WITHOUT_RESULTS, True)
+        try:
+            return self.get_changelist_instance(request)
+        finally:
+            delattr(request, _WITHOUT_RESULTS)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra = dict(extra_context or {})
+        if self.has_view_permission(request):
+            query = request.GET.copy()
+            for ignored in ("p", "e"):
+                query.pop(ignored, None)
+            extra["export_csv_url"] = reverse("portal:orders_order_export_csv") + (
+                "?" + query.urlencode() if query else ""
+            )
+        return super().changelist_view(request, extra)
+
+    def get_urls(self):
+        return [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_csv_view),
+                name="orders_order_export_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_csv_view(self, request: HttpRequest):
+        """The list as CSV, as filtered: every row of the merchants in scope that the list's
+        filters, search and ordering (the same query string) select; streamed."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            queryset = self.changelist_without_results(request).queryset
+        except IncorrectLookupParameters:
+            messages.error(request, _("These filters cannot be exported: choose them again."))
+            return HttpResponseRedirect(reverse("portal:orders_order_changelist") + "?e=1")
+        now = clock.now()
+        response = StreamingHttpResponse(
+            exports.order_csv(queryset, self.scope_ids(request), now=now),
+            content_type="text/csv; charset=utf-8",
+        )
+        stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="Fulfillment", ordering="fulfillment_status")
     def fulfillment_badge(self, obj: Order) -> str:

@@ -6,6 +6,7 @@ import os
 
 from django.db import connection
 
+from portal import bulk_jobs
 from tenants.models import AmazonAccount
 from tenants.scope import tenant_context
 
@@ -19,3 +20,9 @@ def smoke(merchant_id: int) -> dict:
             cursor.execute("SELECT count(*) FROM tenants_amazonaccount")
             raw_count = cursor.fetchone()[0]
     return {"pid": os.getpid(), "visible_merchants": visible, "raw_count": raw_count}
+
+
+def run_bulk_job(job_id: int) -> dict:
+    """A bulk job over selected orders (portal.bulk_jobs): queued by the order list's actions.
+    Safe to run again: items already done or refused are skipped."""
+    return bulk_jobs.run_job(job_id)
