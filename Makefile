@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 4
 # spread over the workers instead of queueing in one worker's chunk.
 PYTEST_XDIST_ARGS ?= --dist load --maxschedchunk 1
 
-.PHONY: install test demo lint format db-start db-stop clean
+.PHONY: install test demo lint format db-start db-stop clean screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keelson needs Python 3.11 or newer")'
@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# Debian's chromium for the browser tests (tests/browser), when missing and apt-get may run;
+# never fails the install (the script says in one line why it could not).
 install: $(STAMP)
+	@scripts/install-browser.sh
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -37,6 +40,12 @@ format: install
 
 test: install lint
 	$(PY) -m portal.database run -- $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_XDIST_ARGS) $(PYTEST_ARGS)
+
+# The README's screenshots (docs/screenshots/*.png): the browser tests, saving the pages they
+# visit at their key moments (tests/browser/conftest.py, `screenshot`).
+screenshots: install
+	$(PY) -m portal.database run -- env KEELSON_SCREENSHOTS=docs/screenshots KEELSON_REQUIRE_BROWSER=1 \
+		$(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m portal.database run -- $(PY) manage.py demo

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The browser tests (tests/browser) drive Debian's chromium through Playwright, never a browser
+# Playwright downloads (`playwright install` is not needed). Called by `make install`: installs
+# the `chromium` package with apt-get when /usr/bin/chromium is missing and we may (root, or
+# passwordless sudo). It never fails the install: when it cannot, it says so in one line and
+# the browser tests skip (or fail, with KEELSON_REQUIRE_BROWSER=1, as in CI).
+set -u
+
+CHROMIUM=/usr/bin/chromium
+[ -x "$CHROMIUM" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-browser: $CHROMIUM is missing and apt-get is not available: install Chromium at $CHROMIUM to run the browser tests (they skip meanwhile)."
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root=(sudo -n)
+else
+  echo "install-browser: $CHROMIUM is missing: run 'sudo apt-get install -y chromium' to run the browser tests (they skip meanwhile)."
+  exit 0
+fi
+
+echo "install-browser: installing Debian's chromium for the browser tests (apt-get, a few minutes)..."
+log=$(mktemp -t keelson-install-browser.XXXXXX.log)
+# Another apt run on the machine holds dpkg's lock: wait for it rather than fail.
+apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q)
+if { "${apt[@]}" install --no-install-recommends chromium \
+     || { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends chromium; }; } >"$log" 2>&1 \
+   && [ -x "$CHROMIUM" ]; then
+  echo "install-browser: $("$CHROMIUM" --version 2>/dev/null | head -n 1) installed."
+  rm -f "$log"
+else
+  echo "install-browser: apt-get could not install chromium (see $log): the browser tests skip until $CHROMIUM exists."
+fi
+exit 0
