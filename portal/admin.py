@@ -2,9 +2,12 @@
 which it adds to another app's page); the portal, on top of them all, composes and registers
 them here. No app below imports the portal.
 
-The order admin is orders' base with fulfillment's and refunds' parts mixed in; the Amazon
-account admin is tenants' connection page with orders' sync actions; the Shopify store admin is
-tenants' page with integrations' connect form and its test and disconnect actions.
+The order admin is orders' base with fulfillment's and refunds' parts mixed in, and the portal's
+own saved views and bulk jobs on top (portal/order_list_admin.py); the Amazon
+account admin is tenants' connection page with orders' connect flow (Seller Central's consent),
+test, disconnect and sync actions; the Shopify store admin is tenants' page with integrations'
+connect form and its test and disconnect actions; the fulfillment-service admin is
+fulfillment's own page (fulfillment/service_admin.py).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from fulfillment.admin import (
     FulfillmentOrderPortalAdmin,
     OrderFulfillmentAdminMixin,
 )
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import FulfillmentOrder, FulfillmentService
+from fulfillment.service_admin import FulfillmentServicePortalAdmin
 from integrations.admin import OutboxMessagePortalAdmin, ShopifyStoreConnectionAdminMixin
 from integrations.outbox.models import OutboxMessage
 from orders import admin as orders_admin
+from orders.admin_connections import AmazonAccountConnectionAdminMixin
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
+from portal.order_list_admin import BulkJobActionsMixin, SavedViewsAdminMixin
 from portal.site import portal_site
 from refunds.admin import OrderRefundsAdminMixin, RefundPortalAdmin
 from refunds.models import Refund
@@ -28,7 +34,11 @@ from tenants.models import AmazonAccount, ApiKey, Merchant, ShopifyStore
 
 
 class OrderPortalAdmin(
-    OrderRefundsAdminMixin, OrderFulfillmentAdminMixin, orders_admin.OrderPortalAdmin
+    SavedViewsAdminMixin,
+    BulkJobActionsMixin,
+    OrderRefundsAdminMixin,
+    OrderFulfillmentAdminMixin,
+    orders_admin.OrderPortalAdmin,
 ):
     list_display = [*orders_admin.OrderPortalAdmin.list_display, "amazon_confirmations"]
     list_filter = [
@@ -42,13 +52,16 @@ class OrderPortalAdmin(
         PurchasedOnFilter,
         ConfirmByOnFilter,
     ]
-    actions = ["confirm_shipments_on_amazon"]
+    # Both run as background jobs with a progress page (portal/bulk_jobs.py).
+    actions = ["confirm_shipments_on_amazon", "request_fulfillment_in_bulk"]
 
 
 class AmazonAccountPortalAdmin(
-    orders_admin.AmazonAccountSyncActionsMixin, tenants_admin.AmazonAccountPortalAdmin
+    AmazonAccountConnectionAdminMixin,
+    orders_admin.AmazonAccountSyncActionsMixin,
+    tenants_admin.AmazonAccountPortalAdmin,
 ):
-    actions = ["sync_now", "rerun_backfill"]
+    actions = ["sync_now", "rerun_backfill", "test_connection", "disconnect"]
 
 
 class ShopifyStorePortalAdmin(
@@ -63,5 +76,6 @@ portal_site.register(ShopifyStore, ShopifyStorePortalAdmin)
 portal_site.register(ApiKey, tenants_admin.ApiKeyPortalAdmin)
 portal_site.register(Order, OrderPortalAdmin)
 portal_site.register(FulfillmentOrder, FulfillmentOrderPortalAdmin)
+portal_site.register(FulfillmentService, FulfillmentServicePortalAdmin)
 portal_site.register(Refund, RefundPortalAdmin)
 portal_site.register(OutboxMessage, OutboxMessagePortalAdmin)
