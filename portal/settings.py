@@ -249,6 +249,34 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Every enum component is named here, after its choice set: drf-spectacular's own names
+    # come from field names, and two different sets can end up under one name (a fulfillment's
+    # `status` and an order's `fulfillment_status` were both "FulfillmentStatusEnum", listing
+    # only "shipped"). tests/api/test_schema.py fails on an enum not named here, and on a field
+    # whose enum is not its own choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "orders.models.Channel",
+        "AmazonOrderStatusEnum": "orders.models.AmazonOrderStatus",
+        "FulfillmentChannelEnum": "orders.models.FulfillmentChannel",
+        "OrderFulfillmentStatusEnum": "orders.models.FulfillmentStatus",
+        "FinancialStatusEnum": "orders.models.FinancialStatus",
+        "ShopifyMirrorStateEnum": "orders.models.ShopifyState",
+        "OrderEventKindEnum": "orders.models.EventKind",
+        "ActorTypeEnum": "orders.models.ActorType",
+        "WorkflowEnum": "fulfillment.models.Workflow",
+        "FulfillmentOrderStatusEnum": "fulfillment.models.FulfillmentOrderStatus",
+        "RequestStatusEnum": "fulfillment.models.RequestStatus",
+        "ShipmentStatusEnum": "fulfillment.models.ShipmentStatus",
+        "AmazonConfirmationEnum": "fulfillment.models.AmazonConfirmation",
+        "RefundKindEnum": "refunds.models.RefundKind",
+        "RefundOriginEnum": "refunds.models.RefundOrigin",
+        "RefundStatusEnum": "refunds.models.RefundStatus",
+        "AdjustmentReasonEnum": "refunds.models.ADJUSTMENT_REASON_CHOICES",
+        "CancelReasonEnum": "refunds.models.CANCEL_REASON_CHOICES",
+        "CancelInputReasonEnum": "refunds.api.CANCEL_REASONS",
+        "AmazonSyncStateEnum": "refunds.models.AmazonSync",
+        "ShopifySyncStateEnum": "refunds.models.ShopifySync",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api.schema.document_error_codes",

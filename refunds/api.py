@@ -21,7 +21,15 @@ from rest_framework.response import Response
 from foundation.api.idempotency import HEADER, idempotent
 from orders import selectors as order_selectors
 from refunds import policy, selectors, services
-from refunds.models import AmazonSync, Refund, RefundLine, RefundStatus, ShopifySync
+from refunds.models import (
+    ADJUSTMENT_REASON_CHOICES,
+    CANCEL_REASON_CHOICES,
+    AmazonSync,
+    Refund,
+    RefundLine,
+    RefundStatus,
+    ShopifySync,
+)
 from tenants.api_auth import HasScope
 from tenants.models import ApiScope
 
@@ -120,6 +128,21 @@ class RefundSerializer(serializers.ModelSerializer):
         source="shopify_sync", choices=ShopifySync.choices, read_only=True
     )
     status = serializers.ChoiceField(choices=RefundStatus.choices, read_only=True)
+    # Declared for `allow_blank`: a read-only model field loses it, and the schema then left
+    # out the "" these fields hold (no reason for a refund made in Seller Central, no cancel
+    # reason for a refund).
+    reason = serializers.ChoiceField(
+        choices=ADJUSTMENT_REASON_CHOICES,
+        allow_blank=True,
+        read_only=True,
+        help_text="Amazon's AdjustmentReason; empty for a refund made in Seller Central (R6).",
+    )
+    cancel_reason = serializers.ChoiceField(
+        choices=CANCEL_REASON_CHOICES,
+        allow_blank=True,
+        read_only=True,
+        help_text="Amazon's CancelReason for a cancellation; empty for a refund.",
+    )
 
     class Meta:
         model = Refund
