@@ -17,6 +17,12 @@ from rest_framework.response import Response
 
 from foundation.api.filters import IntegerFilter, StrictFilterSet
 from foundation.api.idempotency import idempotent
+from foundation.api.inputs import (
+    InputSerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from fulfillment import errors, selectors, services, workflow
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus, RequestStatus
 from fulfillment.serializers import (
@@ -32,43 +38,42 @@ from tenants.api_auth import HasScope
 from tenants.models import ApiScope
 
 NOTE_MAX = 2000
+LINES_ERRORS = {"min_length": "Give at least one line, or leave `lines` out for all."}
 
 
 # --- input -----------------------------------------------------------------------------------
 
 
-class NoteInput(serializers.Serializer):
-    note = serializers.CharField(
+class NoteInput(InputSerializer):
+    note = StrictCharField(
         required=False, allow_blank=True, max_length=NOTE_MAX, default="", trim_whitespace=True
     )
 
 
-class MessageInput(serializers.Serializer):
-    message = serializers.CharField(
+class MessageInput(InputSerializer):
+    message = StrictCharField(
         required=False, allow_blank=True, max_length=NOTE_MAX, default="", trim_whitespace=True
     )
 
 
-class NoteRequiredInput(serializers.Serializer):
-    message = serializers.CharField(max_length=NOTE_MAX, trim_whitespace=True)
+class NoteRequiredInput(InputSerializer):
+    message = StrictCharField(max_length=NOTE_MAX, trim_whitespace=True)
 
 
-class LineQuantityInput(serializers.Serializer):
-    line = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+class LineQuantityInput(InputSerializer):
+    line = StrictIntegerField(min_value=1, max_value=2**63 - 1)
+    quantity = StrictIntegerField(min_value=1, max_value=1_000_000)
 
 
 class OptionalQuantityInput(LineQuantityInput):
-    quantity = serializers.IntegerField(
+    quantity = StrictIntegerField(
         min_value=1, max_value=1_000_000, required=False, help_text="All that remains if omitted."
     )
 
 
-class ShipmentFields(serializers.Serializer):
-    tracking_number = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, default=""
-    )
-    carrier = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+class ShipmentFields(InputSerializer):
+    tracking_number = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
+    carrier = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
     ship_date = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Now if omitted."
     )
@@ -95,7 +100,9 @@ class ShipmentReportInput(ShipmentFields):
         required=False,
         allow_null=True,
         default=None,
+        min_length=1,
         max_length=500,
+        error_messages=LINES_ERRORS,
         help_text="Fulfillment-order lines (`lines[].id` of the fulfillment order) and "
         "quantities in this package; everything that remains if omitted (F7: partial allowed).",
     )
@@ -107,11 +114,13 @@ class OrderFulfillmentInput(ShipmentFields):
         required=False,
         allow_null=True,
         default=None,
+        min_length=1,
         max_length=500,
+        error_messages=LINES_ERRORS,
         help_text="Order lines (`lines[].id` of the order) and quantities; every unfulfilled "
         "quantity if omitted.",
     )
-    notify_customer = serializers.BooleanField(
+    notify_customer = StrictBooleanField(
         required=False,
         default=False,
         help_text="Ask for a shipping notification to the customer; never sent for Amazon "
@@ -125,7 +134,9 @@ class RevertInput(NoteInput):
         required=False,
         allow_null=True,
         default=None,
+        min_length=1,
         max_length=500,
+        error_messages=LINES_ERRORS,
         help_text="Fulfillment-order lines to take back (all that remains of each if no "
         "quantity); the whole fulfillment order if omitted.",
     )

@@ -19,6 +19,12 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from foundation.api.idempotency import HEADER, idempotent
+from foundation.api.inputs import (
+    InputSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictRegexField,
+)
 from orders import selectors as order_selectors
 from refunds import policy, selectors, services
 from refunds.models import (
@@ -63,8 +69,8 @@ class MoneyField(serializers.Field):
         return f"{policy.quantize(amount, currency):f}"
 
 
-def money_input(**kwargs) -> serializers.RegexField:
-    return serializers.RegexField(
+def money_input(**kwargs) -> StrictRegexField:
+    return StrictRegexField(
         MONEY_PATTERN,
         max_length=24,
         error_messages={"invalid": 'Use a decimal string, like "12.50".'},
@@ -184,9 +190,9 @@ class RefundSerializer(serializers.ModelSerializer):
 # --- input -----------------------------------------------------------------------------------
 
 
-class RefundLineInput(serializers.Serializer):
-    line = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    quantity = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False, default=0)
+class RefundLineInput(InputSerializer):
+    line = StrictIntegerField(min_value=1, max_value=2**63 - 1)
+    quantity = StrictIntegerField(min_value=0, max_value=1_000_000, required=False, default=0)
     amount = money_input(
         required=False,
         allow_null=True,
@@ -195,7 +201,7 @@ class RefundLineInput(serializers.Serializer):
     )
 
 
-class RefundInput(serializers.Serializer):
+class RefundInput(InputSerializer):
     lines = RefundLineInput(many=True, required=False, default=list, max_length=500)
     shipping_amount = money_input(required=False, allow_null=True, default=None)
     reason = serializers.ChoiceField(
@@ -204,14 +210,14 @@ class RefundInput(serializers.Serializer):
         default=policy.AdjustmentReason.CUSTOMER_RETURN.value,
         help_text="Amazon's AdjustmentReason.",
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX, default="")
+    note = StrictCharField(required=False, allow_blank=True, max_length=NOTE_MAX, default="")
 
 
-class CancelLineInput(serializers.Serializer):
-    line = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+class CancelLineInput(InputSerializer):
+    line = StrictIntegerField(min_value=1, max_value=2**63 - 1)
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(InputSerializer):
     reason = serializers.ChoiceField(
         choices=CANCEL_REASONS,
         help_text="Amazon's CancelReason; `buyer_requested` answers the buyer's request with "
@@ -226,13 +232,15 @@ class CancelInput(serializers.Serializer):
         help_text="The refund the cancellation implies: more than 0 (R7), at most what the "
         "cancelled items and their shipping cost. Defaults to all of it for `buyer_requested`.",
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX, default="")
+    note = StrictCharField(required=False, allow_blank=True, max_length=NOTE_MAX, default="")
     lines = CancelLineInput(
         many=True,
         required=False,
         allow_null=True,
         default=None,
+        min_length=1,
         max_length=500,
+        error_messages={"min_length": "Give at least one line, or leave `lines` out for all."},
         help_text="Order lines whose open quantity to cancel; all of them if omitted (for "
         "`buyer_requested`: the items the buyer asked to cancel).",
     )

@@ -98,6 +98,26 @@ class AutoSchema(openapi.AutoSchema):
             )
         return parameters
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # drf-spectacular leaves out the bounds of a nested list (`Item(many=True,
+        # min_length=1)`), so the schema allowed `"lines": []` that the API refuses.
+        if schema and isinstance(field, serializers.ListSerializer):
+            if field.min_length is not None:
+                schema["minItems"] = field.min_length
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # What a strict text field checks beyond its type and length (foundation.api.inputs).
+        # Added after drf-spectacular's own: it would make a blank-allowed field with a
+        # pattern a `oneOf` with "", and keep the field's default "" inside the pattern's side.
+        pattern = getattr(field, "openapi_pattern", None)
+        if pattern and schema.get("type") == "string" and "pattern" not in schema:
+            schema["pattern"] = pattern
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

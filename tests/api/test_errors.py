@@ -195,6 +195,10 @@ def test_nested_validation_errors_are_flattened_to_field_paths():
         "non_field_errors": ["Nothing to refund."],
     }
     assert flatten_errors(["One.", "Two."]) == {"non_field_errors": ["One.", "Two."]}
+    # DRF 3.15 reports a nested list's items by index (a dict): the same paths, not "lines.1".
+    assert flatten_errors(
+        {"lines": {0: ["This field may not be null."], 1: {"line": ["A valid integer..."]}}}
+    ) == {"lines[0]": ["This field may not be null."], "lines[1].line": ["A valid integer..."]}
 
 
 @pytest.mark.django_db

@@ -3,6 +3,8 @@ service's key sees, every error code, idempotent creation, filters."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -11,6 +13,7 @@ from fulfillment.models import Fulfillment, FulfillmentOrder
 from tenants.models import ApiKey
 from tenants.scope import tenant_context
 from tests.support.api import assert_problem
+from tests.support.openapi import published_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -273,3 +276,96 @@ def test_filters(shop, call, merchant_key):
     )
     with tenant_context(shop.merchant):
         assert FulfillmentOrder.objects.count() == 2
+
+
+# --- found by schemathesis (issue 14): the body is exactly what the schema says ---------------
+
+
+def _in_progress(shop, call, merchant_key):
+    """A fulfillment order the service accepted: the service may ship, the merchant revert."""
+    fo = shop.fo(shop.order(lines=(("SKU-1", 2, "20.00"),)))
+    assert call("post", fo_url(fo, "submit-request"), key=merchant_key).status_code == 200
+    assert call("post", fo_url(fo, "accept-request"), key=shop.service_key).status_code == 200
+    return fo
+
+
+@pytest.mark.parametrize("lines", [[None], [{"line": None, "quantity": 1}], [17]])
+def test_a_null_in_the_lines_is_a_400_not_a_500_for_every_action_that_takes_lines(
+    shop, call, merchant_key, lines
+):
+    # `lines: [null]` passed validation (DRF's `many=True, allow_null=True` makes every item
+    # nullable too) and the use case read item["line"] of None: a 500.
+    fo = _in_progress(shop, call, merchant_key)
+    fresh = shop.order()
+    for url, key in (
+        (reverse("api:order-fulfillments", kwargs={"pk": fresh.pk}), merchant_key),
+        (fo_url(fo, "fulfillments"), shop.service_key),
+        (fo_url(fo, "revert-to-unfulfilled"), merchant_key),
+    ):
+        body = {"lines": lines, **TRACKING}
+        problem = assert_problem(call("post", url, key=key, data=body), 400, "validation_error")
+        assert all(name.startswith("lines[0]") for name in problem["errors"]), (url, problem)
+    with tenant_context(shop.merchant):
+        assert not Fulfillment.objects.exists()
+        assert FulfillmentOrder.objects.get(pk=fo.pk).status == "in_progress"
+
+
+def test_no_lines_is_refused_as_the_schema_says(shop, call, merchant_key, client):
+    # `lines: []` was schema-valid and refused by the use case; the schema now says minItems 1.
+    fo = _in_progress(shop, call, merchant_key)
+    expected = {"lines": ["Give at least one line, or leave `lines` out for all."]}
+    for url, key in (
+        (reverse("api:order-fulfillments", kwargs={"pk": shop.order().pk}), merchant_key),
+        (fo_url(fo, "fulfillments"), shop.service_key),
+        (fo_url(fo, "revert-to-unfulfilled"), merchant_key),
+    ):
+        problem = assert_problem(
+            call("post", url, key=key, data={"lines": [], **TRACKING}), 400, "validation_error"
+        )
+        assert problem["errors"] == expected
+    schemas = published_schema(client)["components"]["schemas"]
+    for name in (
+        "OrderFulfillmentInputRequest",
+        "ShipmentReportInputRequest",
+        "RevertInputRequest",
+    ):
+        assert schemas[name]["properties"]["lines"]["minItems"] == 1, name
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"tracking_number": 123},  # DRF stored "123"
+        {"carrier": 1.5},
+        {"notify_customer": "yes"},  # DRF read true
+        {"notify_customer": 1},
+        {"lines": [{"line": "LINE", "quantity": "1"}]},  # DRF read 1
+    ],
+)
+def test_a_value_of_another_json_type_than_the_schema_says_is_a_400(
+    shop, call, merchant_key, extra
+):
+    order = shop.order()
+    if "lines" in extra:
+        with tenant_context(shop.merchant):
+            extra["lines"][0]["line"] = order.lines.get().pk
+    url = reverse("api:order-fulfillments", kwargs={"pk": order.pk})
+    problem = assert_problem(
+        call("post", url, key=merchant_key, data={**TRACKING, **extra}), 400, "validation_error"
+    )
+    assert len(problem["errors"]) == 1, problem
+    with tenant_context(shop.merchant):
+        assert not Fulfillment.objects.filter(order=order).exists()
+
+
+def test_a_note_is_refused_exactly_when_its_schema_says(shop, call, merchant_key, client):
+    # The schema said any string of 1 to 2000 characters; the API refused a NUL character and
+    # a message of whitespace only (trimmed to blank). Now the schema's pattern says both.
+    fo = shop.fo(shop.order())
+    message = published_schema(client)["components"]["schemas"]["NoteRequiredInputRequest"][
+        "properties"
+    ]["message"]
+    for text in ("Restocked", "  padded  ", "   ", "\t\n", "a\x00b", "\x00", 42):
+        valid = isinstance(text, str) and bool(re.search(message["pattern"], text))
+        response = call("post", fo_url(fo, "notes"), key=merchant_key, data={"message": text})
+        assert response.status_code == (201 if valid else 400), (text, response.content)

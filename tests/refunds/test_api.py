@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from refunds.models import Refund
 from tenants.scope import tenant_context
 from tests.support.api import assert_problem
+from tests.support.openapi import assert_matches_schema, published_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +306,95 @@ def test_the_order_shows_r6_in_its_allowed_actions_once_refunded_on_amazon(shop,
         "already_refunded_on_amazon",
     )
     assert problem["detail"].startswith("Refund failed: already refunded on Amazon")
+
+
+# --- found by schemathesis (issue 14): the body is exactly what the schema says ---------------
+
+
+@pytest.mark.parametrize("lines", [[None], [None, None], [{"line": None}], ["7"]])
+def test_a_null_in_the_lines_of_a_cancellation_is_a_400_not_a_500(shop, key, call, lines):
+    # `lines: [null]` passed validation (DRF gives `allow_null` to every item of a
+    # `many=True` list) and crashed the view: a 500 where the use case read item["line"].
+    order = shop.order([("X", 2, "20.00", 0)], status="Unshipped")
+    url = f"/api/v1/orders/{order.pk}/cancel/"
+    body = {"reason": "NoInventory", "refund": "20.00", "lines": lines}
+    problem = assert_problem(call("post", url, key=key, data=body), 400, "validation_error")
+    assert all(field.startswith("lines[") for field in problem["errors"]), problem
+    with tenant_context(shop.merchant):
+        assert not Refund.objects.filter(order=order).exists()
+
+
+def test_a_null_line_of_a_refund_is_a_400(shop, key, call):
+    order = shop.order([("X", 2, "20.00", 2)])
+    problem = assert_problem(
+        call("post", refunds_url(order), key=key, data={"lines": [None]}), 400, "validation_error"
+    )
+    assert problem["errors"] == {"lines[0]": ["This field may not be null."]}
+
+
+def test_an_empty_list_of_lines_to_cancel_is_refused_as_the_schema_says(shop, key, call, client):
+    # The schema said any array (`lines: []` schema-valid); the use case refused it. Now the
+    # schema says minItems 1, and the API refuses `[]` with the use case's words, on `lines`.
+    order = shop.order([("X", 2, "20.00", 0)], status="Unshipped")
+    url = f"/api/v1/orders/{order.pk}/cancel/"
+    problem = assert_problem(
+        call("post", url, key=key, data={"reason": "NoInventory", "refund": "1", "lines": []}),
+        400,
+        "validation_error",
+    )
+    assert problem["errors"] == {"lines": ["Give at least one line, or leave `lines` out for all."]}
+    cancel = published_schema(client)["components"]["schemas"]["CancelInputRequest"]
+    assert cancel["properties"]["lines"]["minItems"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"lines": [{"line": "LINE", "quantity": 1}], "note": 123},  # a number for a string
+        {"lines": [{"line": "LINE", "quantity": "1"}]},  # a string for an integer
+        {"lines": [{"line": "LINE", "amount": 12.5}]},  # a number for a decimal string
+        {"lines": [{"line": "LINE", "quantity": True}]},  # a boolean for an integer
+        {"lines": [{"line": "LINE", "quantity": 1}], "shipping_amount": 4},
+    ],
+)
+def test_a_value_of_another_json_type_than_the_schema_says_is_a_400(shop, key, call, body):
+    # DRF coerces: `"note": 123` was stored as "123", `"quantity": "1"` read as 1, where the
+    # schema says string and integer. A generated client never sends them; a fuzzer did.
+    order = shop.order([("X", 2, "20.00", 2)])
+    (line,) = shop.lines(order)
+    for item in body["lines"]:
+        item["line"] = line.pk
+    problem = assert_problem(
+        call("post", refunds_url(order), key=key, data=body), 400, "validation_error"
+    )
+    assert len(problem["errors"]) == 1, problem
+    with tenant_context(shop.merchant):
+        assert not Refund.objects.filter(order=order).exists()
+
+
+def test_refunds_and_cancellations_match_the_published_schema(shop, key, call, client):
+    # A cancellation's `reason` is Amazon's CustomerCancel, a refund's `cancel_reason` is "":
+    # the schema listed only the enum's values (DRF drops `allow_blank` from a read-only model
+    # field), so a generated client failed on every refund's "".
+    schema = published_schema(client)
+    shipped = shop.order([("X", 2, "20.00", 2)])
+    (line,) = shop.lines(shipped)
+    refund = call(
+        "post", refunds_url(shipped), key=key, data={"lines": [{"line": line.pk, "quantity": 1}]}
+    )
+    assert refund.status_code == 201 and refund.json()["cancel_reason"] == ""
+    assert_matches_schema(schema, refund)
+    unshipped = shop.order([("Y", 1, "10.00", 0)], status="Unshipped")
+    cancellation = call(
+        "post",
+        f"/api/v1/orders/{unshipped.pk}/cancel/",
+        key=key,
+        data={"reason": "NoInventory", "refund": "10.00"},
+    )
+    assert cancellation.status_code == 201, cancellation.content
+    assert_matches_schema(schema, cancellation)
+    for url in (refunds_url(shipped), f"/api/v1/refunds/{refund.json()['id']}/"):
+        assert_matches_schema(schema, call("get", url, key=key))
+    assert_matches_schema(schema, call("get", f"/api/v1/orders/{unshipped.pk}/", key=key))
+    refunds = schema["components"]["schemas"]["Refund"]["properties"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in refunds["cancel_reason"]["oneOf"]
