@@ -11,6 +11,7 @@ from foundation.api.filters import (
     IntegerFilter,
     StrictBooleanFilter,
     StrictFilterSet,
+    TextFilter,
     UtcDateTimeFilter,
 )
 from foundation.api.pagination import CursorPagination
@@ -226,7 +227,7 @@ class OrderFilter(StrictFilterSet):
     at_risk = StrictBooleanFilter(method="filter_at_risk")
     late = StrictBooleanFilter(method="filter_late")
     updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    search = TextFilter(method="filter_search", max_length=200)
 
     class Meta:
         model = Order

@@ -48,6 +48,17 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class TextFilter(django_filters.CharFilter):
+    """Free text (a search), documented as what the form field checks: at most `max_length`
+    characters and no NUL character ("Null characters are not allowed."); may be empty."""
+
+    def __init__(self, *args, max_length: int, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
+        extend_schema_field(
+            {"type": "string", "maxLength": max_length, "pattern": "^[^\\u0000]*$"}
+        )(self)
+
+
 class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     def clean(self, value):
         parsed = super().clean(value)
@@ -69,7 +80,9 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class StrictDjangoFilterBackend(DjangoFilterBackend):
     """django-filter's backend, refusing query parameters the endpoint does not know: a typo
-    (`?statuss=Pending`) is a 400 naming it, not a silently unfiltered list."""
+    (`?statuss=Pending`) is a 400 naming it, not a silently unfiltered list. Each parameter is
+    one value (the schema's `merchant` is an integer, not a list): given twice
+    (`?merchant=1&merchant=2`) it is a 400 too, where Django would silently take the last."""
 
     def filter_queryset(self, request, queryset, view):
         known: set[str] = set()
@@ -90,4 +103,9 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
                     for name in unknown
                 }
             )
+        repeated = sorted(
+            name for name in request.query_params if len(request.query_params.getlist(name)) > 1
+        )
+        if repeated:
+            raise ValidationError({name: ["Give this parameter once."] for name in repeated})
         return super().filter_queryset(request, queryset, view)

@@ -3,6 +3,7 @@ timeline."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 from orders.models import ActorType, EventKind, OrderEvent
 from tenants.scope import tenant_context
 from tests.support.api import assert_problem
+from tests.support.openapi import published_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +136,33 @@ def test_an_unknown_query_parameter_is_named_in_a_400(call, key_a):
         call("get", "/api/v1/orders/?statuss=Pending", key_a), 400, "validation_error"
     )
     assert "statuss" in body["errors"]
+
+
+@pytest.mark.parametrize("query", ["merchant=1&merchant=2", "status=Pending&status=Shipped"])
+def test_a_query_parameter_given_twice_is_a_400_not_the_last_value(
+    call, key_a, merchant_a, make_order, query
+):
+    # Found by schemathesis: the schema says `merchant` is an integer; `?merchant=x&merchant=1`
+    # was read as merchant=1 (Django takes the last value) and answered 200.
+    make_order(merchant_a, status="Pending")
+    body = assert_problem(call("get", f"/api/v1/orders/?{query}", key_a), 400, "validation_error")
+    assert body["errors"] == {query.split("=")[0]: ["Give this parameter once."]}
+    limit = assert_problem(
+        call("get", "/api/v1/orders/?limit=1&limit=2", key_a), 400, "validation_error"
+    )
+    assert set(limit["errors"]) == {"limit"}
+
+
+def test_the_search_filter_refuses_what_its_schema_says_it_refuses(call, key_a, client):
+    # Found by schemathesis: the schema said `search` is any string; the API refused a NUL
+    # character and more than 200 characters (400). Now the schema says both.
+    (search,) = [
+        p
+        for p in published_schema(client)["paths"]["/api/v1/orders/"]["get"]["parameters"]
+        if p["name"] == "search"
+    ]
+    pattern, longest = search["schema"]["pattern"], search["schema"]["maxLength"]
+    for text in ("", "Buyer 7", "a\x00b", "\x00", "x" * longest, "x" * (longest + 1)):
+        response = call("get", "/api/v1/orders/", key_a, data={"search": text})
+        allowed = bool(re.search(pattern, text)) and len(text) <= longest
+        assert response.status_code == (200 if allowed else 400), (text[:10], response.content)
