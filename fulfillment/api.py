@@ -11,7 +11,7 @@ these views validate input, call one service and shape the answer.
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -243,13 +243,24 @@ class FulfillmentOrderAction(generics.GenericAPIView):
         return self.get_serializer(fo).data
 
 
-def _schema(summary: str, request, response, status_code: int = 200, description: str = ""):
+TRACKING_EXAMPLE = {"tracking_number": "1Z999AA10123456784", "carrier": "UPS"}
+
+
+def _schema(
+    summary: str,
+    request,
+    response,
+    status_code: int = 200,
+    description: str = "",
+    example: dict | None = None,
+):
     return extend_schema_view(
         post=extend_schema(
             summary=summary,
             description=description,
             request=request,
             responses={status_code: response},
+            examples=[OpenApiExample(summary, value=example, request_only=True)] if example else [],
         )
     )
 
@@ -261,6 +272,7 @@ def _schema(summary: str, request, response, status_code: int = 200, description
     description="F1, F5: the service gets a signed callback; the order is then in progress and "
     "can be neither edited nor refunded (F3). Refused for Pending (`order_pending`), cancelled "
     "or shipped (`order_not_shippable`) and FBA (`order_read_only`) orders.",
+    example={"note": "Gift-wrap, please."},
 )
 class SubmitRequest(FulfillmentOrderAction):
     action_name = workflow.Action.SUBMIT
@@ -277,6 +289,7 @@ class SubmitRequest(FulfillmentOrderAction):
     "accepted one the service is asked to cancel (`cancellation_requested`; the note goes to "
     "the service, never to the buyer). F4: a legacy service's request cannot be cancelled "
     "here (`legacy_request_not_cancellable`): contact the service.",
+    example={"note": "The buyer changed their mind."},
 )
 class CancelRequest(FulfillmentOrderAction):
     action_name = workflow.Action.CANCEL
@@ -285,7 +298,12 @@ class CancelRequest(FulfillmentOrderAction):
         return services.cancel_request(fo.pk, actor=actor, note=data.validated_data["note"])
 
 
-@_schema("Accept a request (service)", MessageInput, FulfillmentOrderDetailSerializer)
+@_schema(
+    "Accept a request (service)",
+    MessageInput,
+    FulfillmentOrderDetailSerializer,
+    example={"message": "Ships tomorrow."},
+)
 class AcceptRequest(FulfillmentOrderAction):
     action_name = workflow.Action.ACCEPT
     input_class = MessageInput
@@ -299,6 +317,7 @@ class AcceptRequest(FulfillmentOrderAction):
     MessageInput,
     FulfillmentOrderDetailSerializer,
     description="F6: the order returns to unfulfilled; the message (why) goes on its timeline.",
+    example={"message": "Out of stock until next week."},
 )
 class RejectRequest(FulfillmentOrderAction):
     action_name = workflow.Action.REJECT
@@ -308,7 +327,12 @@ class RejectRequest(FulfillmentOrderAction):
         return services.reject_request(fo.pk, actor=actor, message=data.validated_data["message"])
 
 
-@_schema("Accept a cancellation request (service)", MessageInput, FulfillmentOrderDetailSerializer)
+@_schema(
+    "Accept a cancellation request (service)",
+    MessageInput,
+    FulfillmentOrderDetailSerializer,
+    example={"message": "Stopped before packing."},
+)
 class AcceptCancellation(FulfillmentOrderAction):
     action_name = workflow.Action.ACCEPT_CANCELLATION
     input_class = MessageInput
@@ -319,7 +343,12 @@ class AcceptCancellation(FulfillmentOrderAction):
         )
 
 
-@_schema("Reject a cancellation request (service)", MessageInput, FulfillmentOrderDetailSerializer)
+@_schema(
+    "Reject a cancellation request (service)",
+    MessageInput,
+    FulfillmentOrderDetailSerializer,
+    example={"message": "Already handed to the carrier."},
+)
 class RejectCancellation(FulfillmentOrderAction):
     action_name = workflow.Action.REJECT_CANCELLATION
     input_class = MessageInput
@@ -338,6 +367,7 @@ class RejectCancellation(FulfillmentOrderAction):
     description="F7: a package with some or all of what remains. Amazon orders need "
     "`tracking_number` and `carrier` (Amazon requires both); the package is confirmed on "
     "Amazon with the same ship date (R3).",
+    example={**TRACKING_EXAMPLE, "lines": [{"line": 1, "quantity": 1}]},
 )
 class ReportShipment(FulfillmentOrderAction):
     action_name = workflow.Action.REPORT_SHIPMENT
@@ -360,6 +390,7 @@ class ReportShipment(FulfillmentOrderAction):
     description="F10: after confirming with the service that it cancelled, take the whole "
     "request (or some lines) back; what was not shipped is unfulfilled again. `notice` reminds "
     "to check inventory.",
+    example={"note": "The service cancelled by phone.", "lines": [{"line": 1}]},
 )
 class RevertToUnfulfilled(FulfillmentOrderAction):
     action_name = workflow.Action.REVERT
@@ -385,6 +416,7 @@ class RevertToUnfulfilled(FulfillmentOrderAction):
     OrderEventSerializer,
     status_code=201,
     description="F5, F12: a message on the order's timeline, from the merchant or the service.",
+    example={"message": "Called the buyer about the address."},
 )
 class AddNote(FulfillmentOrderAction):
     action_name = workflow.Action.SUBMIT  # unused: either side may write a note
@@ -410,6 +442,14 @@ class AddNote(FulfillmentOrderAction):
         summary="Fulfil an order, or mark it fulfilled (merchant)",
         request=OrderFulfillmentInput,
         responses={201: FulfillmentSerializer},
+        examples=[
+            OpenApiExample(
+                "Fulfil one unit of a line",
+                value={**TRACKING_EXAMPLE, "lines": [{"line": 1, "quantity": 1}]},
+                request_only=True,
+            ),
+            OpenApiExample("Fulfil everything", value=TRACKING_EXAMPLE, request_only=True),
+        ],
     )
 )
 class OrderFulfillments(generics.GenericAPIView):

@@ -280,6 +280,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api.schema.document_error_codes",
+        "portal.api.links.add_links",
     ],
 }
 

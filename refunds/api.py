@@ -14,7 +14,12 @@ service and shape the answer. Money is a decimal string in the order's currency.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -260,6 +265,22 @@ def _request_key(request) -> str:
         summary="Refund an order",
         request=RefundInput,
         responses={201: RefundSerializer},
+        examples=[
+            OpenApiExample(
+                "Refund one unit",
+                value={"lines": [{"line": 1, "quantity": 1}], "note": "Dented on arrival."},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Refund an amount and the shipping",
+                value={
+                    "lines": [{"line": 1, "amount": "5.00"}],
+                    "shipping_amount": "4.99",
+                    "reason": "GeneralAdjustment",
+                },
+                request_only=True,
+            ),
+        ],
         description="Refunds what shipped (an unshipped Amazon order is cancelled instead). "
         "Refused for Pending (`order_pending`) and FBA (`order_read_only`) orders, while a "
         "fulfillment request is in progress (`fulfillment_request_in_progress`, F3), once "
@@ -281,6 +302,8 @@ class OrderRefunds(generics.ListCreateAPIView):
         return generics.get_object_or_404(order_selectors.order_list(), pk=self.kwargs["pk"])
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, without a pk
+            return Refund.objects.none()
         return selectors.order_refunds(self._order())
 
     @idempotent
@@ -323,6 +346,16 @@ class RefundDetail(generics.RetrieveAPIView):
         summary="Cancel an order",
         request=CancelInput,
         responses={201: RefundSerializer},
+        examples=[
+            OpenApiExample(
+                "Cancel a line, out of stock",
+                value={"reason": "NoInventory", "refund": "15.50", "lines": [{"line": 1}]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Answer the buyer's request", value={"reason": "buyer_requested"}, request_only=True
+            ),
+        ],
         description="Cancels what has not shipped, on Amazon (order-acknowledgement feed with "
         "the cancel reason), and records the refund the cancellation implies in the same "
         "transaction. Needs a refund of more than 0 (`refund_amount_required`, R7). Refused "

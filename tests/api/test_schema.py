@@ -15,6 +15,7 @@ from drf_spectacular.settings import patched_settings
 from openapi_spec_validator import validate
 from rest_framework import serializers
 
+from portal.api.links import LINKS, operations_by_key
 from tests.api.fuzz_seed import seed_tenant
 from tests.support.openapi import body_errors
 
@@ -206,6 +207,23 @@ def test_every_enum_component_is_named_explicitly(client):
     assert enums - {"BlankEnum", "NullEnum"} == named
 
 
+# --- links for clients and the stateful fuzzer ------------------------------------------------
+
+
+def test_every_link_resolves_to_an_operation_and_its_parameters(client):
+    schema = schema_of(client)
+    operations = operations_by_key(schema)
+    by_id = {operation["operationId"]: operation for operation in operations.values()}
+    assert {link.source for link in LINKS} | {link.target for link in LINKS} <= set(operations)
+    for link in LINKS:
+        declared = operations[link.source]["responses"][link.status]["links"][link.name]
+        target = by_id[declared["operationId"]]
+        names = {p["name"] for p in target.get("parameters", [])}
+        assert set(declared["parameters"]) <= names, (link.name, declared)
+        required_path = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+        assert required_path <= set(declared["parameters"]), (link.name, declared)
+
+
 # --- what the API answers is what the schema says --------------------------------------------
 
 
@@ -237,3 +255,64 @@ def test_every_read_of_orders_fulfillments_and_refunds_matches_the_schema(client
                 assert body_errors(schema, path, "get", 200, response.json()) == [], url
                 checked += 1
     assert checked > 40
+
+
+def _evaluate(expression, body):
+    """A link's runtime expression (`$response.body#/lines/0/id`) against a response body."""
+    if isinstance(expression, dict):
+        return {key: _evaluate(value, body) for key, value in expression.items()}
+    if isinstance(expression, list):
+        return [_evaluate(value, body) for value in expression]
+    if not (isinstance(expression, str) and expression.startswith("$response.body#/")):
+        return expression
+    node = body
+    for part in expression.split("#/", 1)[1].split("/"):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def test_following_the_links_walks_from_a_list_to_a_cancellation_and_a_shipment(client, call):
+    """The links are right, not only present: followed by hand as a client (or schemathesis'
+    stateful phase) would, from the lists to a cancellation and its refund, and through a
+    fulfillment order's request, acceptance and shipment."""
+    tenant = seed_tenant("Linked Goods")
+    schema = schema_of(client)
+    operations = operations_by_key(schema)
+    by_id = {operation["operationId"]: key for key, operation in operations.items()}
+
+    def follow(source: str, response, name: str, key: str, **body):
+        assert response.status_code < 300, (source, response.content[:300])
+        status = str(response.status_code)
+        link = operations[source]["responses"][status]["links"][name]
+        target = by_id[link["operationId"]]
+        method, path = target.split(" ", 1)
+        values = _evaluate(link["parameters"], response.json())
+        url = "/api/v1" + path.replace("{id}", str(values.pop("id", "")))
+        data = {**_evaluate(link.get("requestBody", {}), response.json()), **body}
+        if method == "GET":
+            return target, call("get", url, key=key, data=values)
+        return target, call("post", url, key=key, data=data)
+
+    merchant, service = tenant.merchant_key, tenant.service_key
+    step = ("GET /orders/", call("get", "/api/v1/orders/", key=merchant))
+    step = follow(*step, "Order", merchant)
+    assert step[1].json()["id"] == tenant.orders["unfulfilled"].pk  # the newest first
+    step = follow(*step, "CancelFirstLine", merchant, reason="NoInventory", refund="1.00")
+    assert step[1].status_code == 201 and step[1].json()["kind"] == "cancellation"
+    step = follow(*step, "Refund", merchant)
+    assert step[1].json()["total"] == "1.00"
+    step = follow(*step, "Order", merchant)
+    assert [r["kind"] for r in step[1].json()["refunds"]] == ["cancellation"]
+
+    requested = tenant.fulfillment_orders["requested"]
+    step = (
+        "GET /fulfillment-orders/{id}/",
+        call("get", f"/api/v1/fulfillment-orders/{requested.pk}/", key=service),
+    )
+    step = follow(*step, "AcceptRequest", service)
+    assert step[1].json()["request_status"] == "accepted"
+    step = follow(*step, "FulfillmentOrder", service)
+    step = follow(*step, "ReportShipment", service, tracking_number="1Z999", carrier="UPS")
+    assert step[1].status_code == 201 and step[1].json()["lines"][0]["quantity"] == 1
+    step = follow(*step, "FulfillmentOrder", service)
+    assert step[1].json()["status"] == "in_progress"  # one of three units shipped
