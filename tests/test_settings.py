@@ -70,6 +70,20 @@ def production_env() -> dict[str, str]:
     }
 
 
+def test_manage_py_check_deploy_is_clean_with_production_settings(db):
+    env = dict(child_database_env(), **production_env())
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "System check identified no issues" in proc.stdout
+
+
 def test_production_responses_carry_the_security_headers(db):
     """HSTS, a Content-Security-Policy, no sniffing, no framing; cookies not readable by
     scripts and sent over HTTPS only: read off a real request in production mode."""
