@@ -3,9 +3,9 @@ creates in a merchant's Shopify store through the outbox, against the Shopify em
 cost-based throttling on, beside the emulator's own throughput for the same requests made in a
 bare loop, in one run.
 
-    .venv/bin/python bench/shopify_mirror.py                   # 300 orders, then 100 unthrottled
-    .venv/bin/python bench/shopify_mirror.py --orders 100      # a quicker look
-    .venv/bin/python bench/shopify_mirror.py --unthrottled 0   # the throttled runs only
+    .venv/bin/python bench/shopify_mirror.py                   # 300 orders x 3, then 100 x 3
+    .venv/bin/python bench/shopify_mirror.py --orders 100 --runs 1 --unthrottled 30   # a look
+    .venv/bin/python bench/shopify_mirror.py --orders 1000 --runs 1 --unthrottled 0   # sustained
 
 Goal: Keelson's throughput ≥ 0.8 × the bare loop's (the bucket, not our code, is the limit).
 
@@ -16,9 +16,15 @@ migrated and dropped at the end. The emulator runs as its own process
 gets a fresh store of its own on the standard plan (a bucket of 2,000 points restoring 100 per
 second, full at the start). No webhooks are subscribed, so the emulator sends none.
 
-Measured:
+Measured, ``--runs`` rounds (medians reported; the sides' order rotates from round to round):
 
-1. **Keelson**: ``--orders`` Amazon orders of one merchant, upserted as the sync does
+1. **bare loop**: the look-up by source identifier and ``orderCreate`` for ``--orders`` orders
+   (the gateway's own documents, the variables it would send for the same orders, so the same
+   cost), one after the other with ``urllib``, nothing else: before each request, if the last
+   ``throttleStatus`` (plus what restored since) is short of the document's requested cost, it
+   sleeps exactly for the missing points, as Shopify documents; a THROTTLED answer anyway is
+   waited out the same way and sent again.
+2. **Keelson, 1 worker**: the same Amazon orders of a merchant, upserted as the sync does
    (``upsert_amazon_orders`` + ``after_amazon_upsert`` in pages of 100: the announcement's
    mirror subscriber enqueues one ``shopify.create_order`` message per order; not timed), then
    delivered by the outbox's real delivery (``deliver_due`` under the merchant's scope, what the
@@ -26,18 +32,15 @@ Measured:
    the gateway (the real ShopifyAPI client) looks the order up by source identifier and creates
    it with ``orderCreate``, waiting out THROTTLED answers from ``throttleStatus``; the ack
    records the Shopify id on the order and writes its timeline event.
-2. **bare loop**: the same requests (the gateway's own documents, the same variables built from
-   the same orders, so the same cost) for the same orders against another fresh store, one
-   after the other with ``urllib``, nothing else: before each request, if the last
-   ``throttleStatus`` (plus what restored since) is short of the document's requested cost, it
-   sleeps exactly for the missing points, as Shopify documents; a THROTTLED answer anyway is
-   waited out the same way and sent again.
-3. With ``--unthrottled N`` (default 100), both again for N other orders on stores with
+3. **Keelson, 2 workers**: the same for another merchant, two threads claiming concurrently.
+4. With ``--unthrottled N`` (default 100), all three again for N orders on stores with
    throttling off (the emulator's per-store setting): our own cost per order, uncapped.
 
-Afterwards each store's orders are counted by source identifier through the emulator's control
-API (exactly one per order: none lost, none duplicated), and the two sides' orders are
-compared field by field (the bare loop sent what the gateway sends).
+Printed per side: orders per second, THROTTLED answers and the seconds slept for points, and
+this process's CPU per order. Afterwards each store's orders are counted by source identifier
+through the emulator's control API (exactly one per order: none lost, none duplicated), and
+Keelson's stores are compared with the bare loop's field by field (it sent what the gateway
+sends). See docs/benchmarks.md, "Shopify mirror".
 """
 
 from __future__ import annotations
@@ -58,7 +61,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from integrations.shopify.records import NewOrder
+    from sandbox.shopify.control import ShopifySandboxClient
+    from tenants.models import Agency, AmazonAccount, Merchant, ShopifyStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -158,7 +166,9 @@ def amazon_records(count: int, prefix: int) -> list:
     return records
 
 
-def set_up_merchant(agency, slug: str, emulator: dict, shop: dict):
+def set_up_merchant(
+    agency: Agency, slug: str, emulator: dict, shop: dict
+) -> tuple[Merchant, AmazonAccount, ShopifyStore]:
     """A merchant with an Amazon account and the emulated store connected (the row the connect
     use case saves; its webhook subscriptions are left out so the emulator sends none)."""
     from tenants.models import AmazonAccount, Merchant, ShopifyStore
@@ -183,7 +193,9 @@ def set_up_merchant(agency, slug: str, emulator: dict, shop: dict):
     return merchant, account, store
 
 
-def import_orders(merchant, account, records: list) -> tuple[float, list[int]]:
+def import_orders(
+    merchant: Merchant, account: AmazonAccount, records: list
+) -> tuple[float, list[int]]:
     """Upsert the orders as the sync does, page by page; the mirror's announcement subscriber
     enqueues their messages in each page's transaction. Returns the seconds and order ids."""
     from django.db import transaction
@@ -247,7 +259,7 @@ class Run:
         return self.orders / self.seconds
 
 
-def drain(merchant, expected: int, workers: int = 1, timeout: float = 900) -> Run:
+def drain(merchant: Merchant, expected: int, workers: int = 1, timeout: float = 900) -> Run:
     """Deliver the merchant's outbox with the real delivery until no mirror message is pending,
     with ``workers`` threads claiming concurrently (as the cluster's workers do). A message the
     gateway gave up on (Throttled beyond its waits) backs off; it is waited for and sent when
@@ -328,7 +340,7 @@ def drain(merchant, expected: int, workers: int = 1, timeout: float = 900) -> Ru
 # --- the bare loop -----------------------------------------------------------------------------
 
 
-def order_create_variables(order) -> dict:
+def order_create_variables(order: NewOrder) -> dict:
     """The variables ``ShopifyGateway.create_order_named`` sends for a ``NewOrder`` (the same
     fields, in the same shape; ``compare_stores`` checks the emulator stored the same)."""
 
@@ -399,7 +411,9 @@ def order_create_variables(order) -> dict:
     return {"order": data, "options": options}
 
 
-def bare_requests(merchant, store, order_ids: list[int]) -> list[tuple[bytes, bytes]]:
+def bare_requests(
+    merchant: Merchant, store: ShopifyStore, order_ids: list[int]
+) -> list[tuple[bytes, bytes]]:
     """Per order, the look-up and orderCreate bodies the gateway would send (JSON, ready)."""
     from integrations.shopify import documents
     from orders.models import Order
@@ -516,7 +530,7 @@ class Census:
         )
 
 
-def census(control, domain: str, expected: list[str]) -> Census:
+def census(control: ShopifySandboxClient, domain: str, expected: list[str]) -> Census:
     """The store's orders counted by source identifier (the emulator's control API)."""
     orders = control.orders(domain)
     counts = Counter(o["source_identifier"] for o in orders)
@@ -564,7 +578,7 @@ class Side:
 
     name: str
     shop: dict
-    merchant: Any = None
+    merchant: Merchant | None = None
     run: Run | None = None
     census: Census | None = None
 
@@ -572,9 +586,9 @@ class Side:
 def measure(
     label: str,
     *,
-    agency,
+    agency: Agency,
     emulator: dict,
-    control,
+    control: ShopifySandboxClient,
     count: int,
     runs: int,
     throttle: bool,
@@ -653,6 +667,20 @@ def measure(
         },
         "bare_per_second": round(bare, 2),
     }
+    if throttle:
+        # From a full bucket, N orders need N x points - maximum restored points first: no
+        # client, however fast, finishes sooner.
+        points = sum(summary["actual_points_per_order"].values())
+        floor = max(0.0, (points * count - summary["bucket"]) / summary["restore_rate"])
+        summary["bucket_floor_seconds"] = round(floor, 2)
+        if floor:
+            limit = f"need {floor:.1f} s from a full bucket (at most {count / floor:.2f} orders/s)"
+        else:
+            limit = f"fit in a full bucket ({summary['bucket']:.0f} points): no wait needed"
+        print(
+            f"[{label}] the bucket alone: {count} orders x {points:.0f} points {limit}",
+            flush=True,
+        )
     print(f"[{label}] median of {runs}:", flush=True)
 
     def cpu_ms(name: str) -> float:
