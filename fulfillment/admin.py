@@ -39,7 +39,12 @@ from orders import policy
 from orders import selectors as order_selectors
 from orders.admin import READ_ONLY_REASON
 from orders.models import Order
-from tenants.admin import UNSCOPED_RELATED_MODELS, TenantScopedAdminMixin, status_label
+from tenants.admin import (
+    UNSCOPED_RELATED_MODELS,
+    ReadOnlyStaffAdminMixin,
+    TenantScopedAdminMixin,
+    status_label,
+)
 from tenants.policy import Capability
 
 # Services are a tenancy table; a list filter on them shows only those of the rows listed.
@@ -578,7 +583,7 @@ class OrderFulfillmentAdminMixin:
 
 
 @admin.register(FulfillmentOrder)
-class FulfillmentOrderStaffAdmin(ModelAdmin):
+class FulfillmentOrderStaffAdmin(ReadOnlyStaffAdminMixin, ModelAdmin):
     """Staff (superusers, across tenants): read-only."""
 
     icon = "local_shipping"
@@ -586,15 +591,6 @@ class FulfillmentOrderStaffAdmin(ModelAdmin):
     list_filter = ["status", "request_status"]
     search_fields = ["order__external_id"]
     list_select_related = ["merchant", "order", "service"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(FulfillmentService)

@@ -53,6 +53,7 @@ from integrations.shopify import delivery as shopify_delivery
 from integrations.shopify.errors import ShopifyError
 from integrations.shopify.records import LineQuantity, TrackingInfo
 from orders.models import EventKind, Order
+from orders.shopify_mirror import order_in_store
 from tenants.models import AmazonAccount
 
 # Re-exported: the bot's tests sign and check with the same functions (fulfillment.callbacks).
@@ -207,9 +208,6 @@ register(
 
 # --- the Shopify mirror ----------------------------------------------------------------------
 
-# How long a fulfillment waits for its order to be created in Shopify before trying again.
-ORDER_NOT_MIRRORED_RETRY_SECONDS = 30.0
-
 
 def _mirror_fulfillment(message) -> dict:
     payload = message.payload
@@ -217,23 +215,10 @@ def _mirror_fulfillment(message) -> dict:
     order = Order.objects.filter(pk=message.order_id).first()
     if order is None:
         raise PermanentDeliveryError("The order is gone.", code="no_order")
-    if not order.shopify_order_id:
-        raise TransientDeliveryError(
-            f"The order is not in the Shopify store {store.shop_domain} yet: the fulfillment is "
-            "written once it is.",
-            code="shopify_order_not_mirrored",
-            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
-        )
     tracking_number = payload.get("tracking_number") or ""
     gateway = shopify_delivery.gateway_for_delivery(store)
     try:
-        mirrored = gateway.get_order(order.shopify_order_id)
-        if mirrored is None:
-            raise PermanentDeliveryError(
-                f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
-                f"in the Shopify store {store.shop_domain}.",
-                code="shopify_no_order",
-            )
+        mirrored = order_in_store(order, store, gateway, what="the fulfillment")
         if tracking_number:
             for existing in mirrored.fulfillments or ():
                 if any(t.number == tracking_number for t in existing.tracking):

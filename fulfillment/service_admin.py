@@ -45,7 +45,7 @@ from fulfillment.forms import (
 )
 from fulfillment.models import ConnectionStatus, FulfillmentLocation, FulfillmentService
 from fulfillment.services import Actor
-from tenants.admin import TenantScopedAdminMixin, status_label
+from tenants.admin import MerchantOrAgencyOwnedAdminMixin, status_label
 from tenants.models import Agency, Merchant
 from tenants.policy import Capability
 from tenants.request_scope import portal_access
@@ -97,7 +97,7 @@ class LocationRow:
     can_make_default: bool
 
 
-class FulfillmentServicePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
+class FulfillmentServicePortalAdmin(MerchantOrAgencyOwnedAdminMixin, ModelAdmin):
     icon = "warehouse"
     admin_only = frozenset({Capability.ADD, Capability.CHANGE, Capability.DELETE})
     form = FulfillmentServiceForm
@@ -119,12 +119,6 @@ class FulfillmentServicePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     # -- scope: a merchant's own services; an agency's, for its members and the merchants it
     #    serves --------------------------------------------------------------------------------
-
-    def visible_agency_ids(self, request: HttpRequest) -> frozenset[int]:
-        """Agencies of the merchants in scope that the user is a member of."""
-        access = portal_access(request)
-        in_scope = {access.merchant_agency[m] for m in self.scope_ids(request)}
-        return frozenset(a for a in access.agency_roles if a in in_scope)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         scope = sorted(self.scope_ids(request))
@@ -148,10 +142,6 @@ class FulfillmentServicePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             )
         )
 
-    def get_object(self, request, object_id, from_field=None):
-        # get_queryset encodes both kinds of visibility.
-        return ModelAdmin.get_object(self, request, object_id, from_field)
-
     def portal_can(self, request, capability, obj=None) -> bool:
         if capability == Capability.DELETE:
             return False  # deactivate instead: its fulfillment orders keep it for the record
@@ -169,25 +159,6 @@ class FulfillmentServicePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         return (
             capability == Capability.VIEW and self.get_queryset(request).filter(pk=obj.pk).exists()
         )
-
-    def restrict_queryset(self, request, queryset, capability) -> QuerySet:
-        access = portal_access(request)
-        merchant_ids = access.merchant_ids_with(
-            capability, self.scope_ids(request), admin_only=capability in self.admin_only
-        )
-        agency_ids = [
-            a for a in self.visible_agency_ids(request) if access.can_on_agency(capability, a)
-        ]
-        return queryset.filter(
-            Q(merchant_id__in=sorted(merchant_ids))
-            | Q(merchant__isnull=True, agency_id__in=agency_ids)
-        )
-
-    def get_list_display(self, request):
-        return list(self.list_display)
-
-    def get_list_filter(self, request):
-        return list(self.list_filter)
 
     # -- columns ----------------------------------------------------------------------------
 

@@ -6,9 +6,8 @@ fulfillments, mirrored to Shopify and coming back, are recognised and change not
 from __future__ import annotations
 
 from fulfillment.models import Fulfillment
-from fulfillment.services import SHOPIFY_FULFILLMENT_KIND, Actor, ShipmentInput, fulfil_order
+from fulfillment.services import Actor, ShipmentInput, fulfil_order
 from integrations.models import ShopifyWebhookReceipt
-from integrations.outbox.models import OutboxMessage
 from integrations.shopify.gateway import parse_datetime
 from orders.models import Order, OrderLine
 from orders.shopify_mirror import order_for_webhook
@@ -17,19 +16,16 @@ SHOPIFY_ADMIN = Actor.system("the merchant, in Shopify")
 
 
 def _ours(order: Order, payload: dict) -> bool:
-    """The fulfillment is one Keelson wrote (or one it already took in)."""
-    tracking = (payload.get("tracking_number") or "").strip()
-    if tracking and Fulfillment.objects.filter(order=order, tracking_number=tracking).exists():
-        return True
+    """The fulfillment is one Keelson wrote, or took in already: its Shopify id is on ours
+    (recorded in the mirror's ack, or when it was taken in), or its tracking number is."""
     gid = payload.get("admin_graphql_api_id") or ""
-    if not gid:
-        return False
-    if Fulfillment.objects.filter(order=order, shopify_fulfillment_id=gid).exists():
+    if gid and Fulfillment.objects.filter(order=order, shopify_fulfillment_id=gid).exists():
         return True
-    # Mirrored before the fulfillment kept its Shopify id: the outbox result names it.
-    return OutboxMessage.objects.filter(
-        kind=SHOPIFY_FULFILLMENT_KIND, order=order, result__shopify_fulfillment_id=gid
-    ).exists()
+    tracking = (payload.get("tracking_number") or "").strip()
+    return (
+        bool(tracking)
+        and Fulfillment.objects.filter(order=order, tracking_number=tracking).exists()
+    )
 
 
 def on_fulfillment_created(receipt: ShopifyWebhookReceipt) -> str:

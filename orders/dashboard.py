@@ -38,7 +38,7 @@ from orders.attention import (
 )
 from orders.models import Order
 from orders.selectors import amazon_sync_statuses
-from tenants.models import Merchant
+from tenants.models import AccountStatus, Merchant
 
 ORDERS_CHART_DAYS = 30
 DEADLINES_CHART_DAYS = 14
@@ -284,7 +284,7 @@ def sync_context(request: HttpRequest) -> dict:
     rows = []
     for status in amazon_sync_statuses(scope):
         label, variant = PHASES.get(status.phase, (status.phase, "default"))
-        if status.consecutive_failures and status.status == "active":
+        if status.consecutive_failures and status.status == AccountStatus.ACTIVE:
             label, variant = "Retrying", "warning"
         backfill = status.backfill
         detail = ""

@@ -28,11 +28,16 @@ from django.utils import timezone
 
 from integrations.amazon.marketplaces import marketplace
 from integrations.models import ShopifyWebhookReceipt
-from integrations.outbox.errors import DeliveryError
+from integrations.outbox.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from integrations.outbox.models import OutboxMessage
 from integrations.outbox.services import enqueue
 from integrations.shopify.delivery import AUTH_FAILURE_CODES, active_store
-from integrations.shopify.records import NewOrder, NewOrderLine, ShopifyAddress
+from integrations.shopify.gateway import ShopifyGateway
+from integrations.shopify.records import NewOrder, NewOrderLine, ShopifyAddress, ShopifyOrder
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
 from orders.announcements import OrderChangeSet
@@ -205,6 +210,38 @@ def record_mirror_failed(order_id: int, error: DeliveryError) -> None:
             shopify_last_error=error.message,
             updated_at=timezone.now(),
         )
+
+
+# --- what the mirrors of fulfillments, refunds and cancellations share ------------------------
+
+# Orders whose twin in the store exists or is on its way: their fulfillments, refunds and
+# cancellations belong in the store too.
+MIRROR_STATES = (ShopifyState.PENDING, ShopifyState.SYNCED)
+# How long a write waits for its order to be created in the store before trying again.
+ORDER_NOT_MIRRORED_RETRY_SECONDS = 30.0
+
+
+def order_in_store(
+    order: Order, store: ShopifyStore, gateway: ShopifyGateway, *, what: str
+) -> ShopifyOrder:
+    """The order's twin in the store, read fresh (an earlier attempt's writes show in it).
+    ``what`` names the write waiting for it ("the refund"). Not created yet: a transient
+    failure, retried; gone from the store: a permanent one."""
+    if not order.shopify_order_id:
+        raise TransientDeliveryError(
+            f"The order is not in the Shopify store {store.shop_domain} yet: {what} is "
+            "written once it is.",
+            code="shopify_order_not_mirrored",
+            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
+        )
+    mirrored = gateway.get_order(order.shopify_order_id)
+    if mirrored is None:
+        raise PermanentDeliveryError(
+            f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
+            f"in the Shopify store {store.shop_domain}.",
+            code="shopify_no_order",
+        )
+    return mirrored
 
 
 # --- webhooks about mirrored orders ------------------------------------------------------------

@@ -35,7 +35,7 @@ from orders.admin import READ_ONLY_REASON
 from orders.models import Order
 from refunds import errors, policy, selectors, services
 from refunds.models import AmazonSync, Refund, RefundStatus
-from tenants.admin import TenantScopedAdminMixin, status_label
+from tenants.admin import ReadOnlyStaffAdminMixin, TenantScopedAdminMixin, status_label
 from tenants.policy import Capability
 
 STATUS_VARIANT = {"pending": "info", "succeeded": "success", "failed": "danger"}
@@ -572,7 +572,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundStaffAdmin(ModelAdmin):
+class RefundStaffAdmin(ReadOnlyStaffAdminMixin, ModelAdmin):
     """Staff (superusers, across tenants): read-only."""
 
     icon = "currency_exchange"
@@ -580,12 +580,3 @@ class RefundStaffAdmin(ModelAdmin):
     list_filter = ["status", "kind", "amazon_sync", "origin"]
     search_fields = ["order__external_id"]
     list_select_related = ["merchant", "order"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

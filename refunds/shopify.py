@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
+from integrations.outbox.errors import PermanentDeliveryError
 from integrations.shopify import delivery
 from integrations.shopify.errors import ShopifyError
 from integrations.shopify.gateway import ShopifyGateway
 from integrations.shopify.records import RefundLine, RefundRequest, ShopifyOrder
 from orders.models import Order
+from orders.shopify_mirror import order_in_store
 from refunds.models import Refund
 from refunds.policy import CancelReason
-
-ORDER_NOT_MIRRORED_RETRY_SECONDS = 30.0
 
 # Amazon's CancelReason -> Shopify's OrderCancelReason.
 CANCEL_REASONS = {
@@ -56,23 +55,10 @@ def deliver(refund_id: int, store_id: int) -> dict:
     refund = Refund.objects.select_related("order").filter(pk=refund_id).first()
     if refund is None:
         raise PermanentDeliveryError("The refund is gone.", code="no_refund")
-    order = refund.order
-    if not order.shopify_order_id:
-        raise TransientDeliveryError(
-            f"The order is not in the Shopify store {store.shop_domain} yet: the "
-            f"{'cancellation' if refund.is_cancellation else 'refund'} is written once it is.",
-            code="shopify_order_not_mirrored",
-            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
-        )
+    what = "the cancellation" if refund.is_cancellation else "the refund"
     gateway = delivery.gateway_for_delivery(store)
     try:
-        mirrored = gateway.get_order(order.shopify_order_id)
-        if mirrored is None:
-            raise PermanentDeliveryError(
-                f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
-                f"in the Shopify store {store.shop_domain}.",
-                code="shopify_no_order",
-            )
+        mirrored = order_in_store(refund.order, store, gateway, what=what)
         result = _write(gateway, refund, mirrored)
     except ShopifyError as exc:
         delivery.plain_error(exc, store)
@@ -90,22 +76,9 @@ def deliver_amazon_cancellation(order_id: int, store_id: int) -> dict:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         raise PermanentDeliveryError("The order is gone.", code="no_order")
-    if not order.shopify_order_id:
-        raise TransientDeliveryError(
-            f"The order is not in the Shopify store {store.shop_domain} yet: its cancellation "
-            "is written once it is.",
-            code="shopify_order_not_mirrored",
-            retry_after=ORDER_NOT_MIRRORED_RETRY_SECONDS,
-        )
     gateway = delivery.gateway_for_delivery(store)
     try:
-        mirrored = gateway.get_order(order.shopify_order_id)
-        if mirrored is None:
-            raise PermanentDeliveryError(
-                f"The order {order.shopify_order_name or order.shopify_order_id} is no longer "
-                f"in the Shopify store {store.shop_domain}.",
-                code="shopify_no_order",
-            )
+        mirrored = order_in_store(order, store, gateway, what="its cancellation")
         found = mirrored.cancelled_at is not None
         if not found:
             gateway.cancel_order(

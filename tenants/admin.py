@@ -296,6 +296,44 @@ CONNECTION_STATUS_VARIANT = {
 }
 
 
+class MerchantOrAgencyOwnedAdminMixin(TenantScopedAdminMixin):
+    """Rows that belong to a merchant or, with no merchant, to an agency (API keys,
+    fulfillment services). A merchant's rows are scoped as usual; an agency's are visible to
+    the members of the agencies of the merchants in scope, and acted on by those whose agency
+    role has the capability. The rows show their own owner, so no merchant column or filter
+    is added. ``get_queryset`` says which agency rows a model lists (the agency's own, and
+    for services those that serve a merchant in scope)."""
+
+    def visible_agency_ids(self, request: HttpRequest) -> frozenset[int]:
+        """Agencies of the merchants in scope that the user is a member of."""
+        access = portal_access(request)
+        in_scope = {access.merchant_agency[m] for m in self.scope_ids(request)}
+        return frozenset(a for a in access.agency_roles if a in in_scope)
+
+    def restrict_queryset(self, request, queryset, capability) -> QuerySet:
+        access = portal_access(request)
+        merchant_ids = access.merchant_ids_with(
+            capability, self.scope_ids(request), admin_only=capability in self.admin_only
+        )
+        agency_ids = [
+            a for a in self.visible_agency_ids(request) if access.can_on_agency(capability, a)
+        ]
+        return queryset.filter(
+            Q(merchant_id__in=sorted(merchant_ids))
+            | Q(merchant__isnull=True, agency_id__in=agency_ids)
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        # get_queryset already encodes both kinds of visibility.
+        return ModelAdmin.get_object(self, request, object_id, from_field)
+
+    def get_list_display(self, request):
+        return list(self.list_display)
+
+    def get_list_filter(self, request):
+        return list(self.list_filter)
+
+
 class MerchantPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     merchant_lookup = "pk"
     admin_only = frozenset({Capability.CHANGE})
@@ -488,7 +526,7 @@ class ApiKeyDisplayMixin:
         return status_label("Active", "success")
 
 
-class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
+class ApiKeyPortalAdmin(ApiKeyDisplayMixin, MerchantOrAgencyOwnedAdminMixin, ModelAdmin):
     """API keys of the merchants in scope, and of the user's agencies (for agency members).
 
     Adding calls ``create_api_key`` and shows the key once; "Revoke" calls ``revoke_api_key``.
@@ -522,11 +560,6 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
 
     # -- scope: merchant keys by merchant; agency keys for members of the agency -------------
 
-    def visible_agency_ids(self, request: HttpRequest) -> frozenset[int]:
-        access = portal_access(request)
-        in_scope_agencies = {access.merchant_agency[m] for m in self.scope_ids(request)}
-        return frozenset(a for a in access.agency_roles if a in in_scope_agencies)
-
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = ModelAdmin.get_queryset(self, request).select_related("agency", "merchant")
         return qs.filter(
@@ -537,10 +570,6 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
                 agency_id__in=list(self.visible_agency_ids(request)),
             )
         )
-
-    def get_object(self, request, object_id, from_field=None):
-        # get_queryset already encodes both kinds of visibility.
-        return ModelAdmin.get_object(self, request, object_id, from_field)
 
     def _agency_key(self, obj: ApiKey) -> bool:
         return obj.merchant_id is None and obj.agency_id is not None
@@ -558,25 +587,6 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
         ):
             return True
         return super().portal_can(request, capability, obj)
-
-    def restrict_queryset(self, request, queryset, capability) -> QuerySet:
-        access = portal_access(request)
-        merchant_ids = access.merchant_ids_with(
-            capability, self.scope_ids(request), admin_only=capability in self.admin_only
-        )
-        agency_ids = [
-            a for a in self.visible_agency_ids(request) if access.can_on_agency(capability, a)
-        ]
-        return queryset.filter(
-            Q(merchant_id__in=list(merchant_ids))
-            | Q(merchant__isnull=True, agency_id__in=agency_ids)
-        )
-
-    def get_list_display(self, request):
-        return list(self.list_display)
-
-    def get_list_filter(self, request):
-        return list(self.list_filter)
 
     # -- adding: the key is shown once --------------------------------------------------------
 
@@ -668,6 +678,21 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, TenantScopedAdminMixin, ModelAdmin):
 
 
 # --- Staff admin (admin.site: superusers, across tenants) --------------------------------------
+
+
+class ReadOnlyStaffAdminMixin:
+    """Rows the staff admin shows and never adds, changes or deletes: what happened stays as
+    it happened (refunds and fulfillment orders change through their use cases only, the
+    audit never)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 admin.site.unregister(Group)
@@ -850,7 +875,7 @@ class ApiKeyAdmin(ApiKeyDisplayMixin, ModelAdmin):
 
 
 @admin.register(StaffAccess)
-class StaffAccessAdmin(ModelAdmin):
+class StaffAccessAdmin(ReadOnlyStaffAdminMixin, ModelAdmin):
     """Every cross-tenant request of the staff admin, on the record: read-only."""
 
     icon = "policy"
@@ -858,12 +883,3 @@ class StaffAccessAdmin(ModelAdmin):
     list_filter = ["method", "status_code"]
     search_fields = ["username", "path", "query"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

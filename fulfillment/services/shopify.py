@@ -15,24 +15,26 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef, Value
-from django.db.models.functions import Cast, Concat
 
 from fulfillment.models import Fulfillment
 from fulfillment.services.base import SHOPIFY_FULFILLMENT_KIND
-from integrations.outbox.models import OutboxMessage
+from integrations.outbox.selectors import never_queued
 from integrations.outbox.services import enqueue
 from integrations.shopify.delivery import active_store
-from orders.models import Channel, OrderLine, ShopifyState
+from orders.models import Channel, OrderLine
+from orders.shopify_mirror import MIRROR_STATES
 from tenants.models import ShopifyStore
 
-# Orders whose mirror exists or is on its way: their fulfillments belong in Shopify too.
-MIRRORED_ORDER_STATES = (ShopifyState.PENDING, ShopifyState.SYNCED)
 RECONCILE_BATCH = 500
 
 
+def _key_parts(store_id: int) -> tuple[str, str]:
+    return "shopify-fulfillment-", f"-store-{store_id}"
+
+
 def shopify_fulfillment_key(fulfillment_id: int, store_id: int) -> str:
-    return f"shopify-fulfillment-{fulfillment_id}-store-{store_id}"
+    prefix, suffix = _key_parts(store_id)
+    return f"{prefix}{fulfillment_id}{suffix}"
 
 
 def enqueue_shopify_fulfillment(
@@ -81,26 +83,18 @@ def reconcile_shopify_fulfillments(merchant_id: int, *, limit: int = RECONCILE_B
     store = active_store(merchant_id)
     if store is None:
         return 0
-    key = Concat(
-        Value("shopify-fulfillment-"),
-        Cast("pk", CharField()),
-        Value(f"-store-{store.pk}"),
-        output_field=CharField(),
-    )
-    queued = OutboxMessage.objects.filter(
-        merchant_id=merchant_id, idempotency_key=OuterRef("mirror_key")
-    )
     with transaction.atomic():
         missing = list(
-            Fulfillment.objects.filter(
+            never_queued(
+                Fulfillment.objects.filter(
+                    merchant_id=merchant_id,
+                    order__channel=Channel.AMAZON,
+                    order__shopify_state__in=MIRROR_STATES,
+                    shopify_fulfillment_id="",
+                ),
                 merchant_id=merchant_id,
-                order__channel=Channel.AMAZON,
-                order__shopify_state__in=MIRRORED_ORDER_STATES,
-                shopify_fulfillment_id="",
-            )
-            .annotate(mirror_key=key)
-            .exclude(Exists(queued))
-            .order_by("id")[:limit]
+                key=_key_parts(store.pk),
+            ).order_by("id")[:limit]
         )
         for fulfillment in missing:
             enqueue_shopify_fulfillment(fulfillment, store)

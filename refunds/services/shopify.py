@@ -20,28 +20,31 @@ Two more paths keep the store true to Amazon:
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from integrations.outbox.models import OutboxMessage
+from integrations.outbox.selectors import never_queued
 from integrations.outbox.services import enqueue
 from integrations.shopify.delivery import active_store
 from orders.announcements import OrderChangeSet
-from orders.models import Channel, EventKind, Order, ShopifyState
+from orders.models import Channel, EventKind, Order
+from orders.shopify_mirror import MIRROR_STATES
 from refunds.models import Refund, RefundKind, RefundStatus, ShopifySync
 from refunds.services.base import Actor, _event
 
 SHOPIFY_REFUND_KIND = "shopify.refund"
 SHOPIFY_CANCEL_KIND = "shopify.cancel_order"
 SHOPIFY_AMAZON_CANCELLATION_KIND = "shopify.amazon_cancellation"
-# Orders whose mirror exists or is on its way.
-MIRRORED_ORDER_STATES = (ShopifyState.PENDING, ShopifyState.SYNCED)
 RECONCILE_BATCH = 500
 
 
+def _key_parts(store_id: int) -> tuple[str, str]:
+    return "refund-", f"-shopify-store-{store_id}"
+
+
 def shopify_message_key(refund: Refund, store_id: int) -> str:
-    return f"refund-{refund.pk}-shopify-store-{store_id}"
+    prefix, suffix = _key_parts(store_id)
+    return f"{prefix}{refund.pk}{suffix}"
 
 
 def enqueue_shopify_mirror(order: Order, refund: Refund) -> bool:
@@ -116,7 +119,7 @@ def mirror_amazon_cancellations(changes: OrderChangeSet) -> list[int]:
         Order.objects.filter(
             pk__in=changes.newly_cancelled_order_ids,
             channel=Channel.AMAZON,
-            shopify_state__in=MIRRORED_ORDER_STATES,
+            shopify_state__in=MIRROR_STATES,
         )
         .exclude(Exists(ours))
         .only("id", "merchant_id")
@@ -141,28 +144,22 @@ def reconcile_shopify_refunds(merchant_id: int, *, limit: int = RECONCILE_BATCH)
     store = active_store(merchant_id)
     if store is None:
         return 0
-    key = Concat(
-        Value("refund-"),
-        Cast("pk", CharField()),
-        Value(f"-shopify-store-{store.pk}"),
-        output_field=CharField(),
-    )
-    queued = OutboxMessage.objects.filter(
-        merchant_id=merchant_id, idempotency_key=OuterRef("mirror_key")
-    )
     with transaction.atomic():
         missing = list(
-            Refund.objects.filter(
+            never_queued(
+                Refund.objects.filter(
+                    merchant_id=merchant_id,
+                    status=RefundStatus.SUCCEEDED,
+                    # Not applicable when it was made: the order was not mirrored yet, or no
+                    # store was connected. Synced or failed ones are left alone (failed: retried
+                    # by hand).
+                    shopify_sync__in=(ShopifySync.PENDING, ShopifySync.NOT_APPLICABLE),
+                    order__channel=Channel.AMAZON,
+                    order__shopify_state__in=MIRROR_STATES,
+                ),
                 merchant_id=merchant_id,
-                status=RefundStatus.SUCCEEDED,
-                # Not applicable when it was made: the order was not mirrored yet, or no store
-                # was connected. Synced or failed ones are left alone (failed: retried by hand).
-                shopify_sync__in=(ShopifySync.PENDING, ShopifySync.NOT_APPLICABLE),
-                order__channel=Channel.AMAZON,
-                order__shopify_state__in=MIRRORED_ORDER_STATES,
+                key=_key_parts(store.pk),
             )
-            .annotate(mirror_key=key)
-            .exclude(Exists(queued))
             .select_related("order")
             .order_by("id")[:limit]
         )

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -19,7 +18,7 @@ from django_q.tasks import async_task
 from foundation import worker_stop
 from orders.order_changes import RECEIVER_LOCK
 from sandbox.amazon.testing import running_amazon_sandbox
-from tests.support.processes import qcluster
+from tests.support.processes import alive, qcluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -32,14 +31,6 @@ def long_polling() -> bool:
             [RECEIVER_LOCK],
         )
         return cursor.fetchone()[0] > 0
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rfind(")") + 2] != "Z"
 
 
 def test_sigterm_stops_a_qcluster_within_10_seconds_while_a_worker_long_polls_sqs(settings):

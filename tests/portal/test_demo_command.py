@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from foundation import worker_stop
-from tests.support.processes import ROOT, child_database_env, stop_process
+from tests.support.processes import ROOT, alive, child_database_env, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,17 +39,6 @@ def children_of(pid: int) -> list[int]:
         if ppid == pid:
             found.append(int(entry.name))
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not alive
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
-        return False
 
 
 def start_demo(port: int, log_path: Path) -> subprocess.Popen:

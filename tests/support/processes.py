@@ -43,6 +43,15 @@ def child_database_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (Linux: read from /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2] != "Z"  # "pid (comm) state ...": comm may hold ")"
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
     """SIGTERM the process group, then SIGKILL what is left."""
     if proc.poll() is not None:
