@@ -24,7 +24,8 @@ every middleware, DRF, API-key authentication, the tenant scope as ``app.merchan
 row-level security on the application role's connection, the JSON renderer) called with a WSGI
 environ, as gunicorn would call it, without the network. Persistent database connections
 (``CONN_MAX_AGE=600``) as a deployment runs; ``DEBUG`` off for the timing (no query log).
-``--requests`` requests per case after a warm-up, p50/p95/p99 in milliseconds:
+``--requests`` requests per case after a warm-up, the cases interleaved (one request of each in
+turn: the shared machine's load drifts), p50/p95/p99 in milliseconds:
 
 - bare: a trivial DRF endpoint (``/api/v1/_bench/ping/``, same authentication and scope
   check, body ``{"ok": true}``), the floor of any API call;
@@ -349,16 +350,24 @@ def cases(merchant_key: str, agency_key: str, order_ids: list[int], args) -> dic
 
 
 def measure(merchant_key: str, agency_key: str, order_ids: list[int], args) -> dict:
-    clients = {}
-    results = {}
-    for name, (key, run) in cases(merchant_key, agency_key, order_ids, args).items():
-        client = clients.setdefault(key, WsgiClient(key))
-        for _ in range(args.warmup):
+    """Every case in turn, round after round, until each has ``--requests`` samples: the shared
+    machine's load drifts, and this way every case sees the same drift."""
+    clients: dict[str, WsgiClient] = {}
+    runs = {
+        name: (clients.setdefault(key, WsgiClient(key)), run)
+        for name, (key, run) in cases(merchant_key, agency_key, order_ids, args).items()
+    }
+    for _ in range(args.warmup):
+        for client, run in runs.values():
             run(client)
-        samples: list[float] = []
-        while len(samples) < args.requests:
-            samples.extend(run(client))
-        ms = [s * 1000 for s in samples[: args.requests]]
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    while any(len(s) < args.requests for s in samples.values()):
+        for name, (client, run) in runs.items():
+            if len(samples[name]) < args.requests:
+                samples[name].extend(run(client))
+    results = {}
+    for name, values in samples.items():
+        ms = [s * 1000 for s in values[: args.requests]]
         results[name] = {p: percentile(ms, p) for p in (50, 95, 99)}
         print(
             f"  {name:28} p50 {results[name][50]:7.2f}  p95 {results[name][95]:7.2f}  "
@@ -383,30 +392,37 @@ def profile(name: str, merchant_key: str, agency_key: str, order_ids: list[int],
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
-def explain(merchant_id: int) -> None:
-    """EXPLAIN ANALYZE of the list queries as the application role runs them (RLS on)."""
+def explain(merchant_id: int, agency_merchant_ids: list[int], pages: int) -> None:
+    """EXPLAIN ANALYZE of the list queries as the application role runs them (RLS on), built
+    by the view's own queryset and filters."""
     from django.db import connections
 
     from foundation import clock
     from orders import selectors
-    from orders.models import Order
+    from orders.api import ORDER_LIST_COLUMNS
     from tenants.scope import tenant_context
 
+    def plan(name: str, qs) -> None:
+        sql, params = qs[: PAGE + 1].query.sql_with_params()
+        with connections["default"].cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+            lines = "\n".join("    " + row[0] for row in cursor.fetchall())
+        print(f"  EXPLAIN ANALYZE {name}:\n{lines}")
+
+    def page() -> object:
+        return selectors.order_list().select_related(None).only(*ORDER_LIST_COLUMNS)
+
     with tenant_context(merchant_id):
-        base = selectors.order_list()
-        queries = {
-            "list": base,
-            "status": base.filter(status="Unshipped"),
-            "at_risk": base.filter(selectors.at_risk_filter(clock.now())),
-            "updated_after": base.filter(updated_at__gt=clock.now() - timedelta(hours=1)),
-        }
-        for name, qs in queries.items():
-            sql, params = qs[: PAGE + 1].query.sql_with_params()
-            with connections["default"].cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
-                plan = "\n".join("    " + row[0] for row in cursor.fetchall())
-            print(f"  EXPLAIN ANALYZE {name}:\n{plan}")
-        assert Order  # the model the selectors read
+        plan("list", page())
+        plan("status", page().filter(status="Unshipped"))
+        plan("at_risk", page().filter(selectors.at_risk_filter(clock.now())))
+        plan("updated_after", page().filter(updated_at__gt=clock.now() - timedelta(hours=1)))
+        deep = page().values_list("id", flat=True)[PAGE * pages : PAGE * pages + 1]
+        position = next(iter(deep), None)
+        if position is not None:
+            plan(f"page {pages + 1}", page().filter(id__lt=position))
+    with tenant_context(agency_merchant_ids):
+        plan("agency list", page())
 
 
 def main() -> int:
@@ -453,6 +469,9 @@ def run(args) -> int:
     merchant_key = create_api_key(name="bench", scopes=["orders:read"], merchant=largest).raw_key
     agency = Agency.objects.using("owner").get(pk=largest.agency_id)
     agency_key = create_api_key(name="bench", scopes=["orders:read"], agency=agency).raw_key
+    agency_merchant_ids = list(
+        Merchant.objects.using("owner").filter(agency=agency).values_list("id", flat=True)
+    )
     print(f"{args.merchants} merchants in {time.perf_counter() - started:.1f} s", flush=True)
 
     def order_ids() -> list[int]:
@@ -472,7 +491,7 @@ def run(args) -> int:
             flush=True,
         )
         if args.explain:
-            explain(largest.pk)
+            explain(largest.pk, agency_merchant_ids, args.pages)
         figures[size] = measure(merchant_key, agency_key, ids, args)
         connections.close_all()
     if args.profile:
