@@ -15,9 +15,10 @@ ANALYZE``.
 Data: ``--merchants`` merchants in agencies of 100; an order's merchant is skewed (the merchant
 at rank r gets a share ~ 1/sqrt(r)): the largest holds about 3 % of all orders. Statuses as a
 seller's history has them: 80 % Shipped, 7 % Canceled, 8 % Unshipped and 2 % PartiallyShipped
-(bought in the last 28 days, with their deadlines: those past the A9 warning are at risk, those
-past the ship-by date late), 3 % Pending (verify-by set). 1 to 3 lines and 2 timeline events per
-order. Purchase dates over two years; open orders changed in the last two days.
+(bought in the last 28 days, with their deadlines: those past the A9 warning are at risk and
+warned, as the sweep leaves them, those past the ship-by date late), 3 % Pending (verify-by
+set). 1 to 3 lines and 2 timeline events per order. Purchase dates over two years; open orders
+changed in the last two days.
 
 Measured through the real stack, in process: the project's WSGI application (``portal.wsgi``:
 every middleware, DRF, API-key authentication, the tenant scope as ``app.merchant_ids`` and
@@ -153,6 +154,9 @@ def _order_columns(merchant_ids: list[int]) -> tuple[list[str], list[str], list]
         "ship_by": f"(CASE WHEN {mfn_open} THEN {purchase} + interval '2 days' END)",
         "confirm_by": f"(CASE WHEN {mfn_open} THEN {purchase} + interval '30 days' END)",
         "warn_at": f"(CASE WHEN {mfn_open} THEN {purchase} + interval '23 days' END)",
+        # The sweep (every minute) has warned those past their warning time (A9).
+        "warned_at": f"(CASE WHEN {mfn_open} AND {purchase} + interval '23 days' <= {now} "
+        f"THEN {purchase} + interval '23 days' END)",
         "verify_by": f"(CASE WHEN s >= 0.97 THEN {purchase} + interval '21 days' END)",
         "is_late": f"({mfn_open} AND {purchase} + interval '2 days' < {now})",
         "currency": "'USD'",
