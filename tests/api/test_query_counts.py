@@ -112,7 +112,7 @@ def _queries(call, key: str, url: str) -> tuple[int, list[str], int]:
         response = call("get", url, key=key, data={"limit": 50})
     assert response.status_code == 200, response.content[:300]
     body = response.json()
-    rows = len(body["results"] if isinstance(body, dict) else body)
+    rows = len(body.get("results", body) if isinstance(body, dict) else body)
     return len(ctx.captured_queries), [q["sql"] for q in ctx.captured_queries], rows
 
 
@@ -132,3 +132,22 @@ def test_a_list_page_costs_the_same_queries_for_2_rows_as_for_20(
         f"{route.path}: {small} queries for {small_rows} rows, {large} for {large_rows}; "
         "repeated:\n" + repeated(small_sql, large_sql)
     )
+
+
+def test_the_order_detail_costs_the_same_queries_for_1_line_as_for_10(
+    call, make_merchant, make_api_key
+):
+    """The detail's assessment reads the lines and merchant the detail already read (no query
+    per line, and none for them again)."""
+    merchant = make_merchant()
+    key = make_api_key(merchant=merchant)
+    counts = []
+    for n in (1, 10):
+        order = create_order(merchant, tuple((f"SKU-D{i}", 1, "5.00") for i in range(n)))
+        url = reverse("api:order-detail", kwargs={"pk": order.pk})
+        count, sql, _ = _queries(call, key, url)
+        counts.append(count)
+        assert sum('FROM "orders_orderline"' in q for q in sql) == 1, sql
+        merchant_reads = 'FROM "tenants_merchant" WHERE "tenants_merchant"."id" ='
+        assert not [q for q in sql if merchant_reads in q], "the merchant is read again"
+    assert counts[0] == counts[1], counts
