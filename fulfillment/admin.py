@@ -395,7 +395,9 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         return HttpResponseRedirect(back)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("order", "service")
+        # The merchant too: its column is shown in a multi-merchant scope, and a queryset that
+        # already joins something gets no list_select_related from the changelist.
+        return super().get_queryset(request).select_related("order", "service", "merchant")
 
 
 class AmazonConfirmationFilter(admin.SimpleListFilter):

@@ -15,6 +15,7 @@ from foundation.api.filters import (
     UtcDateTimeFilter,
 )
 from foundation.api.pagination import CursorPagination
+from foundation.api.serializers import DirectRepresentation
 from orders import api_sections, selectors
 from orders.models import (
     AmazonOrderStatus,
@@ -77,7 +78,7 @@ class ActionSerializer(serializers.Serializer):
     rule = serializers.CharField(allow_null=True)
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(DirectRepresentation, serializers.ModelSerializer):
     merchant = serializers.IntegerField(source="merchant_id", read_only=True)
     order_number = serializers.CharField(source="external_id", read_only=True)
 
@@ -107,6 +108,13 @@ class OrderSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+
+# The model fields OrderSerializer reads.
+ORDER_LIST_COLUMNS = tuple(
+    {"merchant": "merchant_id", "order_number": "external_id"}.get(name, name)
+    for name in OrderSerializer.Meta.fields
+)
 
 
 class ShopifyMirrorSerializer(serializers.Serializer):
@@ -258,7 +266,9 @@ class OrderList(generics.ListAPIView):
     required_scope = "orders:read"
 
     def get_queryset(self):
-        return selectors.order_list()
+        # A page reads the columns it shows and nothing else: no merchant join, no shipping
+        # address to decode (docs/benchmarks.md, "API at scale").
+        return selectors.order_list().select_related(None).only(*ORDER_LIST_COLUMNS)
 
 
 class OrderDetail(generics.RetrieveAPIView):

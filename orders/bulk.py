@@ -15,6 +15,7 @@ was most of the sync's hook.
 
 from __future__ import annotations
 
+import weakref
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -31,18 +32,30 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def _stage(cursor, model: type[models.Model], fields: list[models.Field]) -> str:
-    """The session's staging table for these columns (created on first use), empty: every
-    statement that reads it deletes what it reads (``_moved``), and a failed one aborts the
-    transaction with the rows it copied; ``ON COMMIT DELETE ROWS`` besides. One round trip."""
+# Staging tables known to exist, per database session (the driver's connection object: a new
+# session starts with none). A name is added once the transaction that created it committed:
+# a rolled-back CREATE leaves no table behind. Like the tenant scope's session setting
+# (tenants.db), this takes a session to be one server connection (no transaction pooling).
+_staged: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _stage(cursor, model: type[models.Model], fields: list[models.Field], using: str) -> str:
+    """The session's staging table for these columns (created on first use in the session),
+    empty: every statement that reads it deletes what it reads (``_moved``), and a failed one
+    aborts the transaction with the rows it copied; ``ON COMMIT DELETE ROWS`` besides. No
+    round trip once the session has it (three a page of the sync: docs/benchmarks.md)."""
     table = model._meta.db_table
     columns = ", ".join(_quote(f.column) for f in fields)
     # Named after its columns, so a connection that outlived a migration never reuses a stale one.
     name = f"_stage_{table}_{zlib.crc32(columns.encode()):08x}"
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_quote(name)} ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM {_quote(table)} WITH NO DATA"
-    )
+    session = connections[using].connection
+    known = _staged.setdefault(session, set())
+    if name not in known:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_quote(name)} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {_quote(table)} WITH NO DATA"
+        )
+        transaction.on_commit(lambda: known.add(name), using=using)
     return _quote(name)
 
 
@@ -99,7 +112,7 @@ def _copy_and_insert(
     columns = ", ".join(_quote(f.column) for f in fields)
     pk = _quote(opts.pk.column)
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        stage = _stage(cursor, model, fields)
+        stage = _stage(cursor, model, fields, using)
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -208,7 +221,7 @@ def update(model: type[models.Model], objs: Sequence[models.Model], fields: Sequ
     assignments = ", ".join(f"{_quote(f.column)} = s.{_quote(f.column)}" for f in targets)
     pk = _quote(opts.pk.column)
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        stage = _stage(cursor, model, staged)
+        stage = _stage(cursor, model, staged, using)
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 values = obj.__dict__

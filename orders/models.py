@@ -177,6 +177,14 @@ class Order(TenantModel):
                 name="order_buyer_cancel",
                 condition=Q(buyer_cancel_requested=True),
             ),
+            # The API's at_risk filter (orders.selectors.at_risk_filter: confirmation due, warning
+            # given or due) pages through a merchant's unconfirmed orders only, newest first,
+            # instead of all its orders (docs/benchmarks.md, "API at scale").
+            models.Index(
+                fields=["merchant", "-id"],
+                name="order_merchant_unconfirmed",
+                condition=Q(confirm_by__isnull=False),
+            ),
             # The policy sweep's work lists: each partial index holds only the orders that still
             # await that step, ordered by when it comes due, so a sweep reads the due ones only.
             # merchant_id second: the per-merchant pass filters on the index, not the heap.

@@ -123,8 +123,25 @@ def is_refunded_on_amazon(order: Order) -> bool:
 
 
 def assess_order(order: Order, now: datetime) -> policy.Assessment:
-    """Deadlines, flags and allowed actions of one order (API detail, portal order page)."""
-    return policy.assess(order_times(order, refunded_on_amazon=is_refunded_on_amazon(order)), now)
+    """Deadlines, flags and allowed actions of one order (API detail, portal order page). Uses
+    the order's merchant and lines when they were read with it (``order_detail``)."""
+    merchant = order.merchant if Order.merchant.is_cached(order) else None
+    lines = getattr(order, "_prefetched_objects_cache", {}).get("lines")
+    quantities = None
+    if lines is not None:
+        quantities = (
+            sum(line.quantity_ordered for line in lines),
+            sum(line.quantity_shipped for line in lines),
+        )
+    return policy.assess(
+        order_times(
+            order,
+            merchant=merchant,
+            quantities=quantities,
+            refunded_on_amazon=is_refunded_on_amazon(order),
+        ),
+        now,
+    )
 
 
 # --- the policy sweep's work lists -----------------------------------------------------------

@@ -290,7 +290,9 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("order")
+        # The merchant too: its column is shown in a multi-merchant scope, and a queryset that
+        # already joins something gets no list_select_related from the changelist.
+        return super().get_queryset(request).select_related("order", "merchant")
 
     # -- views --------------------------------------------------------------------------------
 

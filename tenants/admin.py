@@ -237,6 +237,20 @@ class TenantScopedAdminMixin:
             columns.insert(1, self.merchant_field)
         return columns
 
+    def get_list_select_related(self, request: HttpRequest):
+        # The merchant column (shown in a multi-merchant scope) reads each row's merchant: join
+        # it, or the list runs one query per row (tests/portal/test_changelist_queries.py).
+        related = super().get_list_select_related(request)
+        # True or False: Django joins every non-null foreign key, the merchant's included.
+        if (
+            isinstance(related, bool)
+            or self.merchant_lookup == "pk"
+            or self.merchant_field in related
+            or self.merchant_field not in self.get_list_display(request)
+        ):
+            return related
+        return [*related, self.merchant_field]
+
     def get_list_filter(self, request: HttpRequest):
         filters = list(super().get_list_filter(request))
         if (

@@ -124,10 +124,15 @@ _ADDRESS_FROM_2026 = {
 
 
 def parse_money_2026(value: dict | None) -> Money | None:
-    if not value or value.get("amount") in (None, ""):
+    # Six or more a line on the sync's ingest path: one lookup of the amount, no str() of a str.
+    amount = value.get("amount") if value else None
+    if amount is None or amount == "":
         return None
     try:
-        return Money(Decimal(str(value["amount"])), value.get("currencyCode", ""))
+        return Money(
+            Decimal(amount if amount.__class__ is str else str(amount)),
+            value.get("currencyCode", ""),
+        )
     except InvalidOperation as exc:
         raise AmazonTransientError(f"malformed amount {value!r}") from exc
 
