@@ -109,9 +109,7 @@ class BulkJobItem(TenantModel):
     """One order of a bulk job: its outcome in plain words, once it is processed."""
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    order = TenantForeignKey(
-        "orders.Order", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    order = TenantForeignKey("orders.Order", null=True, on_delete=models.SET_NULL, related_name="+")
     order_number = models.CharField(max_length=64)  # shown even if the order is gone
     position = models.PositiveIntegerField()
     status = models.CharField(
