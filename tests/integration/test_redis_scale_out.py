@@ -131,7 +131,7 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
         Schedule.objects.update(next_run=timezone.now())
 
         # Short runs (one or two pages each), so an account passes from worker to worker.
-        env = {"REDIS_URL": redis_url, "KEELSON_SYNC_RUN_SECONDS": "0.3", "Q_WORKERS": "3"}
+        env = {"REDIS_URL": redis_url, "KEELSON_SYNC_RUN_SECONDS": "0.3"}
         with qcluster(**env) as one, qcluster(**env) as two:
             started = time.monotonic()
             # Every message is delivered by its own task and by two per merchant, at once.
