@@ -13,7 +13,6 @@ Prints the counts. Skips in one line without the `redis-server` binary."""
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -209,8 +208,7 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
             f"{len(ran)} runs held a lease ({dict(by_cluster)} by cluster), {busy} found it "
             f"busy, overlaps {overlapping}; messages {len(messages)}, delivered "
             f"{len(delivered)}, duplicates {duplicates}; tasks per schedule "
-            f"{sorted(set(schedule_tasks.values()))} for {len(schedule_tasks)} schedules "
-            f"(pids {os.getpid()} test)"
+            f"{sorted(set(schedule_tasks.values()))} for {len(schedule_tasks)} schedules"
         )
 
         assert overlapping == 0
