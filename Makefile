@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's chromium for the browser tests (tests/browser), when missing and apt-get may run;
-# never fails the install (the script says in one line why it could not).
+# Debian's chromium for the browser tests (tests/browser), and redis-server and pgbouncer for
+# the scale-out tests (docs/scaling.md), when missing and apt-get may run; never fails the
+# install (each script says in one line why it could not).
 install: $(STAMP)
 	@scripts/install-browser.sh
+	@scripts/install-services.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fulfillment import workflow
 from tenants.crypto import EncryptedTextField
-from tenants.models import Agency, ApiKey, Merchant, TenantModel
+from tenants.models import Agency, ApiKey, Merchant, TenantForeignKey, TenantModel
 
 
 class Workflow(models.TextChoices):
@@ -170,7 +170,7 @@ class FulfillmentLocation(models.Model):
 class FulfillmentOrder(TenantModel):
     """The lines of one order that one service is asked to fulfil, and where that request is."""
 
-    order = models.ForeignKey(
+    order = TenantForeignKey(
         "orders.Order", on_delete=models.CASCADE, related_name="fulfillment_orders"
     )
     service = models.ForeignKey(
@@ -231,10 +231,10 @@ class FulfillmentOrder(TenantModel):
 
 
 class FulfillmentOrderLine(TenantModel):
-    fulfillment_order = models.ForeignKey(
+    fulfillment_order = TenantForeignKey(
         FulfillmentOrder, on_delete=models.CASCADE, related_name="lines"
     )
-    order_line = models.ForeignKey(
+    order_line = TenantForeignKey(
         "orders.OrderLine", on_delete=models.CASCADE, related_name="fulfillment_order_lines"
     )
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
@@ -273,8 +273,8 @@ class AmazonConfirmation(models.TextChoices):
 class Fulfillment(TenantModel):
     """One shipment (package) of an order: its lines and quantities, tracking and ship date."""
 
-    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="fulfillments")
-    fulfillment_order = models.ForeignKey(
+    order = TenantForeignKey("orders.Order", on_delete=models.CASCADE, related_name="fulfillments")
+    fulfillment_order = TenantForeignKey(
         FulfillmentOrder,
         null=True,
         blank=True,
@@ -327,11 +327,11 @@ class Fulfillment(TenantModel):
 
 
 class FulfillmentLine(TenantModel):
-    fulfillment = models.ForeignKey(Fulfillment, on_delete=models.CASCADE, related_name="lines")
-    order_line = models.ForeignKey(
+    fulfillment = TenantForeignKey(Fulfillment, on_delete=models.CASCADE, related_name="lines")
+    order_line = TenantForeignKey(
         "orders.OrderLine", on_delete=models.CASCADE, related_name="fulfillment_lines"
     )
-    fulfillment_order_line = models.ForeignKey(
+    fulfillment_order_line = TenantForeignKey(
         FulfillmentOrderLine,
         null=True,
         blank=True,

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from integrations.outbox.models import OutboxMessage, OutboxStatus
-from tenants.models import ShopifyStore, TenantModel
+from tenants.models import ShopifyStore, TenantForeignKey, TenantModel
 
 __all__ = [
     "AmazonRateBucket",
@@ -39,7 +39,7 @@ class ShopifyWebhookReceipt(TenantModel):
     (Shopify sends a webhook again until it sees a 2xx, with the same id), processed by a task,
     never in the request."""
 
-    store = models.ForeignKey(ShopifyStore, on_delete=models.CASCADE, related_name="+")
+    store = TenantForeignKey(ShopifyStore, on_delete=models.CASCADE, related_name="+")
     webhook_id = models.CharField(max_length=100)
     topic = models.CharField(max_length=64)
     triggered_at = models.CharField(max_length=64, blank=True)
@@ -54,7 +54,7 @@ class ShopifyWebhookReceipt(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["store", "webhook_id"], name="shopify_webhook_unique_delivery"
+                fields=["merchant", "store", "webhook_id"], name="shopify_webhook_unique_delivery"
             )
         ]
 

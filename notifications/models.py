@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from tenants.models import TenantModel
+from tenants.models import TenantForeignKey, TenantModel
 
 
 class NotificationKind(models.TextChoices):
@@ -42,7 +42,7 @@ class Notification(TenantModel):
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
-    order = models.ForeignKey(
+    order = TenantForeignKey(
         "orders.Order",
         null=True,
         blank=True,
@@ -70,7 +70,7 @@ class EmailState(models.TextChoices):
 class NotificationRecipient(TenantModel):
     """One user's copy of a notification: read state and e-mail state."""
 
-    notification = models.ForeignKey(
+    notification = TenantForeignKey(
         Notification, on_delete=models.CASCADE, related_name="recipients"
     )
     user = models.ForeignKey(

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from notifications.models import EmailState, Notification, NotificationRecipient
 from notifications.selectors import recipients_for_merchant
+from tenants.db import session_alias
 from tenants.models import Merchant, User
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def sweep_digests_held() -> Iterator[None]:
     so that sweeps on several workers run side by side; waits for a safety net already
     running (it only sends what was pending before). Held by the session: a worker that dies
     lets go with its connection."""
-    connection = connections[DEFAULT_DB_ALIAS]
+    connection = connections[session_alias()]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock_shared(%s)", [DIGEST_LOCK_KEY])
     try:
@@ -58,7 +59,7 @@ def sweep_digests_held() -> Iterator[None]:
 def safety_net_digest_slot() -> Iterator[bool]:
     """For the safety-net digest: True when no sweep runs (and none starts until the block
     ends); False while one does, and the sweep e-mails what it made itself."""
-    connection = connections[DEFAULT_DB_ALIAS]
+    connection = connections[session_alias()]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [DIGEST_LOCK_KEY])
         (got,) = cursor.fetchone()

@@ -8,7 +8,13 @@ from django.db import models
 from django.db.models import Q
 
 from integrations.amazon.marketplaces import seller_central_order_url
-from tenants.models import AmazonAccount, TenantModel, validate_time_zone
+from tenants.models import (
+    AmazonAccount,
+    TenantForeignKey,
+    TenantModel,
+    TenantOneToOneField,
+    validate_time_zone,
+)
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
 
@@ -73,7 +79,7 @@ class ShopifyState(models.TextChoices):
 
 class Order(TenantModel):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.AMAZON)
-    amazon_account = models.ForeignKey(
+    amazon_account = TenantForeignKey(
         AmazonAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
     # Amazon's order id (AmazonOrderId) for Amazon orders; the order number for others.
@@ -229,7 +235,7 @@ class Order(TenantModel):
 
 
 class OrderLine(TenantModel):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = TenantForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     # Amazon's OrderItemId.
     external_id = models.CharField(max_length=64)
     sku = models.CharField(max_length=200, blank=True)
@@ -295,7 +301,7 @@ class ActorType(models.TextChoices):
 class OrderEvent(TenantModel):
     """One entry of an order's timeline. Append-only: a trigger refuses updates."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    order = TenantForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=EventKind.choices)
     message = models.TextField()
     actor_type = models.CharField(
@@ -372,7 +378,7 @@ class AmazonSyncState(TenantModel):
         V0 = "v0", "Orders v0 (getOrders + getOrderItems)"
         V2026 = "2026-01-01", "Orders 2026-01-01 (searchOrders, items included)"
 
-    account = models.OneToOneField(
+    account = TenantOneToOneField(
         AmazonAccount, on_delete=models.CASCADE, related_name="sync_state"
     )
     # Live lane: the window in progress (None: none open).
@@ -427,6 +433,10 @@ class AmazonSyncState(TenantModel):
 
     class Meta:
         verbose_name = "Amazon sync state"
+        constraints = [
+            # One state per account (TenantOneToOneField: unique with the merchant).
+            models.UniqueConstraint(fields=["merchant", "account"], name="amazon_sync_state_unique")
+        ]
 
     def __str__(self) -> str:
         return f"sync of {self.account_id}"

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ from integrations.outbox.services import enqueue
 from orders.amazon_reads import sync_gateway, with_items
 from orders.models import AmazonSyncState
 from orders.services import UpsertResult, after_amazon_upsert, upsert_amazon_orders
+from tenants.db import session_alias
 from tenants.models import AccountStatus, AmazonAccount
 from tenants.scope import system_context, tenant_context
 
@@ -79,6 +80,7 @@ def receiver_slot() -> Iterator[int | None]:
     downtime) then ends at once instead of holding a second worker. A session-level advisory
     lock: a worker that dies frees its slot with its connection."""
     slot = None
+    connection = connections[session_alias()]
     with connection.cursor() as cursor:
         for index in range(receivers()):
             cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RECEIVER_LOCK, index])

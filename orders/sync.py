@@ -270,10 +270,17 @@ class RunReport:
     next_sync_at: datetime | None = None
     error: str = ""
     lanes: dict = field(default_factory=dict)
+    # While the run held the account's lease (claimed after, released after): the task's result
+    # shows which worker had the account when.
+    held_from: datetime | None = None
+    held_until: datetime | None = None
+    lease_owner: str = ""
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data["next_sync_at"] = self.next_sync_at.isoformat() if self.next_sync_at else None
+        for name in ("next_sync_at", "held_from", "held_until"):
+            value = getattr(self, name)
+            data[name] = value.isoformat() if value else None
         return data
 
 
@@ -299,6 +306,8 @@ def sync_account(
         report.outcome = "lease_busy"
         return report
     report.ran = True
+    report.held_from = timezone.now()
+    report.lease_owner = owner
     next_sync_at: datetime | None = None
     try:
         account = AmazonAccount.objects.get(pk=account_id)
@@ -317,6 +326,7 @@ def sync_account(
         report.outcome = "error"
         raise
     finally:
+        report.held_until = timezone.now()
         release_lease(account_id, owner, next_sync_at)
         report.next_sync_at = next_sync_at
     return report

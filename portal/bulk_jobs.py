@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -97,6 +98,34 @@ def queue_job(job_id: int) -> None:
         async_task(RUN_TASK, job_id, group="bulk-jobs")
     except Exception:  # the broker being down must not fail the committed request
         logger.exception("could not queue bulk job %s", job_id)
+
+
+# A job with waiting items and no progress for this long is queued again by the sweep: its task
+# was lost (a worker killed while the Redis broker, which has no redelivery, had handed it out)
+# or never queued. Running a job twice is safe: each item is claimed with SKIP LOCKED.
+STALLED_AFTER = timedelta(minutes=5)
+
+
+def requeue_stalled_jobs(now=None) -> list[int]:
+    """Every minute (portal/schedules.py): queue again each unfinished job that made no progress
+    for ``STALLED_AFTER``. Reads each job's items in the job's own merchants' scope."""
+    now = now or timezone.now()
+    cutoff = now - STALLED_AFTER
+    queued = []
+    unfinished = BulkJob.objects.exclude(status=BulkJobStatus.FINISHED).filter(
+        created_at__lt=cutoff
+    )
+    for job in unfinished.order_by("id"):
+        with tenant_context(job.merchant_ids):
+            items = BulkJobItem.objects.filter(job_id=job.pk)
+            if not items.filter(status=BulkJobItemStatus.PENDING).exists():
+                continue
+            last_item = items.aggregate(last=Max("finished_at"))["last"]
+        last_progress = max(t for t in (job.created_at, job.started_at, last_item) if t)
+        if last_progress < cutoff:
+            queue_job(job.pk)
+            queued.append(job.pk)
+    return queued
 
 
 # --- running it (portal.tasks.run_bulk_job) ------------------------------------------------------

@@ -102,6 +102,10 @@ def app_url(owner: str, secret_seed: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _transaction_pooling() -> bool:
+    return os.environ.get("DATABASE_TRANSACTION_POOLING", "").lower() in {"1", "true", "yes"}
+
+
 def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]:
     import dj_database_url
 
@@ -119,6 +123,13 @@ def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]
         # KEELSON_TEST_DB_SUFFIX lets several test runs share one server side by side.
         suffix = os.environ.get("KEELSON_TEST_DB_SUFFIX", "")
         config["TEST"] = {"NAME": f"test_{config['NAME']}{suffix}"}
+        if alias == "default" and _transaction_pooling():
+            # The application's URL is a PgBouncer in transaction mode: the tenant scope is set
+            # per transaction (tenants/db/base.py); no server-side cursors (they outlive the
+            # transaction) and no prepared statements (PgBouncer 1.18 does not carry them).
+            config["KEELSON_TRANSACTION_POOLING"] = True
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+            config.setdefault("OPTIONS", {})["prepare_threshold"] = None
         databases[alias] = config
     # In tests the application role reads the test database the owner created and migrated.
     databases["default"]["TEST"]["MIRROR"] = "owner"

@@ -23,7 +23,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from tenants.models import Merchant, TenantModel
+from tenants.models import Merchant, TenantForeignKey, TenantModel
 
 SAVED_VIEW_NAME_LENGTH = 80
 SAVED_VIEW_QUERY_LENGTH = 1000
@@ -109,9 +109,7 @@ class BulkJobItem(TenantModel):
     """One order of a bulk job: its outcome in plain words, once it is processed."""
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    order = models.ForeignKey(
-        "orders.Order", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    order = TenantForeignKey("orders.Order", null=True, on_delete=models.SET_NULL, related_name="+")
     order_number = models.CharField(max_length=64)  # shown even if the order is gone
     position = models.PositiveIntegerField()
     status = models.CharField(
@@ -124,7 +122,9 @@ class BulkJobItem(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "order"], name="bulk_job_item_unique_order")
+            models.UniqueConstraint(
+                fields=["merchant", "job", "order"], name="bulk_job_item_unique_order"
+            )
         ]
         indexes = [models.Index(fields=["job", "status", "position"], name="bulk_job_item_queue")]
 

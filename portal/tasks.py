@@ -26,3 +26,8 @@ def run_bulk_job(job_id: int) -> dict:
     """A bulk job over selected orders (portal.bulk_jobs): queued by the order list's actions.
     Safe to run again: items already done or refused are skipped."""
     return bulk_jobs.run_job(job_id)
+
+
+def sweep_bulk_jobs() -> list[int]:
+    """Every minute: queue again the bulk jobs whose task was lost (portal.bulk_jobs)."""
+    return bulk_jobs.requeue_stalled_jobs()

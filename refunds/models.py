@@ -21,7 +21,7 @@ from django.db.models import Q
 
 from orders.models import ActorType, Order, OrderLine
 from refunds.policy import CANCEL_REASON_TEXT, AdjustmentReason, CancelReason
-from tenants.models import ApiKey, TenantModel
+from tenants.models import ApiKey, TenantForeignKey, TenantModel
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
 ADJUSTMENT_REASON_CHOICES = [(r.value, r.value) for r in AdjustmentReason]
@@ -63,7 +63,7 @@ class ShopifySync(models.TextChoices):
 
 
 class Refund(TenantModel):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    order = TenantForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
     kind = models.CharField(max_length=16, choices=RefundKind.choices, default=RefundKind.REFUND)
     origin = models.CharField(
         max_length=16, choices=RefundOrigin.choices, default=RefundOrigin.KEELSON
@@ -174,8 +174,8 @@ class Refund(TenantModel):
 
 
 class RefundLine(TenantModel):
-    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
-    order_line = models.ForeignKey(
+    refund = TenantForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = TenantForeignKey(
         OrderLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Amazon's OrderItemId (also for an item Amazon refunded that we do not hold).
@@ -206,14 +206,14 @@ class BuyerCancelResolution(TenantModel):
     """How the merchant answered a buyer's cancellation request (B4): cancelled as requested,
     or declined (ship anyway) with a reason. Resolves the order's banner (B1)."""
 
-    order = models.ForeignKey(
+    order = TenantForeignKey(
         Order, on_delete=models.CASCADE, related_name="buyer_cancel_resolutions"
     )
     # The request answered (Order.buyer_cancel_requested_at then): a later request is new.
     requested_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=BuyerCancelOutcome.choices)
     reason = models.TextField(blank=True)
-    refund = models.ForeignKey(
+    refund = TenantForeignKey(
         Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_type = models.CharField(max_length=24, choices=ActorType.choices)

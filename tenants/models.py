@@ -172,6 +172,40 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
         return qs.filter(merchant_id__in=ids)
 
 
+class TenantForeignKey(models.ForeignKey):
+    """A foreign key from one tenant-owned table to another, enforced by the database as the
+    composite ``(merchant_id, <field>_id) -> (merchant_id, id)`` (portal migration
+    ``tenant_composite_keys``): a row can only point at a row of its own merchant, and the
+    tables can be distributed by ``merchant_id`` (Citus, docs/scaling.md). Django keeps ``id``
+    as the primary key and creates no constraint of its own (``db_constraint=False``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["db_constraint"] = False
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("db_constraint", None)
+        return name, path, args, kwargs
+
+
+class TenantOneToOneField(models.OneToOneField):
+    """`TenantForeignKey`, one to one. Not unique on its own column: the model declares the
+    unique constraint on ``(merchant, <field>)`` instead (a unique index without ``merchant_id``
+    cannot be kept on a distributed table); as one merchant's row points only at that
+    merchant's rows, it is unique all the same."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["db_constraint"] = False
+        super().__init__(*args, **kwargs)
+        self._unique = False
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("db_constraint", None)
+        return name, path, args, kwargs
+
+
 class TenantModel(models.Model):
     """Base of every tenant-owned table: a non-null merchant_id, scoped reads, RLS (0002)."""
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tenants.models import TenantModel
+from tenants.models import TenantForeignKey, TenantModel
 
 
 class OutboxStatus(models.TextChoices):
@@ -24,7 +24,7 @@ class OutboxMessage(TenantModel):
     # Sent to the destination with every attempt, so a retry is recognised as the same request.
     idempotency_key = models.CharField(max_length=200)
     # The order whose timeline records the outcome, if any.
-    order = models.ForeignKey(
+    order = TenantForeignKey(
         "orders.Order", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     status = models.CharField(

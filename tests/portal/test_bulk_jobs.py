@@ -133,6 +133,41 @@ def test_a_task_retried_after_a_worker_died_does_not_redo_a_done_order(
     assert [requested_events(o) for o in orders] == [1, 1, 1]  # nothing requested twice
 
 
+def test_a_job_whose_task_was_lost_is_queued_again_by_the_sweep_and_finishes_once(
+    with_service, login, make_order
+):
+    """The Redis broker does not hand a task out again when its worker died (docs/scaling.md):
+    the every-minute sweep queues a job again once it made no progress for a while."""
+    t = with_service
+    orders = [make_order(t.a1) for _ in range(3)]
+    client = login(t.merchant_admin)
+    client.post(
+        LIST,
+        {"action": "request_fulfillment_in_bulk", "_selected_action": [o.pk for o in orders]},
+    )
+    job = BulkJob.objects.get()
+    first = min(items_of(job).values(), key=lambda item: item.position)
+    handler = bulk_jobs.HANDLERS[job.kind]
+    actor = fulfillment_services.Actor.user(t.merchant_admin)
+    access = access_for_user(t.merchant_admin)
+    bulk_jobs.process_item(job.pk, first.pk, t.a1.pk, handler, actor, access)
+    OrmQ.objects.all().delete()  # the task is lost with its worker
+    now = timezone.now()
+
+    assert bulk_jobs.requeue_stalled_jobs(now) == []  # it made progress just now
+    later = now + bulk_jobs.STALLED_AFTER + timedelta(seconds=1)
+    assert bulk_jobs.requeue_stalled_jobs(later) == [job.pk]
+    [task] = [row.task for row in OrmQ.objects.all()]
+    assert (task["func"], task["args"]) == (bulk_jobs.RUN_TASK, (job.pk,))
+
+    assert run_bulk_job(job.pk)["processed"] == 2
+    assert run_bulk_job(job.pk)["processed"] == 0  # queued twice: the second does nothing
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("finished", 3)
+    assert [requested_events(o) for o in orders] == [1, 1, 1]
+    assert bulk_jobs.requeue_stalled_jobs(later) == []  # finished
+
+
 def test_the_confirmation_asks_for_tracking_then_runs_as_a_job_A7_R3(
     tenancy, login, make_order, make_amazon_account
 ):
