@@ -9,7 +9,7 @@ import tenants.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0008_shopify_mirror'),
+        ('orders', '0009_order_merchant_unconfirmed_index'),
         ('tenants', '0004_staff_access'),
     ]
 
