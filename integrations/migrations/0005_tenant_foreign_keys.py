@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('integrations', '0004_shopifywebhookreceipt'),
-        ('orders', '0009_tenant_foreign_keys'),
+        ('orders', '0010_tenant_foreign_keys'),
         ('tenants', '0004_staff_access'),
     ]
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('notifications', '0003_fulfillment_kinds'),
-        ('orders', '0009_tenant_foreign_keys'),
+        ('orders', '0010_tenant_foreign_keys'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ import tenants.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0009_tenant_foreign_keys'),
+        ('orders', '0010_tenant_foreign_keys'),
         ('portal', '0004_row_level_security'),
         ('tenants', '0004_staff_access'),
     ]

@@ -107,7 +107,7 @@ def reverse_sql() -> list[str]:
 class Migration(migrations.Migration):
     dependencies = [
         ("portal", "0005_tenant_foreign_keys"),
-        ("orders", "0009_tenant_foreign_keys"),
+        ("orders", "0010_tenant_foreign_keys"),
         ("fulfillment", "0005_tenant_foreign_keys"),
         ("refunds", "0004_tenant_foreign_keys"),
         ("integrations", "0005_tenant_foreign_keys"),
