@@ -34,8 +34,9 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
 
 # Staging tables known to exist, per database session (the driver's connection object: a new
 # session starts with none). A name is added once the transaction that created it committed:
-# a rolled-back CREATE leaves no table behind. Like the tenant scope's session setting
-# (tenants.db), this takes a session to be one server connection (no transaction pooling).
+# a rolled-back CREATE leaves no table behind. This takes a session to be one server connection:
+# under transaction pooling (KEELSON_TRANSACTION_POOLING) consecutive transactions may land on
+# other server sessions, so there every transaction asks again (CREATE ... IF NOT EXISTS).
 _staged: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 
 
@@ -48,14 +49,16 @@ def _stage(cursor, model: type[models.Model], fields: list[models.Field], using:
     columns = ", ".join(_quote(f.column) for f in fields)
     # Named after its columns, so a connection that outlived a migration never reuses a stale one.
     name = f"_stage_{table}_{zlib.crc32(columns.encode()):08x}"
-    session = connections[using].connection
-    known = _staged.setdefault(session, set())
+    connection = connections[using]
+    pooled = bool(connection.settings_dict.get("KEELSON_TRANSACTION_POOLING"))
+    known = set() if pooled else _staged.setdefault(connection.connection, set())
     if name not in known:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_quote(name)} ON COMMIT DELETE ROWS AS "
             f"SELECT {columns} FROM {_quote(table)} WITH NO DATA"
         )
-        transaction.on_commit(lambda: known.add(name), using=using)
+        if not pooled:
+            transaction.on_commit(lambda: known.add(name), using=using)
     return _quote(name)
 
 

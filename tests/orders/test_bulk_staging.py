@@ -56,3 +56,16 @@ def test_a_rolled_back_creation_is_made_again(make_merchant, make_order):
                 "message", flat=True
             )
         ) == ["kept"]
+
+
+def test_behind_a_transaction_pooler_every_transaction_asks_for_the_table(
+    make_merchant, make_order, monkeypatch
+):
+    """Under PgBouncer's transaction pooling the next transaction may run on a server session
+    without the table (docs/scaling.md): no session cache then, CREATE ... IF NOT EXISTS each time."""
+    merchant = make_merchant()
+    order = make_order(merchant)
+    monkeypatch.setitem(connections["default"].settings_dict, "KEELSON_TRANSACTION_POOLING", True)
+    with tenant_context(merchant):
+        assert creates(write_event(merchant, order, "first")) == 1
+        assert creates(write_event(merchant, order, "second")) == 1
