@@ -652,6 +652,9 @@ class SandboxApp:
                     data.get("order_item_ids"),
                 )
                 return Response(200, order_state(order, now))
+            if rest[2:] == ["ship"] and method == "POST":
+                services.ship_in_seller_central(seller, order_id, data, now)
+                return Response(200, order_state(services.get_order(seller, order_id, now), now))
             if rest[2:] == ["refunds"] and method == "POST":
                 result = services.refund_in_seller_central(seller, order_id, data, now)
                 order = services.get_order(seller, order_id, now)
