@@ -64,22 +64,22 @@ def connect_demo_amazon_accounts(
                     client_secret="keelson-demo-lwa-secret",  # noqa: S106 (a demo sandbox seller)
                     refresh_token=f"Atzr|keelson-demo-{spec.slug}",
                 )
-                generated = control.generate_orders(
+                control.generate_orders(
                     spec.seller_id,
                     orders_per_seller,
                     seed=spec.slug,
                     days=DEMO_BACKFILL_DAYS,
                     **DEMO_GENERATION,
-                )["amazon_order_ids"]
+                )
                 # and the last two days busier, as after a weekend
-                generated += control.generate_orders(
+                control.generate_orders(
                     spec.seller_id,
                     DEMO_RECENT_ORDERS,
                     seed=f"{spec.slug}-recent",
                     days=2,
                     **DEMO_GENERATION,
-                )["amazon_order_ids"]
-                amazon_story(control, spec, generated)
+                )
+                amazon_story(control, spec)
             merchant = Merchant.objects.get(slug=spec.slug)
             with tenant_context(merchant):
                 connect_amazon_account(
@@ -99,9 +99,7 @@ def connect_demo_amazon_accounts(
     return connected
 
 
-def amazon_story(
-    control: AmazonSandboxClient, spec: DemoMerchant, generated: list[str]
-) -> dict[str, list[str]]:
+def amazon_story(control: AmazonSandboxClient, spec: DemoMerchant) -> dict[str, list[str]]:
     """What happened on Amazon before the merchant connected Keelson, on the emulator's clock:
     the merchant confirmed its orders older than a few days in Seller Central (a day after each
     was placed), and refunded two of them there after returns (R6: Keelson finds them in
@@ -118,25 +116,8 @@ def amazon_story(
         "at_risk": [],
         "buyer_cancel": [],
     }
-    for amazon_order_id in generated:
-        order = control.order(seller, amazon_order_id)
-        placed = datetime.fromisoformat(order["purchase_date"].replace("Z", "+00:00"))
-        flagged = order["schedule"]["buyer_cancel_at"] is not None
-        if (
-            order["fulfillment_channel"] != "MFN"
-            or order["status"] not in ("Unshipped", "PartiallyShipped")
-            or flagged
-            or placed > now - timedelta(days=SHIPPED_AFTER_DAYS)
-        ):
-            continue
-        control.ship_in_seller_central(
-            seller,
-            amazon_order_id,
-            carrier=carrier,
-            tracking_number=f"SC{amazon_order_id.replace('-', '')[-10:]}",
-            ship_date=(placed + timedelta(days=1)).isoformat(),
-        )
-        story["shipped"].append(amazon_order_id)
+    placed_before = (now - timedelta(days=SHIPPED_AFTER_DAYS)).isoformat()
+    story["shipped"] = control.ship_older_in_seller_central(seller, placed_before, carrier=carrier)
     # Two buyers returned what they got; refunded in Seller Central a day before Keelson came.
     refunded_at = (now - timedelta(days=1)).isoformat()
     for n, amazon_order_id in enumerate(story["shipped"][-2:]):

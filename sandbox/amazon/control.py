@@ -113,6 +113,16 @@ class AmazonSandboxClient:
         path = f"/sellers/{selling_partner_id}/orders/{amazon_order_id}/ship"
         return self._call("POST", path, body)
 
+    def ship_older_in_seller_central(
+        self, selling_partner_id: str, placed_before: str, *, carrier: str = "UPS", after_days=1
+    ) -> list[str]:
+        """The seller's history: every open seller-fulfilled order placed before
+        ``placed_before`` (no buyer asked to cancel it) confirmed in Seller Central
+        ``after_days`` after it was placed. Returns those orders, oldest first."""
+        body = {"placed_before": placed_before, "carrier": carrier, "after_days": after_days}
+        path = f"/sellers/{selling_partner_id}/orders/ship-older"
+        return self._call("POST", path, body)["amazon_order_ids"]
+
     def refund_in_seller_central(
         self,
         selling_partner_id: str,

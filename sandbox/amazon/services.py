@@ -730,6 +730,45 @@ def ship_in_seller_central(
         raise ControlError(409, "not_shippable", exc.message) from exc
 
 
+def ship_older_in_seller_central(
+    seller: AmazonSeller, data: dict[str, Any], now: datetime
+) -> list[str]:
+    """A seller's history before Keelson: every seller-fulfilled order placed before
+    ``placed_before`` that is still open and that no buyer asked to cancel was confirmed in
+    Seller Central ``after_days`` (default 1) after it was placed, with ``carrier``. Returns the
+    orders shipped, oldest first."""
+    try:
+        before = parse_iso(str(data["placed_before"]))
+    except (KeyError, ValueError) as exc:
+        raise ControlError(400, "invalid", "placed_before (ISO 8601) is required") from exc
+    after = timedelta(days=float(data.get("after_days", 1)))
+    candidates = list(
+        AmazonOrder.objects.filter(
+            seller=seller,
+            fulfillment_channel="MFN",
+            status__in=("Unshipped", "PartiallyShipped"),
+            buyer_cancel_at__isnull=True,
+            purchase_date__lt=before,
+        )
+        .order_by("purchase_date", "id")
+        .values_list("amazon_order_id", "purchase_date")
+    )
+    shipped = []
+    for amazon_order_id, placed in candidates:
+        ship_in_seller_central(
+            seller,
+            amazon_order_id,
+            {
+                "carrier": data.get("carrier"),
+                "tracking_number": f"SC{amazon_order_id.replace('-', '')[-10:]}",
+                "ship_date": min(placed + after, now).isoformat(),
+            },
+            now,
+        )
+        shipped.append(amazon_order_id)
+    return shipped
+
+
 def request_buyer_cancel(
     seller: AmazonSeller,
     amazon_order_id: str,

@@ -37,6 +37,7 @@ def sync(merchant: Merchant) -> None:
     assert report, report
 
 
+@pytest.mark.slow
 def test_the_three_merchants_story_in_their_currencies_and_time_zones():
     seed()
     with running_amazon_sandbox(rate_limits=False) as sandbox:
