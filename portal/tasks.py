@@ -26,3 +26,9 @@ def run_bulk_job(job_id: int) -> dict:
     """A bulk job over selected orders (portal.bulk_jobs): queued by the order list's actions.
     Safe to run again: items already done or refused are skipped."""
     return bulk_jobs.run_job(job_id)
+
+
+def requeue_stuck_bulk_jobs() -> dict:
+    """Every minute: bulk jobs still waiting to start minutes after they were queued (the queue
+    refused or lost the task) are queued again (portal.bulk_jobs.requeue_stuck_jobs)."""
+    return {"requeued": bulk_jobs.requeue_stuck_jobs()}
