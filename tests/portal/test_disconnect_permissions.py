@@ -27,8 +27,8 @@ def store_of(merchant, domain: str) -> ShopifyStore:
         return ShopifyStore.objects.create(
             merchant=merchant,
             shop_domain=domain,
-            access_token="shpat_demo",  # noqa: S106 (a test token)
-            webhook_secret="secret",  # noqa: S106
+            access_token="shpat_demo",
+            webhook_secret="secret",
             status=AccountStatus.ACTIVE,
         )
 
