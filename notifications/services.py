@@ -17,6 +17,7 @@ from django.core.mail import EmailMessage
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from notifications.models import (
     EmailState,
@@ -284,8 +285,10 @@ def _digest(user: User, rows: list[NotificationRecipient]) -> EmailMessage:
         lines.append(f"... and {len(notifications) - DIGEST_MAX_ITEMS} more in the portal.")
         lines.append("")
     lines.append(
-        "You receive this because you asked for e-mail about orders that need attention; "
-        "turn it off in your Keelson profile."
+        gettext(
+            "You receive this because you asked for e-mail about orders that need attention; "
+            "choose what is e-mailed, kind by kind, in Keelson under Notifications > Settings."
+        )
     )
     return EmailMessage(
         subject=subject[:200],

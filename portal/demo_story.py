@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import close_old_connections
-from django.utils import timezone
 
+from foundation import clock
 from fulfillment import services as fulfillment_services
 from fulfillment.selectors import active_locations
 from fulfillment.services import ShipmentInput
@@ -70,7 +70,8 @@ def backfill_finished(merchant: Merchant) -> bool:
 def workable_orders(merchant: Merchant) -> list[Order]:
     """Unshipped orders the merchant ships itself, oldest first, leaving out those the story
     keeps for the visitor: a buyer asked to cancel (B1), or Amazon's deadline is near (A9)."""
-    safe_until = timezone.now() + timedelta(days=merchant.deadline_warning_days + 1)
+    # Amazon's timelines run on the product's clock (the emulator's, in the demo).
+    safe_until = clock.now() + timedelta(days=merchant.deadline_warning_days + 1)
     with tenant_context(merchant):
         return list(
             Order.objects.filter(
