@@ -750,6 +750,8 @@ def ship_older_in_seller_central(
             buyer_cancel_at__isnull=True,
             purchase_date__lt=before,
         )
+        .exclude(items__buyer_cancel_requested=True)  # the buyer asked: not shipped
+        .distinct()
         .order_by("purchase_date", "id")
         .values_list("amazon_order_id", "purchase_date")
     )
