@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib import admin, messages
+from django.db import router, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
@@ -33,6 +36,7 @@ from fulfillment.models import (
     FulfillmentOrder,
     FulfillmentService,
 )
+from fulfillment.service_admin import FulfillmentServicePortalAdmin
 from fulfillment.services import Actor
 from fulfillment.workflow import Action, Side
 from orders import policy
@@ -613,7 +617,35 @@ class FulfillmentServiceStaffAdmin(ModelAdmin):
     list_filter = ["workflow", "is_active", "connection_status"]
     search_fields = ["name"]
     fields = ["name", "agency", "merchant", "workflow", "callback_url", "is_active", "api_key"]
-    readonly_fields = ["agency", "merchant", "api_key"]
+    # ``is_active`` changes only through the use cases: deactivating is refused while requests
+    # are open and moves unassigned work on (fulfillment/services/connections.py).
+    readonly_fields = ["agency", "merchant", "is_active", "api_key"]
+    actions = ["deactivate"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description=_("Deactivate (refused while requests are open)"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for service in queryset.order_by("name", "id"):
+            try:
+                # One transaction per service: the use case locks its orders and the service.
+                with transaction.atomic(using=router.db_for_write(FulfillmentService)):
+                    withdrawal = services.deactivate_fulfillment_service(
+                        service, actor=Actor.user(request.user)
+                    )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            if not withdrawal.changed:
+                text = gettext("%(name)s was already inactive.") % {"name": service.name}
+            else:
+                text = FulfillmentServicePortalAdmin.withdrawal_text(
+                    withdrawal,
+                    gettext(
+                        "%(name)s is deactivated: no more requests go to it and its API key is "
+                        "revoked. Its owner reactivates it in the portal, which shows the new key."
+                    )
+                    % {"name": service.name},
+                )
+            self.message_user(request, text, messages.SUCCESS)

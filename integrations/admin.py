@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminPasswordWidget
 
@@ -228,13 +230,31 @@ class ShopifyStoreConnectionAdminMixin:
     def has_disconnect_permission(self, request: HttpRequest) -> bool:
         return self.portal_can(request, Capability.ADD)  # admins, like connecting
 
-    @admin.action(description="Disconnect", permissions=["disconnect"])
+    @admin.action(description=_("Disconnect"), permissions=["disconnect"])
     def disconnect(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # The action is offered to anyone who administers some merchant; each store needs the
+        # user's admin role on its own merchant (a staff role on another merchant is not enough).
+        allowed = self.restrict_queryset(request, queryset, Capability.ADD)
+        allowed_ids = set(allowed.values_list("pk", flat=True))
         for store in queryset.order_by("shop_domain"):
+            if store.pk not in allowed_ids:
+                self.message_user(
+                    request,
+                    gettext(
+                        "%(store)s was not disconnected: only an admin of %(merchant)s may "
+                        "disconnect its store."
+                    )
+                    % {"store": store, "merchant": store.merchant},
+                    messages.ERROR,
+                )
+                continue
             connections.disconnect_store(store)
             self.message_user(
                 request,
-                f"{store} is disconnected: nothing more is written to it. Its token is "
-                "forgotten; connect it again to resume.",
+                gettext(
+                    "%(store)s is disconnected: nothing more is written to it. Its token is "
+                    "forgotten; connect it again to resume."
+                )
+                % {"store": store},
                 messages.SUCCESS,
             )

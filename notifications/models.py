@@ -108,3 +108,26 @@ class NotificationRecipient(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.notification}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice for one kind of notification: in the portal, and by e-mail. No row means
+    both on (the default). E-mail is a digest of portal notifications, so a kind turned off in
+    the portal is not e-mailed either. ``User.email_notifications`` stays the switch for all
+    e-mail. A user's own setting, not a tenant's: it holds for every merchant they see."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    in_portal = models.BooleanField(default=True)
+    by_email = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.kind}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from notifications.models import NotificationRecipient
+from notifications.models import NotificationKind, NotificationPreference, NotificationRecipient
 from tenants.models import AGENCY_ROLES, Membership, Merchant, User
 
 
@@ -30,6 +30,40 @@ def recipients_for_merchant(merchant: Merchant) -> list[Recipient]:
     for user_id, opted_in, email in rows:
         out[user_id] = Recipient(user_id, bool(opted_in and email))
     return [out[k] for k in sorted(out)]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A user's choice for one kind (both on unless they changed it)."""
+
+    in_portal: bool = True
+    by_email: bool = True
+
+    @property
+    def emailed(self) -> bool:
+        # The e-mail is a digest of portal notifications: nothing kept out of the portal is sent.
+        return self.in_portal and self.by_email
+
+
+DEFAULT_CHOICE = Choice()
+
+
+def preferences_for(user_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], Choice]:
+    """The choices the users changed for these kinds, by (user id, kind); any other is
+    ``DEFAULT_CHOICE``."""
+    rows = NotificationPreference.objects.filter(
+        user_id__in=list(user_ids), kind__in=list(kinds)
+    ).values_list("user_id", "kind", "in_portal", "by_email")
+    return {(u, k): Choice(p, e) for u, k, p, e in rows}
+
+
+def preference_table(user: User) -> list[tuple[str, str, Choice]]:
+    """For the settings page: every kind (value, label) with the user's choice."""
+    chosen = preferences_for([user.pk], NotificationKind.values)
+    return [
+        (value, label, chosen.get((user.pk, value), DEFAULT_CHOICE))
+        for value, label in NotificationKind.choices
+    ]
 
 
 def notifications_for(

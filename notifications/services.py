@@ -8,7 +8,7 @@ for them, so a sweep that flags many orders sends each person one e-mail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,9 +17,16 @@ from django.core.mail import EmailMessage
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from notifications.models import EmailState, Notification, NotificationRecipient
-from notifications.selectors import recipients_for_merchant
+from notifications.models import (
+    EmailState,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    NotificationRecipient,
+)
+from notifications.selectors import DEFAULT_CHOICE, preferences_for, recipients_for_merchant
 from tenants.db import session_alias
 from tenants.models import Merchant, User
 
@@ -108,6 +115,7 @@ def notify_merchant_many(
     if not items:
         return notified
     recipients = recipients_for_merchant(merchant)
+    choices = preferences_for([r.user_id for r in recipients], {item.kind for item in items})
     with transaction.atomic():
         notified.notifications = Notification.objects.bulk_create(
             [
@@ -124,21 +132,46 @@ def notify_merchant_many(
         rows = []
         for notification in notified.notifications:
             for recipient in recipients:
-                state = EmailState.PENDING if recipient.wants_email else EmailState.NOT_WANTED
+                choice = choices.get((recipient.user_id, notification.kind), DEFAULT_CHOICE)
+                if not choice.in_portal:
+                    continue  # the user turned this kind off: no copy at all
+                emailed = recipient.wants_email and choice.emailed
                 rows.append(
                     NotificationRecipient(
                         merchant_id=merchant.pk,
                         notification=notification,
                         user_id=recipient.user_id,
-                        email_state=state,
+                        email_state=EmailState.PENDING if emailed else EmailState.NOT_WANTED,
                     )
                 )
+                if emailed:
+                    notified.email_user_ids.add(recipient.user_id)
         NotificationRecipient.objects.bulk_create(rows, batch_size=1000)
-        notified.email_user_ids = {r.user_id for r in recipients if r.wants_email}
         if email_after_commit and notified.email_user_ids:
             user_ids = sorted(notified.email_user_ids)
             transaction.on_commit(lambda: queue_digests(user_ids))
     return notified
+
+
+def set_preferences(user: User, choices: Mapping[str, tuple[bool, bool]]) -> int:
+    """Save the user's choices, by kind: (in the portal, by e-mail). A kind back at the
+    default (both on) keeps no row. Unknown kinds are refused. Returns how many kinds differ
+    from the default now. Notifications already made keep their copies; pending e-mails of a
+    kind no longer wanted are not sent (``send_email_digest`` checks again)."""
+    unknown = sorted(set(choices) - set(NotificationKind.values))
+    if unknown:
+        raise ValueError(f"unknown notification kinds: {', '.join(unknown)}")
+    with transaction.atomic():
+        for kind, (in_portal, by_email) in choices.items():
+            if in_portal and by_email:
+                NotificationPreference.objects.filter(user=user, kind=kind).delete()
+            else:
+                NotificationPreference.objects.update_or_create(
+                    user=user,
+                    kind=kind,
+                    defaults={"in_portal": bool(in_portal), "by_email": bool(by_email)},
+                )
+        return NotificationPreference.objects.filter(user=user).count()
 
 
 def queue_digests(user_ids: Iterable[int]) -> None:
@@ -197,6 +230,21 @@ def send_email_digest(user: User) -> int:
         if not (user.is_active and user.email_notifications and user.email):
             NotificationRecipient.objects.filter(pk__in=ids).update(email_state=EmailState.SKIPPED)
             return 0
+        # Kinds the user stopped wanting by e-mail since these were made are not sent.
+        choices = preferences_for([user.pk], {r.notification.kind for r in rows})
+        unwanted = [
+            r.pk
+            for r in rows
+            if not choices.get((user.pk, r.notification.kind), DEFAULT_CHOICE).emailed
+        ]
+        if unwanted:
+            NotificationRecipient.objects.filter(pk__in=unwanted).update(
+                email_state=EmailState.SKIPPED
+            )
+            rows = [r for r in rows if r.pk not in set(unwanted)]
+            ids = [r.pk for r in rows]
+            if not rows:
+                return 0
         message = _digest(user, rows)
         try:
             message.send()
@@ -238,8 +286,10 @@ def _digest(user: User, rows: list[NotificationRecipient]) -> EmailMessage:
         lines.append(f"... and {len(notifications) - DIGEST_MAX_ITEMS} more in the portal.")
         lines.append("")
     lines.append(
-        "You receive this because you asked for e-mail about orders that need attention; "
-        "turn it off in your Keelson profile."
+        gettext(
+            "You receive this because you asked for e-mail about orders that need attention; "
+            "choose what is e-mailed, kind by kind, in Keelson under Notifications > Settings."
+        )
     )
     return EmailMessage(
         subject=subject[:200],

@@ -15,9 +15,11 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from notifications import selectors, services
+from notifications.forms import NotificationSettingsForm
 from tenants.request_scope import request_scope
 
 PER_PAGE = 25
@@ -74,6 +76,7 @@ def notification_list(request: HttpRequest, site) -> TemplateResponse:
         "several_merchants": len(scope) > 1,
         "read_all_url": reverse("portal:notifications_read_all"),
         "list_url": reverse("portal:notifications"),
+        "settings_url": reverse("portal:notification_settings"),
     }
     request.current_app = site.name
     return TemplateResponse(request, "portal/notifications.html", context)
@@ -106,3 +109,26 @@ def mark_all_read(request: HttpRequest) -> HttpResponseRedirect:
     else:
         messages.info(request, "No unread notifications.")
     return _back(request)
+
+
+def notification_settings(request: HttpRequest, site) -> TemplateResponse | HttpResponseRedirect:
+    """The user's own choices, per kind: in the portal, by e-mail (for every merchant they see).
+    Nothing here depends on a merchant or a role: each person chooses for themselves."""
+    table = selectors.preference_table(request.user)
+    if request.method == "POST":
+        form = NotificationSettingsForm(request.POST, table=table)
+        if form.is_valid():
+            services.set_preferences(request.user, form.choices())
+            messages.success(request, gettext("Your notification settings are saved."))
+            return HttpResponseRedirect(reverse(f"{site.name}:notification_settings"))
+    else:
+        form = NotificationSettingsForm(table=table)
+    context = {
+        **site.each_context(request),
+        "title": gettext("Notification settings"),
+        "form": form,
+        "email_off": not (request.user.email_notifications and request.user.email),
+        "list_url": reverse(f"{site.name}:notifications"),
+    }
+    request.current_app = site.name
+    return TemplateResponse(request, "portal/notification_settings.html", context)

@@ -316,6 +316,17 @@ class AmazonAccountConnectionAdminMixin:
             raise PermissionDenied
         # Admins only, merchant by merchant (the action's scoping allows any who may change).
         allowed = self.restrict_queryset(request, queryset, Capability.ADD)
+        refused = queryset.exclude(pk__in=allowed.values("pk")).select_related("merchant")
+        for account in refused.order_by("name", "id"):
+            self.message_user(
+                request,
+                gettext(
+                    "%(account)s was not disconnected: only an admin of %(merchant)s may "
+                    "disconnect its Amazon account."
+                )
+                % {"account": account, "merchant": account.merchant},
+                messages.ERROR,
+            )
         for account in allowed.order_by("name", "id"):
             connections.disconnect_account(account)
             self.message_user(

@@ -16,12 +16,13 @@ taken away after the job was queued stops it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F, Max
+from django.db import connections, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -30,6 +31,7 @@ from foundation.api.errors import DomainError
 from fulfillment import services as fulfillment_services
 from orders.models import Order
 from portal.models import BulkJob, BulkJobItem, BulkJobItemStatus, BulkJobKind, BulkJobStatus
+from tenants.db import session_alias
 from tenants.models import User
 from tenants.policy import Access, Capability
 from tenants.scope import tenant_context
@@ -39,6 +41,12 @@ logger = logging.getLogger(__name__)
 
 RUN_TASK = "portal.tasks.run_bulk_job"
 MAX_ORDERS = 500  # as many as the A7 confirmation page lists
+# A job still waiting to start this long after it was queued, or started and without progress
+# for as long (its worker killed while the Redis broker, which has no redelivery, had handed
+# the task out), is queued again.
+STUCK_AFTER = timedelta(minutes=5)
+# Advisory lock keys of running jobs: this base plus the job's id ("keelbulk" + id).
+JOB_LOCK_BASE = 0x6B65_656C_0000_0000
 
 
 class TooManyOrders(ValueError):
@@ -90,49 +98,91 @@ def start_job(
     return job
 
 
-def queue_job(job_id: int) -> None:
-    """Ask a worker to run the job. If the queue refuses, the job page says it is waiting."""
+def queue_job(job_id: int) -> bool:
+    """Ask a worker to run the job. If the queue refuses, the job page says it is waiting and
+    the schedule hands it again (``requeue_stuck_jobs``). True when the queue took it."""
     from django_q.tasks import async_task
 
     try:
         async_task(RUN_TASK, job_id, group="bulk-jobs")
     except Exception:  # the broker being down must not fail the committed request
         logger.exception("could not queue bulk job %s", job_id)
+        return False
+    BulkJob.objects.filter(pk=job_id).update(queued_at=timezone.now())
+    return True
 
 
-# A job with waiting items and no progress for this long is queued again by the sweep: its task
-# was lost (a worker killed while the Redis broker, which has no redelivery, had handed it out)
-# or never queued. Running a job twice is safe: each item is claimed with SKIP LOCKED.
-STALLED_AFTER = timedelta(minutes=5)
-
-
-def requeue_stalled_jobs(now=None) -> list[int]:
-    """Every minute (portal/schedules.py): queue again each unfinished job that made no progress
-    for ``STALLED_AFTER``. Reads each job's items in the job's own merchants' scope."""
-    now = now or timezone.now()
-    cutoff = now - STALLED_AFTER
-    queued = []
-    unfinished = BulkJob.objects.exclude(status=BulkJobStatus.FINISHED).filter(
-        created_at__lt=cutoff
+def requeue_stuck_jobs(*, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Every minute (portal/schedules.py): hand the queue again the jobs whose task was refused
+    or lost: still waiting to start ``STUCK_AFTER`` after they were queued (or recorded, when
+    the queue refused them), or started with orders waiting and no progress for as long. Safe
+    when the first task turns up after all: a job runs under its lock, one at a time, and takes
+    up only its waiting orders. Returns the jobs handed again."""
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    waiting = (
+        BulkJob.objects.filter(status=BulkJobStatus.QUEUED, started_at__isnull=True)
+        .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff))
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)[:limit]
     )
-    for job in unfinished.order_by("id"):
+    stuck = list(waiting) + [job.pk for job in _stalled_jobs(cutoff, limit)]
+    handed = []
+    for job_id in dict.fromkeys(stuck):
+        logger.warning("bulk job %s is stuck: queueing it again", job_id)
+        if queue_job(job_id):
+            handed.append(job_id)
+    return handed
+
+
+def _stalled_jobs(cutoff: datetime, limit: int) -> list[BulkJob]:
+    """Started, unfinished jobs with orders waiting whose last sign of life (started, queued
+    again, an order done) is older than ``cutoff``. Items are read in the job's own scope."""
+    stalled = []
+    started = BulkJob.objects.exclude(status=BulkJobStatus.FINISHED).filter(started_at__lt=cutoff)
+    for job in started.order_by("id")[:limit]:
         with tenant_context(job.merchant_ids):
             items = BulkJobItem.objects.filter(job_id=job.pk)
             if not items.filter(status=BulkJobItemStatus.PENDING).exists():
                 continue
             last_item = items.aggregate(last=Max("finished_at"))["last"]
-        last_progress = max(t for t in (job.created_at, job.started_at, last_item) if t)
-        if last_progress < cutoff:
-            queue_job(job.pk)
-            queued.append(job.pk)
-    return queued
+        signs = (job.started_at, job.queued_at, last_item)
+        if max(t for t in signs if t) < cutoff:
+            stalled.append(job)
+    return stalled
+
+
+@contextmanager
+def job_lock(job_id: int) -> Iterator[bool]:
+    """A PostgreSQL advisory lock per job, held by the session while a worker runs it: True if
+    this worker has it, False while another runs the job. A worker that dies lets go with its
+    connection."""
+    key = JOB_LOCK_BASE + job_id
+    # A session lock: on the direct connection even behind a transaction pooler (tenants.db).
+    connection = connections[session_alias()]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        (got,) = cursor.fetchone()
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 # --- running it (portal.tasks.run_bulk_job) ------------------------------------------------------
 
 
 def run_job(job_id: int) -> dict:
-    """Process the job's waiting items, merchant by merchant, one order per transaction."""
+    """Process the job's waiting items, merchant by merchant, one order per transaction; never
+    twice at once (a task handed again while the first runs leaves at once)."""
+    with job_lock(job_id) as got:
+        if not got:
+            return {"job": job_id, "busy": True}
+        return _run_job(job_id)
+
+
+def _run_job(job_id: int) -> dict:
     job = BulkJob.objects.filter(pk=job_id).first()
     if job is None:
         return {"job": job_id, "missing": True}

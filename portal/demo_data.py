@@ -59,7 +59,8 @@ class DemoUser:
     description: str = ""
 
 
-US, DE, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A1F83G8C2ARO7P"
+# Amazon marketplaces of the demo merchants (integrations/amazon/marketplaces.py).
+US, SE, SG, UK = "ATVPDKIKX0DER", "A2NODRKZP88ZB9", "A19VAU5U5O7RUS", "A1F83G8C2ARO7P"
 
 AGENCIES = (
     DemoAgency(
@@ -75,23 +76,27 @@ AGENCIES = (
                 US,
                 "ADEMONWOUTDOOR1",
             ),
+            # A Swedish shop with a Shopify store (SEK) that also sells on Amazon.se.
             DemoMerchant(
-                "harbor-home-goods",
-                "Harbor Home Goods",
-                "America/Los_Angeles",
-                "USD",
-                AmazonRegion.NA,
-                US,
-                "ADEMOHARBORHOME",
-            ),
-            DemoMerchant(
-                "alpine-tea",
-                "Alpine Tea Co.",
-                "Europe/Berlin",
-                "EUR",
+                "hamn-och-hem",
+                "Hamn & Hem",
+                "Europe/Stockholm",
+                "SEK",
                 AmazonRegion.EU,
-                DE,
-                "ADEMOALPINETEA1",
+                SE,
+                "ADEMOHAMNOCHHEM",
+            ),
+            # Amazon has no Thai marketplace: a Bangkok tea house sells cross-border on
+            # Amazon.sg (Far East region), so its Amazon orders are in SGD, as Amazon charges
+            # them; THB, its home currency, is the merchant's default currency.
+            DemoMerchant(
+                "siam-tea-house",
+                "Siam Tea House",
+                "Asia/Bangkok",
+                "THB",
+                AmazonRegion.FE,
+                SG,
+                "ADEMOSIAMTEAHSE",
             ),
         ),
     ),
@@ -123,19 +128,19 @@ USERS = (
         "merchant1",
         Role.MERCHANT_ADMIN,
         merchant="northwind-outdoor",
-        description="merchant admin of Northwind Outdoor",
+        description="merchant admin of Northwind Outdoor (New York, USD, a 3PL)",
     ),
     DemoUser(
         "merchant2",
         Role.MERCHANT_ADMIN,
-        merchant="harbor-home-goods",
-        description="merchant admin of Harbor Home Goods",
+        merchant="hamn-och-hem",
+        description="merchant admin of Hamn & Hem (Stockholm, SEK, Shopify store)",
     ),
     DemoUser(
         "merchant3",
         Role.MERCHANT_ADMIN,
-        merchant="alpine-tea",
-        description="merchant admin of Alpine Tea Co.",
+        merchant="siam-tea-house",
+        description="merchant admin of Siam Tea House (Bangkok, sells on Amazon.sg)",
     ),
     DemoUser(
         "viewer",
@@ -151,6 +156,23 @@ USERS = (
     ),
     DemoUser("admin", "superuser", description="superuser, for the staff admin at /admin/"),
 )
+
+
+# The language each demo login reads the portal in (username -> language code): the agency
+# works in English, the Swedish and the Thai merchants' admins in their own languages.
+USER_LANGUAGES = {
+    "agency": "en",
+    "merchant1": "en",
+    "merchant2": "sv",
+    "merchant3": "th",
+    "viewer": "en",
+    "contoso": "en",
+    "admin": "en",
+}
+
+
+def merchant_spec(slug: str) -> DemoMerchant:
+    return next(m for agency in AGENCIES for m in agency.merchants if m.slug == slug)
 
 
 @dataclass(frozen=True)
@@ -193,6 +215,7 @@ def _user(spec: DemoUser, agencies: dict[str, Agency], merchants: dict[str, Merc
         user = User(username=spec.username, email=f"{spec.username}@demo.keelson.local")
     user.is_active = True
     user.is_superuser = user.is_staff = superuser
+    # language: set once User.language exists (user.language = USER_LANGUAGES[spec.username])
     if not user.pk or not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
     user.save()
@@ -299,6 +322,13 @@ def demo_bot(callback_url: str) -> DemoBot:
         service.save(update_fields=["callback_url"])
         key = issue_service_api_key(service=service, name=f"{DEMO_SERVICE_NAME} key")
     return DemoBot(key=key, secret=service.signing_secret, merchant=merchant.name)
+
+
+def demo_agency_key(slug: str = "northwind") -> str:
+    """For ``manage.py demo``'s banner: a fresh API key of the agency (all its merchants, all
+    scopes), revoking the previous demo key of the agency (keys are stored hashed)."""
+    with transaction.atomic():
+        return _reissue_key(agency=Agency.objects.get(slug=slug))["key"]
 
 
 def login_lines() -> list[str]:

@@ -1,4 +1,4 @@
-"""The demo's Shopify: Harbor Home Goods has a store in the Shopify emulator, connected to
+"""The demo's Shopify: Hamn & Hem (Stockholm, SEK) has a store in the Shopify emulator, connected to
 Keelson like a real one (only the Admin API endpoint differs): the shop is read with the token,
 the token is stored encrypted, the webhooks are subscribed through the outbox. Idempotent: a
 store already connected is left as it is."""
@@ -6,13 +6,14 @@ store already connected is left as it is."""
 from __future__ import annotations
 
 from integrations.shopify.connections import connect_store
+from portal.demo_data import merchant_spec
 from sandbox.amazon.control import SandboxControlError
 from sandbox.shopify.control import ShopifySandboxClient
 from tenants.models import AccountStatus, Merchant, ShopifyStore
 from tenants.scope import tenant_context
 
-DEMO_SHOPIFY_MERCHANT = "harbor-home-goods"
-DEMO_SHOPIFY_DOMAIN = "harbor-home-goods.myshopify.com"
+DEMO_SHOPIFY_MERCHANT = "hamn-och-hem"
+DEMO_SHOPIFY_DOMAIN = "hamn-och-hem.myshopify.com"
 
 
 def connect_demo_shopify_store(sandbox_url: str) -> str:
@@ -23,11 +24,12 @@ def connect_demo_shopify_store(sandbox_url: str) -> str:
     except SandboxControlError as exc:
         if exc.status != 404:
             raise
+        spec = merchant_spec(DEMO_SHOPIFY_MERCHANT)
         store = control.create_store(
             domain=DEMO_SHOPIFY_DOMAIN,
-            name="Harbor Home Goods",
-            currency_code="USD",
-            iana_timezone="America/Los_Angeles",
+            name=spec.name,
+            currency_code=spec.currency,
+            iana_timezone=spec.time_zone,
         )
     merchant = Merchant.objects.get(slug=DEMO_SHOPIFY_MERCHANT)
     with tenant_context(merchant):

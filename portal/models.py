@@ -81,11 +81,21 @@ class BulkJob(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it was last handed to the task queue (None: the queue refused it); a job still
+    # queued long after is handed again by a schedule (portal.bulk_jobs.requeue_stuck_jobs).
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["created_by", "-id"], name="bulk_job_user")]
+        indexes = [
+            models.Index(fields=["created_by", "-id"], name="bulk_job_user"),
+            models.Index(
+                fields=["created_at"],
+                name="bulk_job_waiting",
+                condition=models.Q(status="queued", started_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

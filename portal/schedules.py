@@ -23,7 +23,7 @@ SCHEDULES: list[Periodic] = [
     Periodic("amazon refund check", "refunds.tasks.sweep_external_refunds", minutes=10),
     Periodic("shopify webhooks sweep", "integrations.shopify.inbound.sweep_received", minutes=1),
     Periodic("shopify reconcile", "orders.tasks.reconcile_shopify_mirrors", minutes=10),
-    Periodic("bulk jobs sweep", "portal.tasks.sweep_bulk_jobs", minutes=1),
+    Periodic("bulk jobs requeue", "portal.tasks.requeue_stuck_bulk_jobs", minutes=1),
 ]
 
 

@@ -79,6 +79,11 @@ class PortalSite(UnfoldAdminSite):
                 name="notifications",
             ),
             path(
+                "notifications/settings/",
+                self.admin_view(self.notification_settings_view),
+                name="notification_settings",
+            ),
+            path(
                 "notifications/read-all/",
                 self.admin_view(notification_views.mark_all_read),
                 name="notifications_read_all",
@@ -94,6 +99,9 @@ class PortalSite(UnfoldAdminSite):
     def notifications_view(self, request: HttpRequest) -> TemplateResponse:
 
         return notification_list(request, self)
+
+    def notification_settings_view(self, request: HttpRequest):
+        return notification_views.notification_settings(request, self)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)

@@ -28,6 +28,7 @@ def run_bulk_job(job_id: int) -> dict:
     return bulk_jobs.run_job(job_id)
 
 
-def sweep_bulk_jobs() -> list[int]:
-    """Every minute: queue again the bulk jobs whose task was lost (portal.bulk_jobs)."""
-    return bulk_jobs.requeue_stalled_jobs()
+def requeue_stuck_bulk_jobs() -> dict:
+    """Every minute: bulk jobs still waiting to start minutes after they were queued (the queue
+    refused or lost the task) are queued again (portal.bulk_jobs.requeue_stuck_jobs)."""
+    return {"requeued": bulk_jobs.requeue_stuck_jobs()}

@@ -638,6 +638,9 @@ class SandboxApp:
             return Response(
                 201, {"count": len(orders), "amazon_order_ids": [o.amazon_order_id for o in orders]}
             )
+        if rest == ["orders", "ship-older"] and method == "POST":
+            shipped = services.ship_older_in_seller_central(seller, data, now)
+            return Response(200, {"count": len(shipped), "amazon_order_ids": shipped})
         if len(rest) >= 2 and rest[0] == "orders":
             order_id = rest[1]
             if len(rest) == 2 and method == "GET":
@@ -652,6 +655,9 @@ class SandboxApp:
                     data.get("order_item_ids"),
                 )
                 return Response(200, order_state(order, now))
+            if rest[2:] == ["ship"] and method == "POST":
+                services.ship_in_seller_central(seller, order_id, data, now)
+                return Response(200, order_state(services.get_order(seller, order_id, now), now))
             if rest[2:] == ["refunds"] and method == "POST":
                 result = services.refund_in_seller_central(seller, order_id, data, now)
                 order = services.get_order(seller, order_id, now)

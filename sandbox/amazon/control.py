@@ -97,16 +97,45 @@ class AmazonSandboxClient:
         path = f"/sellers/{selling_partner_id}/orders/{amazon_order_id}/buyer-cancellation"
         return self._call("POST", path, body)
 
+    def ship_in_seller_central(
+        self,
+        selling_partner_id: str,
+        amazon_order_id: str,
+        *,
+        carrier: str = "UPS",
+        tracking_number: str = "",
+        ship_date: str | None = None,
+    ) -> dict:
+        """The seller confirms shipment of every open item in Seller Central, outside Keelson."""
+        body: dict[str, Any] = {"carrier": carrier, "tracking_number": tracking_number}
+        if ship_date:
+            body["ship_date"] = ship_date
+        path = f"/sellers/{selling_partner_id}/orders/{amazon_order_id}/ship"
+        return self._call("POST", path, body)
+
+    def ship_older_in_seller_central(
+        self, selling_partner_id: str, placed_before: str, *, carrier: str = "UPS", after_days=1
+    ) -> list[str]:
+        """The seller's history: every open seller-fulfilled order placed before
+        ``placed_before`` (no buyer asked to cancel it) confirmed in Seller Central
+        ``after_days`` after it was placed. Returns those orders, oldest first."""
+        body = {"placed_before": placed_before, "carrier": carrier, "after_days": after_days}
+        path = f"/sellers/{selling_partner_id}/orders/ship-older"
+        return self._call("POST", path, body)["amazon_order_ids"]
+
     def refund_in_seller_central(
         self,
         selling_partner_id: str,
         amazon_order_id: str,
         items: list[dict] | None = None,
         reason: str = "CustomerReturn",
+        posted_date: str | None = None,
     ) -> dict:
         """``items=None`` refunds everything charged; else ``[{"order_item_id": ...,
         "components": {"Principal": "5.00", ...}}]``."""
         body: dict[str, Any] = {"reason": reason}
+        if posted_date:
+            body["posted_date"] = posted_date
         if items:
             body["items"] = items
         else:

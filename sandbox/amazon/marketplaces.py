@@ -260,6 +260,28 @@ MARKETPLACES: dict[str, Marketplace] = {
             "+81 3-5555-",
             Decimal("150"),
         ),
+        # Amazon.sg: prices include GST (9% since 2024); cross-border sellers (the demo's
+        # Thai one) sell here in SGD.
+        Marketplace(
+            "A19VAU5U5O7RUS",
+            "SG",
+            "Amazon.sg",
+            "SGD",
+            True,
+            Decimal("0.09"),
+            ("503", "171"),
+            "AMZN_SG",
+            ("Ninja Van", "SingPost", "J&T Express"),
+            ("Wei Ling", "Jun Jie", "Siti", "Arjun", "Hui Min", "Darren"),
+            ("Tan", "Lim", "Lee", "Ng", "Wong", "Rahman", "Kumar"),
+            ("Orchard Road", "Tampines Avenue 4", "Jurong West Street 41"),
+            (
+                Place("Singapore", "Singapore", "238801"),
+                Place("Singapore", "Singapore", "529510"),
+            ),
+            "+65 6555 ",
+            Decimal("1.35"),
+        ),
         Marketplace(
             "A39IBJ37TRP1C6",
             "AU",

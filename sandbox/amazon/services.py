@@ -24,7 +24,7 @@ from sandbox.amazon import (
     marketplaces,
 )
 from sandbox.amazon.clock import parse_iso
-from sandbox.amazon.errors import ControlError, access_denied, invalid_input, not_found
+from sandbox.amazon.errors import ApiError, ControlError, access_denied, invalid_input, not_found
 from sandbox.amazon.models import (
     AmazonAdjustment,
     AmazonFeed,
@@ -691,6 +691,86 @@ def confirm_shipment(seller: AmazonSeller, amazon_order_id: str, body: Any, now:
         _save(order)
 
 
+def ship_in_seller_central(
+    seller: AmazonSeller, amazon_order_id: str, data: dict[str, Any], now: datetime
+) -> None:
+    """The seller confirms the shipment of every open item on Amazon itself (Seller Central's
+    "Confirm shipment", outside our product): the same checks and effects as confirmShipment.
+    ``data``: ``carrier``, ``tracking_number``, ``ship_date`` (default now; not ahead of it):
+    the shipment is recorded as made then."""
+    order = get_order(seller, amazon_order_id, now)
+    open_items = [i for i in lifecycle.order_items(order) if i.quantity_open > 0]
+    if not open_items:
+        raise ControlError(409, "nothing_to_ship", "no open item left to ship")
+    tracking = str(data.get("tracking_number") or f"SC{_random_id('', 10)}")
+    try:
+        ship_date = parse_iso(str(data["ship_date"])) if data.get("ship_date") else now
+    except ValueError as exc:
+        raise ControlError(
+            400, "invalid", f"ship_date is not ISO 8601: {data['ship_date']}"
+        ) from exc
+    if ship_date > now:
+        raise ControlError(400, "invalid", "ship_date is in the future")
+    body = {
+        "marketplaceId": order.marketplace_id,
+        "packageDetail": {
+            "packageReferenceId": f"seller-central-{tracking}",
+            "carrierCode": str(data.get("carrier") or "Other"),
+            "trackingNumber": tracking,
+            "shipDate": ship_date.isoformat(),
+            "orderItems": [
+                {"orderItemId": i.order_item_id, "quantity": i.quantity_open} for i in open_items
+            ],
+        },
+    }
+    try:
+        # It happened on the ship date: the order's LastUpdateDate is then, as on Amazon.
+        confirm_shipment(seller, amazon_order_id, body, ship_date)
+    except ApiError as exc:
+        raise ControlError(409, "not_shippable", exc.message) from exc
+
+
+def ship_older_in_seller_central(
+    seller: AmazonSeller, data: dict[str, Any], now: datetime
+) -> list[str]:
+    """A seller's history before Keelson: every seller-fulfilled order placed before
+    ``placed_before`` that is still open and that no buyer asked to cancel was confirmed in
+    Seller Central ``after_days`` (default 1) after it was placed, with ``carrier``. Returns the
+    orders shipped, oldest first."""
+    try:
+        before = parse_iso(str(data["placed_before"]))
+    except (KeyError, ValueError) as exc:
+        raise ControlError(400, "invalid", "placed_before (ISO 8601) is required") from exc
+    after = timedelta(days=float(data.get("after_days", 1)))
+    candidates = list(
+        AmazonOrder.objects.filter(
+            seller=seller,
+            fulfillment_channel="MFN",
+            status__in=("Unshipped", "PartiallyShipped"),
+            buyer_cancel_at__isnull=True,
+            purchase_date__lt=before,
+        )
+        .exclude(items__buyer_cancel_requested=True)  # the buyer asked: not shipped
+        .distinct()
+        .order_by("purchase_date", "id")
+        .values_list("amazon_order_id", "purchase_date")
+    )
+    shipped = []
+    for amazon_order_id, placed in candidates:
+        ship_in_seller_central(
+            seller,
+            amazon_order_id,
+            {
+                "carrier": data.get("carrier"),
+                "tracking_number": f"SC{amazon_order_id.replace('-', '')[-10:]}",
+                "ship_date": min(placed + after, now).isoformat(),
+            },
+            now,
+        )
+        shipped.append(amazon_order_id)
+    return shipped
+
+
 def request_buyer_cancel(
     seller: AmazonSeller,
     amazon_order_id: str,
@@ -889,8 +969,17 @@ def refund_in_seller_central(
     data: dict[str, Any],
     now: datetime,
 ) -> RefundResult:
-    """A refund the seller made on Amazon (Seller Central), outside our product (rule R6)."""
+    """A refund the seller made on Amazon (Seller Central), outside our product (rule R6).
+    ``data["posted_date"]``: when it was made (default now; not ahead of it)."""
     reason = data.get("reason", "CustomerReturn")
+    at = now
+    if data.get("posted_date"):
+        try:
+            at = parse_iso(str(data["posted_date"]))
+        except ValueError as exc:
+            raise ControlError(400, "invalid", "posted_date is not ISO 8601") from exc
+        if at > now:
+            raise ControlError(400, "invalid", "posted_date is in the future")
     with transaction.atomic():
         _locked(seller, now)
         order = _load_order(seller, amazon_order_id, now)
@@ -925,6 +1014,6 @@ def refund_in_seller_central(
                     )
                 )
         try:
-            return refund(order, lines, source="seller_central", at=now, reason=reason)
+            return refund(order, lines, source="seller_central", at=at, reason=reason)
         except RefundRejected as exc:
             raise ControlError(409, exc.code, exc.message) from exc

@@ -62,7 +62,8 @@ def test_behind_a_transaction_pooler_every_transaction_asks_for_the_table(
     make_merchant, make_order, monkeypatch
 ):
     """Under PgBouncer's transaction pooling the next transaction may run on a server session
-    without the table (docs/scaling.md): no session cache then, CREATE ... IF NOT EXISTS each time."""
+    without the table (docs/scaling.md): no session cache then, CREATE ... IF NOT EXISTS each
+    time."""
     merchant = make_merchant()
     order = make_order(merchant)
     monkeypatch.setitem(connections["default"].settings_dict, "KEELSON_TRANSACTION_POOLING", True)

@@ -18,7 +18,7 @@ from orders import policy, selectors
 from orders.models import EventKind, OrderEvent
 from portal import bulk_jobs
 from portal.models import BulkJob, BulkJobItem
-from portal.tasks import run_bulk_job
+from portal.tasks import requeue_stuck_bulk_jobs, run_bulk_job
 from tenants.models import Membership
 from tenants.scope import tenant_context
 from tenants.selectors import access_for_user
@@ -154,9 +154,9 @@ def test_a_job_whose_task_was_lost_is_queued_again_by_the_sweep_and_finishes_onc
     OrmQ.objects.all().delete()  # the task is lost with its worker
     now = timezone.now()
 
-    assert bulk_jobs.requeue_stalled_jobs(now) == []  # it made progress just now
-    later = now + bulk_jobs.STALLED_AFTER + timedelta(seconds=1)
-    assert bulk_jobs.requeue_stalled_jobs(later) == [job.pk]
+    assert bulk_jobs.requeue_stuck_jobs(now=now) == []  # it made progress just now
+    later = now + bulk_jobs.STUCK_AFTER + timedelta(seconds=1)
+    assert bulk_jobs.requeue_stuck_jobs(now=later) == [job.pk]
     [task] = [row.task for row in OrmQ.objects.all()]
     assert (task["func"], task["args"]) == (bulk_jobs.RUN_TASK, (job.pk,))
 
@@ -165,7 +165,7 @@ def test_a_job_whose_task_was_lost_is_queued_again_by_the_sweep_and_finishes_onc
     job.refresh_from_db()
     assert (job.status, job.done) == ("finished", 3)
     assert [requested_events(o) for o in orders] == [1, 1, 1]
-    assert bulk_jobs.requeue_stalled_jobs(later) == []  # finished
+    assert bulk_jobs.requeue_stuck_jobs(now=later) == []  # finished
 
 
 def test_the_confirmation_asks_for_tracking_then_runs_as_a_job_A7_R3(
@@ -328,3 +328,74 @@ def test_fba_and_cancelled_orders_are_refused_in_their_own_words_the_others_done
         ]
         assert items[order.external_id].status == "failed"
         assert items[order.external_id].message == decision.reason
+
+
+def stuck_job(tenancy, orders, capture, *, minutes_ago: int) -> BulkJob:
+    """A job the queue lost: recorded ``minutes_ago``, its task gone from the broker."""
+    with capture(execute=True):
+        job = bulk_jobs.start_job(
+            "request_fulfillment", user=tenancy.merchant_admin, orders=orders, payload={}
+        )
+    OrmQ.objects.all().delete()
+    then = timezone.now() - timedelta(minutes=minutes_ago)
+    BulkJob.objects.filter(pk=job.pk).update(created_at=then, queued_at=None)
+    return job
+
+
+def test_a_job_whose_queueing_failed_is_queued_again_by_the_schedule_and_runs_once(
+    with_service, make_order, django_capture_on_commit_callbacks
+):
+    t = with_service
+    orders = [make_order(t.a1), make_order(t.a1)]
+    job = stuck_job(t, orders, django_capture_on_commit_callbacks, minutes_ago=10)
+    fresh_queued = bulk_jobs.start_job("request_fulfillment", user=t.merchant_admin, orders=[])
+    assert OrmQ.objects.count() == 0 and BulkJob.objects.get(pk=job.pk).status == "queued"
+
+    assert requeue_stuck_bulk_jobs() == {"requeued": [job.pk]}
+
+    assert OrmQ.objects.count() == 1  # handed to the queue again, once
+    job.refresh_from_db()
+    assert job.queued_at is not None
+    # A job just queued again is not stuck: the next pass leaves it alone.
+    assert requeue_stuck_bulk_jobs() == {"requeued": []}
+    assert run_bulk_job(job.pk)["processed"] == 2
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("finished", 2)
+    assert [requested_events(o) for o in orders] == [1, 1]
+    # Finished (and empty, finished at once) jobs are never queued again.
+    assert BulkJob.objects.get(pk=fresh_queued.pk).status == "finished"
+    BulkJob.objects.update(created_at=timezone.now() - timedelta(hours=1), queued_at=None)
+    assert requeue_stuck_bulk_jobs() == {"requeued": []}
+
+
+def test_a_job_queued_minutes_ago_is_not_stuck_yet(
+    with_service, make_order, django_capture_on_commit_callbacks
+):
+    t = with_service
+    minutes = bulk_jobs.STUCK_AFTER.seconds // 60 - 1
+    stuck_job(t, [make_order(t.a1)], django_capture_on_commit_callbacks, minutes_ago=minutes)
+
+    assert requeue_stuck_bulk_jobs() == {"requeued": []}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_never_runs_twice_at_once(with_service, make_order):
+    """The task handed again while the first still runs (its lock held by another session)
+    leaves at once and changes nothing; once the first lets go, it does the rest."""
+    from django.db import connections
+
+    t = with_service
+    orders = [make_order(t.a1), make_order(t.a1)]
+    job = bulk_jobs.start_job("request_fulfillment", user=t.merchant_admin, orders=orders)
+    other = connections["owner"]  # another session, as another worker's
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [bulk_jobs.JOB_LOCK_BASE + job.pk])
+    try:
+        assert run_bulk_job(job.pk) == {"job": job.pk, "busy": True}
+        assert [requested_events(o) for o in orders] == [0, 0]
+    finally:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [bulk_jobs.JOB_LOCK_BASE + job.pk])
+
+    assert run_bulk_job(job.pk)["processed"] == 2
+    assert [requested_events(o) for o in orders] == [1, 1]

@@ -54,7 +54,9 @@ def test_seed_demo_logins_work_and_show_the_right_merchants():
     run("seed_demo")
 
     for username, expected in [
-        ("agency", {"Northwind Outdoor", "Harbor Home Goods", "Alpine Tea Co."}),
+        ("agency", {"Northwind Outdoor", "Hamn & Hem", "Siam Tea House"}),
+        ("merchant2", {"Hamn & Hem"}),
+        ("merchant3", {"Siam Tea House"}),
         ("merchant1", {"Northwind Outdoor"}),
         ("viewer", {"Northwind Outdoor"}),
         ("contoso", {"Contoso Kitchen"}),
@@ -66,6 +68,36 @@ def test_seed_demo_logins_work_and_show_the_right_merchants():
     admin = Client()
     assert admin.login(request=HttpRequest(), username="admin", password="keelson-demo")
     assert admin.get("/admin/").status_code == 200
+
+
+def test_seed_demo_northwind_sells_in_three_currencies_and_time_zones():
+    run("seed_demo")
+
+    northwind = Merchant.objects.filter(agency__slug="northwind")
+    assert {(m.name, m.time_zone, m.default_currency) for m in northwind} == {
+        ("Northwind Outdoor", "America/New_York", "USD"),
+        ("Hamn & Hem", "Europe/Stockholm", "SEK"),
+        ("Siam Tea House", "Asia/Bangkok", "THB"),
+    }
+    with tenant_context(list(northwind.values_list("id", flat=True))):
+        accounts = {
+            a.merchant.slug: (a.region, a.marketplace_ids)
+            for a in AmazonAccount.objects.select_related("merchant")
+        }
+    assert accounts == {
+        "northwind-outdoor": ("NA", ["ATVPDKIKX0DER"]),
+        "hamn-och-hem": ("EU", ["A2NODRKZP88ZB9"]),  # Amazon.se
+        "siam-tea-house": ("FE", ["A19VAU5U5O7RUS"]),  # Amazon.sg: Amazon has no Thai market
+    }
+
+
+def test_seed_demo_names_each_login_language():
+    from portal.demo_data import USER_LANGUAGES, USERS
+
+    assert set(USER_LANGUAGES) == {u.username for u in USERS}
+    merchant_admins = {u.merchant: USER_LANGUAGES[u.username] for u in USERS if u.merchant}
+    assert merchant_admins["hamn-och-hem"] == "sv" and merchant_admins["siam-tea-house"] == "th"
+    assert merchant_admins["northwind-outdoor"] == "en"
 
 
 def test_seed_demo_json_has_the_exact_shape_and_reissues_usable_keys():

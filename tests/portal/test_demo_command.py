@@ -83,6 +83,36 @@ def wait_for_demo_orders(timeout: float) -> int:
     return 0
 
 
+def wait_for_currencies(timeout: float) -> dict[str, set[str]]:
+    """The currencies of each Northwind merchant's orders, once each has some."""
+    from orders.models import Order
+    from tenants.models import Merchant
+    from tenants.scope import tenant_context
+
+    merchants = list(Merchant.objects.filter(agency__slug="northwind"))
+    deadline = time.monotonic() + timeout
+    found: dict[str, set[str]] = {}
+    while time.monotonic() < deadline and len(found) < len(merchants):
+        for merchant in merchants:
+            with tenant_context(merchant):
+                currencies = set(Order.objects.values_list("currency", flat=True).distinct())
+            if currencies:
+                found[merchant.slug] = currencies
+        time.sleep(1)
+    return found
+
+
+def api_answers(output: str) -> int:
+    """Run the banner's curl line's request (its key, its URL) and return the status."""
+    line = next(x for x in output.splitlines() if "curl -H" in x)
+    header = line.split('"')[1]
+    url = line.split('"')[3]
+    assert url.startswith("http://127.0.0.1:"), url
+    request = urllib.request.Request(url, headers=dict([header.split(": ", 1)]))  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        return resp.status
+
+
 def demo_shopify_store_connected() -> bool:
     from portal.demo_shopify import DEMO_SHOPIFY_DOMAIN, DEMO_SHOPIFY_MERCHANT
     from tenants.models import AccountStatus, Merchant, ShopifyStore
@@ -115,11 +145,19 @@ def test_demo_serves_the_portal_and_stops_everything_on_sigterm(tmp_path):
         # Amazon's emulator and its order trickle, Shopify's emulator, the web server, the
         # qcluster and the fulfillment-service bot
         assert len(children) == 6, output
-        # Harbor Home Goods' emulated Shopify store is connected like a real one.
+        # Hamn & Hem's emulated Shopify store is connected like a real one.
         assert demo_shopify_store_connected(), output
         # The demo merchants' Amazon accounts are connected to the emulator, and their orders
         # arrive through the real sync (a month of history first).
         assert wait_for_demo_orders(timeout=120) > 0, log_path.read_text()
+        # Three merchants in three time zones, each with its marketplace's currency.
+        assert wait_for_currencies(timeout=120) == {
+            "northwind-outdoor": {"USD"},
+            "hamn-och-hem": {"SEK"},
+            "siam-tea-house": {"SGD"},
+        }, log_path.read_text()
+        # The banner's curl line works as printed: a real key.
+        assert api_answers(output) == 200
 
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(30) == 0

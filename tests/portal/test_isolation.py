@@ -118,6 +118,7 @@ SITE_PAGES_CHECKED = {
     "notifications": "test_site_pages_hide_another_tenants_notifications",
     "notifications_read_all": "test_site_pages_hide_another_tenants_notifications",
     "notification_read": "test_site_pages_hide_another_tenants_notifications",
+    "notification_settings": "test_notification_settings_are_each_users_own",
 }
 
 
@@ -133,6 +134,27 @@ def test_every_portal_page_outside_the_model_admins_has_an_isolation_check():
         f"portal pages without an isolation check: {sorted(unchecked)}; add one to "
         "tests/portal/test_isolation.py (SITE_PAGES_CHECKED)"
     )
+
+
+def test_notification_settings_are_each_users_own(tenancy, login):
+    """A person's own choices, not a tenant's: another user's (of another tenant or the same)
+    are neither shown nor changed by the page."""
+    from notifications.models import NotificationKind, NotificationPreference
+    from notifications.services import set_preferences
+
+    shipped = NotificationKind.FULFILLMENT_SHIPPED
+    set_preferences(tenancy.other_owner, {shipped: (False, False)})
+    client = login(tenancy.merchant_admin)
+
+    form = client.get(reverse("portal:notification_settings")).context["form"]
+    assert form.fields[f"portal_{shipped}"].initial is True  # not the other owner's choice
+    client.post(reverse("portal:notification_settings"), {})  # everything off, for me alone
+
+    mine = NotificationPreference.objects.filter(user=tenancy.merchant_admin)
+    assert mine.count() == len(NotificationKind.values)
+    theirs = NotificationPreference.objects.get(user=tenancy.other_owner)
+    assert (theirs.kind, theirs.in_portal, theirs.by_email) == (shipped, False, False)
+    assert NotificationPreference.objects.count() == len(NotificationKind.values) + 1
 
 
 def test_site_pages_hide_another_tenants_notifications(tenancy, login, make_order):

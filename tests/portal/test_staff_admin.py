@@ -106,3 +106,48 @@ def test_every_cross_tenant_request_of_the_staff_admin_is_on_the_record(
     assert staff.post(f"/admin/tenants/staffaccess/{first.pk}/delete/").status_code == 403
     assert staff.get("/admin/tenants/staffaccess/add/").status_code == 403
     assert StaffAccess.objects.filter(pk=first.pk).exists()
+
+
+def test_staff_cannot_flip_a_services_is_active_past_its_open_requests_F1(
+    superuser, login, make_merchant
+):
+    """The staff admin's ``is_active`` is read-only; its Deactivate action is the portal's use
+    case: refused while a request is with the service, then done (a review's finding)."""
+    from fulfillment import services
+    from fulfillment.models import FulfillmentService
+    from tenants.scope import tenant_context
+    from tests.support.orders import create_order
+
+    merchant = make_merchant(name="Staffed Goods")
+    service = services.create_fulfillment_service(
+        name="Busy 3PL", merchant=merchant, issue_api_key=False
+    ).service
+    order = create_order(merchant)
+    with tenant_context(merchant):
+        (fo,) = services.request_fulfillment(order.pk, actor=services.Actor.system("test"))
+    client = login(superuser)
+    page = f"/admin/fulfillment/fulfillmentservice/{service.pk}/change/"
+
+    # A forged form post cannot switch it off: the field is not on the form.
+    form = client.get(page).context["adminform"].form
+    assert "is_active" not in form.fields
+    client.post(page, {"name": "Busy 3PL", "workflow": service.workflow, "callback_url": ""})
+    service.refresh_from_db()
+    assert service.is_active
+
+    listing = "/admin/fulfillment/fulfillmentservice/"
+    refused = client.post(
+        listing, {"action": "deactivate", "_selected_action": [service.pk]}, follow=True
+    )
+    text = " ".join(str(m) for m in refused.context["messages"])
+    assert "still has fulfillment requests in progress" in text and order.external_id in text
+    service.refresh_from_db()
+    assert service.is_active
+
+    with tenant_context(merchant):
+        services.reject_request(fo.pk, actor=services.Actor.service(service), message="no stock")
+    done = client.post(
+        listing, {"action": "deactivate", "_selected_action": [service.pk]}, follow=True
+    )
+    assert "Busy 3PL is deactivated" in " ".join(str(m) for m in done.context["messages"])
+    assert not FulfillmentService.objects.get(pk=service.pk).is_active

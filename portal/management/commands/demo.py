@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +25,16 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.child_processes import die_with_parent
 from portal.demo_amazon import connect_demo_amazon_accounts, demo_seller_ids
-from portal.demo_data import DEMO_PASSWORD, DEMO_SERVICE_NAME, demo_bot, login_lines
+from portal.demo_data import (
+    AGENCIES,
+    DEMO_PASSWORD,
+    DEMO_SERVICE_NAME,
+    demo_agency_key,
+    demo_bot,
+    login_lines,
+)
 from portal.demo_shopify import DEMO_SHOPIFY_DOMAIN, connect_demo_shopify_store
+from portal.demo_story import play_when_ready
 from sandbox.amazon import sqs
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
@@ -83,7 +92,7 @@ def demo_processes(port: int) -> list[DemoProcess]:
                 "75",
             ),
         ),
-        # Shopify's Admin API, emulated (sandbox/shopify): Harbor Home Goods' store, connected
+        # Shopify's Admin API, emulated (sandbox/shopify): Hamn & Hem's store, connected
         # like a real one; its webhooks come back to the portal's /webhooks/shopify/<store>/.
         DemoProcess(
             "shopify-admin-api",
@@ -216,7 +225,8 @@ class Command(BaseCommand):
             for spec in demo_processes(port):
                 children.append((spec, self._start(spec)))
             self._wait_until_ready(children)
-            self._banner(port)
+            self._banner(port, demo_agency_key())
+            self._play_story()
             exit_code = self._supervise(children)
         except Stop:
             self.stderr.write("Stopping the demo...")
@@ -290,7 +300,16 @@ class Command(BaseCommand):
                     pass
                 proc.wait(5)
 
-    def _banner(self, port: int) -> None:
+    def _play_story(self) -> None:
+        """Once each Northwind merchant's month of orders is in, its admin works a few of them
+        (portal/demo_story.py), in a thread: the portal is up meanwhile."""
+        slugs = [m.slug for m in AGENCIES[0].merchants]
+        report = self.stdout.write
+        threading.Thread(
+            target=play_when_ready, args=(slugs,), kwargs={"report": report}, daemon=True
+        ).start()
+
+    def _banner(self, port: int, api_key: str) -> None:
         base = f"http://{HOST}:{port}"
         lines = [
             "",
@@ -305,10 +324,16 @@ class Command(BaseCommand):
             f"Fulfillment: Northwind Outdoor's service '{DEMO_SERVICE_NAME}' is a bot",
             "  (sandbox/bot): it accepts requests, ships (two packages from two units) and",
             "  answers cancellation requests, through the partner API only.",
-            f"Shopify: Harbor Home Goods' store {DEMO_SHOPIFY_DOMAIN} lives in the Shopify",
+            f"Shopify: Hamn & Hem's store {DEMO_SHOPIFY_DOMAIN} lives in the Shopify",
             "  emulator (sandbox/shopify), connected under Merchants and access > Shopify stores;",
             "  its Amazon orders appear there, and what is done there comes back by webhook.",
-            "API keys for scripts: python manage.py seed_demo --json (re-issues the demo keys).",
+            "Amazon: Northwind Outdoor sells on Amazon.com (USD), Hamn & Hem on Amazon.se (SEK),",
+            "  Siam Tea House from Bangkok on Amazon.sg (SGD); new orders arrive every minute or",
+            "  two. Some are days from Amazon's deadline, some buyers asked to cancel, some were",
+            "  refunded in Seller Central; once the month is synced, each admin has worked a few.",
+            "API (Northwind Agency's key, all scopes; re-issued at each start):",
+            f'  curl -H "Authorization: Bearer {api_key}" "{base}/api/v1/orders/?at_risk=true"',
+            "More keys: python manage.py seed_demo --json (re-issues the demo keys).",
             "Press Ctrl-C to stop.",
             "",
         ]

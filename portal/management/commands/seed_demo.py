@@ -11,8 +11,9 @@ from portal.demo_data import DEMO_PASSWORD, login_lines, seed
 
 class Command(BaseCommand):
     help = (
-        "Create or update the demo data: two agencies (Northwind Agency with three merchants, "
-        f"Contoso Commerce with one), their users (password {DEMO_PASSWORD}) and a superuser "
+        "Create or update the demo data: two agencies (Northwind Agency with three merchants in "
+        "New York, Stockholm and Bangkok, Contoso Commerce with one), their users "
+        f"(password {DEMO_PASSWORD}) and a superuser "
         "'admin'. Safe to run again: nothing is duplicated. With --json, print the logins and "
         "one API key per demo merchant and per agency as JSON. API keys are stored hashed, so "
         "--json RE-ISSUES them: each run revokes the previous demo keys and prints new ones."
