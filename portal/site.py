@@ -73,6 +73,12 @@ class PortalSite(UnfoldAdminSite):
                 self.admin_view(views.switch_merchant),
                 name="switch_merchant",
             ),
+            path("language/", views.set_language, name="set_language"),
+            path(
+                "settings/",
+                self.admin_view(self.user_settings_view),
+                name="user_settings",
+            ),
             path(
                 "notifications/",
                 self.admin_view(self.notifications_view),
@@ -91,6 +97,9 @@ class PortalSite(UnfoldAdminSite):
             *super().get_urls(),
         ]
 
+    def user_settings_view(self, request: HttpRequest):
+        return views.user_settings(request, self)
+
     def notifications_view(self, request: HttpRequest) -> TemplateResponse:
 
         return notification_list(request, self)
@@ -99,6 +108,8 @@ class PortalSite(UnfoldAdminSite):
         context = super().each_context(request)
         if self.has_permission(request):
             context["merchant_switcher"] = merchant_switcher_context(request)
+            context["language_switcher"] = views.language_switcher_context(request)
+            context["user_settings_url"] = reverse(f"{self.name}:user_settings")
             context["notification_badge"] = {
                 "unread": unread_badge(request),
                 "url": reverse(f"{self.name}:notifications"),

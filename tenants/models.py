@@ -12,6 +12,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants import scope
 from tenants.crypto import EncryptedTextField
@@ -21,7 +22,17 @@ class User(AbstractUser):
     """A person who logs in to the portal (merchant or agency staff) or the staff admin."""
 
     email_notifications = models.BooleanField(
-        default=True, help_text="Send me e-mail about orders that need attention."
+        _("e-mail notifications"),
+        default=True,
+        help_text=_("Send me e-mail about orders that need attention."),
+    )
+    # Blank: the browser's Accept-Language decides (tenants.middleware.UserLanguageMiddleware).
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("The portal's and the e-mails' language. Empty: your browser's language."),
     )
 
     class Meta(AbstractUser.Meta):
