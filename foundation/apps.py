@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FoundationConfig(AppConfig):
@@ -6,7 +7,7 @@ class FoundationConfig(AppConfig):
     filters, ``@idempotent`` and the product clock. It imports no app of ours."""
 
     name = "foundation"
-    verbose_name = "Keelson base"
+    verbose_name = _("Keelson base")
 
     def ready(self) -> None:
         from django_q.signals import post_spawn

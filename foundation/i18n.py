@@ -22,12 +22,15 @@ from foundation.text import Amount, Text, When
 
 
 def babel_locale(language: str | None = None) -> str:
-    """Django's language code as a CLDR locale: ``zh-hans`` -> ``zh_Hans``, ``en-us`` -> ``en_US``."""
+    """Django's language code as a CLDR locale: ``zh-hans`` -> ``zh_Hans``."""
     return to_locale(language or get_language() or "en-us")
 
 
-def format_money(amount: Decimal | int | float | str | None, currency: str, language: str | None = None) -> str:
-    """``฿1,234.50``, ``1 234,50 kr``, ``¥1,980``: the reader's conventions, the currency's digits."""
+def format_money(
+    amount: Decimal | int | float | str | None, currency: str, language: str | None = None
+) -> str:
+    """``฿1,234.50``, ``1 234,50 kr``, ``¥1,980``: the reader's conventions (the active
+    language, or ``language``), the currency's digits. Empty for no amount."""
     if amount is None or amount == "":
         return ""
     currency = (currency or "").upper()

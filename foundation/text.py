@@ -97,6 +97,10 @@ class Text(str):
     def __reduce__(self):  # pickled by django-q2 and the cache: keep template and parameters
         return (Text, (self.template, dict(self.params)))
 
+    def bind(self, **params: Any) -> Text:
+        """The same message with (more) parameters: for a template chosen before its values."""
+        return Text(self.template, {**self.params, **params})
+
     def __html__(self) -> str:
         """Django's templates and ``format_html`` call this: the reader's language, escaped."""
         if _html_translator is None:
@@ -107,7 +111,8 @@ class Text(str):
 
     def to_json(self) -> dict[str, Any]:
         """The message as JSON, to be shown later in the reader's language (notifications)."""
-        return {"template": self.template, "params": {k: _param_json(v) for k, v in self.params.items()}}
+        params = {k: _param_json(v) for k, v in self.params.items()}
+        return {"template": self.template, "params": params}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Text:
@@ -115,7 +120,7 @@ class Text(str):
         return cls(data["template"], params)
 
 
-def N_(template: str, **params: Any) -> Text:  # noqa: N802 (gettext's marker name)
+def N_(template: str, **params: Any) -> Text:
     """Mark a message for translation: ``N_("Line %(line)s is unknown.", line=3)``."""
     return Text(template, params)
 
