@@ -138,6 +138,8 @@ class FulfillmentService(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("fulfillment service")
+        verbose_name_plural = _("fulfillment services")
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
@@ -185,6 +187,8 @@ class FulfillmentLocation(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("fulfillment location")
+        verbose_name_plural = _("fulfillment locations")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "service"], name="fulfillment_location_unique_service"
@@ -259,6 +263,8 @@ class FulfillmentOrder(TenantModel):
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("fulfillment order")
+        verbose_name_plural = _("fulfillment orders")
         indexes = [
             models.Index(fields=["merchant", "-id"], name="fo_merchant_id_desc"),
             models.Index(
@@ -305,6 +311,8 @@ class FulfillmentOrderLine(TenantModel):
     remaining_quantity = models.PositiveIntegerField(verbose_name=_("remaining quantity"))
 
     class Meta:
+        verbose_name = _("fulfillment order line")
+        verbose_name_plural = _("fulfillment order lines")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "fulfillment_order", "order_line"],
@@ -391,6 +399,8 @@ class Fulfillment(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("fulfillment")
+        verbose_name_plural = _("fulfillments")
         indexes = [
             models.Index(fields=["merchant", "order"], name="fulfillment_merchant_order"),
             models.Index(
@@ -431,6 +441,8 @@ class FulfillmentLine(TenantModel):
     )
 
     class Meta:
+        verbose_name = _("fulfillment line")
+        verbose_name_plural = _("fulfillment lines")
         constraints = [
             models.CheckConstraint(name="fulfillment_line_positive", condition=Q(quantity__gte=1))
         ]

@@ -58,6 +58,8 @@ class ShopifyWebhookReceipt(TenantModel):
     processed_at = models.DateTimeField(verbose_name=_("processed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("shopify webhook receipt")
+        verbose_name_plural = _("shopify webhook receipts")
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "webhook_id"], name="shopify_webhook_unique_delivery"

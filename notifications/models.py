@@ -60,6 +60,8 @@ class Notification(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-id"]
         indexes = [models.Index(fields=["merchant", "-id"], name="notification_merchant")]
 
@@ -130,6 +132,8 @@ class NotificationRecipient(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("notification recipient")
+        verbose_name_plural = _("notification recipients")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(

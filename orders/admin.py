@@ -31,6 +31,7 @@ from unfold.admin import ModelAdmin
 from unfold.views import ChangeList
 
 from foundation import clock
+from foundation.i18n import format_money
 from orders import exports, policy, selectors, sync
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
@@ -204,7 +205,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     @admin.display(description=_("Total"), ordering="total_amount")
     def total(self, obj: Order) -> str:
-        return f"{obj.total_amount} {obj.currency}"
+        return format_money(obj.total_amount, obj.currency)
 
     # -- the order page -------------------------------------------------------------------------
 

@@ -216,6 +216,8 @@ class Order(TenantModel):
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "channel", "external_id"], name="order_unique_external_id"
@@ -306,6 +308,8 @@ class OrderLine(TenantModel):
     )
 
     class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "order", "external_id"], name="order_line_unique_item"
@@ -381,6 +385,8 @@ class OrderEvent(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order", "created_at"], name="order_event_timeline")]
 
@@ -437,6 +443,7 @@ class MarketplacePolicy(models.Model):
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("marketplace policy")
         ordering = ["name"]
         verbose_name_plural = _("marketplace policies")
 
@@ -547,6 +554,7 @@ class AmazonSyncState(TenantModel):
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name_plural = _("Amazon sync states")
         verbose_name = _("Amazon sync state")
 
     def __str__(self) -> str:

@@ -53,6 +53,8 @@ class SavedListView(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("saved list view")
+        verbose_name_plural = _("saved list views")
         constraints = [
             models.UniqueConstraint(
                 "user", "page", Lower("name"), name="saved_view_unique_name_per_user"
@@ -102,6 +104,8 @@ class BulkJob(models.Model):
     finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
         indexes = [models.Index(fields=["created_by", "-id"], name="bulk_job_user")]
 
     def __str__(self) -> str:
@@ -151,6 +155,8 @@ class BulkJobItem(TenantModel):
     finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk job item")
+        verbose_name_plural = _("bulk job items")
         constraints = [
             models.UniqueConstraint(fields=["job", "order"], name="bulk_job_item_unique_order")
         ]

@@ -290,6 +290,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                 ]
                 extra["refund_row"] = rows[0] if rows else None
                 extra["refund_lines"] = list(refund.lines.select_related("order_line"))
+                extra["refund_currency"] = refund.currency
         return super().changeform_view(request, object_id, form_url, extra)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

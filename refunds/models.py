@@ -182,6 +182,8 @@ class Refund(TenantModel):
     completed_at = models.DateTimeField(verbose_name=_("completed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
@@ -250,6 +252,8 @@ class RefundLine(TenantModel):
     shipping_tax = models.DecimalField(verbose_name=_("shipping tax"), **MONEY)
 
     class Meta:
+        verbose_name = _("refund line")
+        verbose_name_plural = _("refund lines")
         ordering = ["id"]
         indexes = [models.Index(fields=["merchant", "order_line"], name="refund_line_order_line")]
 
@@ -293,6 +297,8 @@ class BuyerCancelResolution(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("buyer cancel resolution")
+        verbose_name_plural = _("buyer cancel resolutions")
         ordering = ["-id"]
         indexes = [models.Index(fields=["merchant", "order"], name="buyer_cancel_resolution")]
 

@@ -36,6 +36,8 @@ class User(AbstractUser):
     )
 
     class Meta(AbstractUser.Meta):
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         swappable = "AUTH_USER_MODEL"
 
 
@@ -45,6 +47,7 @@ class Agency(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("agency")
         verbose_name_plural = _("agencies")
         ordering = ["name"]
 
@@ -100,6 +103,8 @@ class Merchant(models.Model):
     objects = models.Manager()
 
     class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -146,6 +151,8 @@ class Membership(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.CheckConstraint(
                 name="membership_agency_xor_merchant",
@@ -289,6 +296,8 @@ class AmazonAccount(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("amazon account")
+        verbose_name_plural = _("amazon accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "selling_partner_id"], name="amazon_account_unique_seller"
@@ -352,6 +361,8 @@ class ShopifyStore(TenantModel):
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("shopify store")
+        verbose_name_plural = _("shopify stores")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "shop_domain"], name="shopify_store_unique_domain"
@@ -439,6 +450,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = _("API keys")
         verbose_name = _("API key")
         constraints = [
             models.CheckConstraint(

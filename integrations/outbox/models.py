@@ -54,6 +54,7 @@ class OutboxMessage(TenantModel):
     sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = _("outbox messages")
         verbose_name = _("outbox message")
         constraints = [
             models.UniqueConstraint(
