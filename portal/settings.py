@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 from portal.database import django_databases
 from portal.security import default_policy as default_csp
@@ -339,7 +340,7 @@ UNFOLD = {
 UNFOLD_PORTAL = {
     **_UNFOLD_COMMON,
     "SITE_HEADER": "Keelson",
-    "SITE_SUBHEADER": "Amazon and Shopify orders",
+    "SITE_SUBHEADER": _("Amazon and Shopify orders"),
     "SITE_URL": None,
     "SIDEBAR": {
         "show_search": False,
