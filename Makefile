@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 4
 # spread over the workers instead of queueing in one worker's chunk.
 PYTEST_XDIST_ARGS ?= --dist load --maxschedchunk 1
 
-.PHONY: install test demo lint format db-start db-stop clean screenshots
+.PHONY: install test demo lint format db-start db-stop clean screenshots messages messages-compile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keelson needs Python 3.11 or newer")'
@@ -26,10 +26,27 @@ $(STAMP): pyproject.toml
 
 # Debian's chromium for the browser tests (tests/browser), and redis-server and pgbouncer for
 # the scale-out tests (docs/scaling.md), when missing and apt-get may run; never fails the
-# install (each script says in one line why it could not).
+# install (each script says in one line why it could not). Then GNU gettext the same way, and
+# the portal's message catalogues compiled (locale/*/LC_MESSAGES/django.mo: build outputs, not
+# in git); without msgfmt the portal shows English and says so once.
 install: $(STAMP)
 	@scripts/install-browser.sh
 	@scripts/install-services.sh
+	@scripts/install-gettext.sh
+	@$(MAKE) --no-print-directory messages-compile
+
+# Compile the catalogues (needs no database). `make messages` extracts the strings again first
+# (after changing them; README, "Adding a language").
+messages-compile:
+	@if command -v msgfmt >/dev/null 2>&1; then \
+		$(PY) manage.py compilemessages --ignore .venv --ignore .data --ignore sandbox -v 0; \
+	else \
+		echo "messages: GNU gettext's msgfmt is missing: the portal shows English (make install tries apt-get)."; \
+	fi
+
+messages: install
+	$(PY) manage.py makemessages --all --no-obsolete
+	$(PY) manage.py compilemessages --ignore .venv --ignore .data --ignore sandbox -v 0
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,7 @@ from unfold.admin import ModelAdmin
 
 from foundation import clock
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from fulfillment import selectors, services, workflow
 from fulfillment.models import (
     AmazonConfirmation,
@@ -135,23 +136,25 @@ def fulfillment_panels(
             buttons.append(
                 Button(
                     "submit_request",
-                    f"Request fulfillment from {fo.service.name}",
+                    _("Request fulfillment from %(service)s") % {"service": fo.service.name},
                     _act_url(fo, "submit_request"),
                     allowed,
                     reason,
-                    note_label="Note to the service (optional)",
+                    note_label=_("Note to the service (optional)"),
                 )
             )
         if state in workflow.ACTIVE_REQUEST_STATES:
             decision = _side_decision(fo, Action.CANCEL, shipped)
             label = (
-                "Cancel the request"
+                _("Cancel the request")
                 if state in (workflow.SUBMITTED, workflow.SUBMITTED_LEGACY)
-                else "Ask the service to cancel"
+                else _("Ask the service to cancel")
             )
             reason = decision.reason
             if state == workflow.CANCELLATION_REQUESTED:
-                reason = f"Waiting for {fo.service.name} to answer the cancellation request."
+                reason = _("Waiting for %(service)s to answer the cancellation request.") % {
+                    "service": fo.service.name
+                }
             buttons.append(
                 Button(
                     "cancel_request",
@@ -159,7 +162,7 @@ def fulfillment_panels(
                     _act_url(fo, "cancel_request"),
                     decision.allowed,
                     reason,
-                    note_label="Note to the service, never to the buyer (optional)",
+                    note_label=_("Note to the service, never to the buyer (optional)"),
                     danger=True,
                 )
             )
@@ -167,11 +170,11 @@ def fulfillment_panels(
             buttons.append(
                 Button(
                     "revert_to_unfulfilled",
-                    "Revert to unfulfilled",
+                    _("Revert to unfulfilled"),
                     _act_url(fo, "revert_to_unfulfilled"),
                     revert.allowed,
                     revert.reason,
-                    note_label="Note (optional)",
+                    note_label=_("Note (optional)"),
                     danger=True,
                     confirm=(
                         f"I confirmed with {fo.service.name} that it cancelled these items "
@@ -182,18 +185,22 @@ def fulfillment_panels(
             )
         if can_change:
             buttons.append(
-                Button("note", "Add a note", _act_url(fo, "note"), True, note_label="Note")
+                Button("note", _("Add a note"), _act_url(fo, "note"), True, note_label="Note")
             )
         else:
             for button in buttons:
                 button.allowed, button.reason = False, read_only_reason
         waiting = None
         if state == workflow.SUBMITTED:
-            waiting = f"Waiting for {fo.service.name} to accept or reject the request."
+            waiting = _("Waiting for %(service)s to accept or reject the request.") % {
+                "service": fo.service.name
+            }
         elif state == workflow.CANCELLATION_REQUESTED:
-            waiting = f"Waiting for {fo.service.name} to answer the cancellation request."
+            waiting = _("Waiting for %(service)s to answer the cancellation request.") % {
+                "service": fo.service.name
+            }
         elif state == workflow.ON_HOLD:
-            waiting = "On hold while Amazon verifies the order (A1)."
+            waiting = _("On hold while Amazon verifies the order (A1).")
         panels.append(
             FulfillmentOrderPanel(
                 fo=fo,
@@ -241,7 +248,7 @@ def report(request: HttpRequest, run, success: str) -> bool:
     try:
         result = run()
     except DomainError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, localize(exc.message))
         return False
     messages.success(request, success if not callable(success) else success(result))
     return True
@@ -299,18 +306,18 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             ), False
         return super().get_search_results(request, queryset, term)
 
-    @admin.display(description="Order", ordering="order__external_id")
+    @admin.display(description=_("Order"), ordering="order__external_id")
     def order_link(self, obj: FulfillmentOrder) -> str:
         from django.utils.html import format_html
 
         url = reverse("portal:orders_order_change", args=[obj.order_id])
         return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: FulfillmentOrder) -> str:
         return status_label(obj.get_status_display(), STATUS_VARIANT.get(obj.status))
 
-    @admin.display(description="Request", ordering="request_status")
+    @admin.display(description=_("Request"), ordering="request_status")
     def request_badge(self, obj: FulfillmentOrder) -> str:
         return status_label(
             obj.get_request_status_display(), REQUEST_VARIANT.get(obj.request_status)
@@ -347,7 +354,7 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     def act(self, request: HttpRequest, object_id: str, action: str) -> HttpResponseRedirect:
         fo = self.get_object(request, object_id)
         if fo is None:
-            raise Http404("No such fulfillment order.")
+            raise Http404(_("No such fulfillment order."))
         back = request.POST.get("next") or (
             reverse("portal:orders_order_change", args=[fo.order_id]) + "#fulfillment"
         )
@@ -363,22 +370,24 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             report(
                 request,
                 lambda: services.submit_request(fo.pk, actor=actor, note=note),
-                f"Fulfillment requested from {name}.",
+                _("Fulfillment requested from %(name)s.") % {"name": name},
             )
         elif action == "cancel_request":
             report(
                 request,
                 lambda: services.cancel_request(fo.pk, actor=actor, note=note),
                 lambda result: (
-                    f"Asked {name} to cancel: waiting for its answer."
+                    _("Asked %(name)s to cancel: waiting for its answer.") % {"name": name}
                     if result.request_status == "cancellation_requested"
-                    else "Request cancelled: the order is unfulfilled again."
+                    else _("Request cancelled: the order is unfulfilled again.")
                 ),
             )
         elif action == "revert_to_unfulfilled":
             if request.POST.get("confirmed") != "on":
                 messages.error(
-                    request, f"Confirm with {name} that it cancelled first, then tick the box."
+                    request,
+                    _("Confirm with %(name)s that it cancelled first, then tick the box.")
+                    % {"name": name},
                 )
             else:
                 report(
@@ -386,16 +395,19 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     lambda: services.revert_to_unfulfilled(
                         fo.pk, actor=actor, lines=_lines_from_post(request), note=note
                     ),
-                    lambda result: f"Reverted to unfulfilled. {result[1]}",
+                    lambda result: (
+                        _("Reverted to unfulfilled. %(reminder)s")
+                        % {"reminder": localize(result[1])}
+                    ),
                 )
         elif action == "note":
             report(
                 request,
                 lambda: services.add_note(fo.pk, actor=actor, message=note),
-                "Note added to the timeline.",
+                _("Note added to the timeline."),
             )
         else:
-            raise Http404("No such action.")
+            raise Http404(_("No such action."))
         return HttpResponseRedirect(back)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -407,15 +419,15 @@ class FulfillmentOrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 class AmazonConfirmationFilter(admin.SimpleListFilter):
     """Where the orders' shipment confirmations to Amazon are (A7's progress)."""
 
-    title = "Amazon confirmation"
+    title = _("Amazon confirmation")
     parameter_name = "amazon_confirmation"
 
     def lookups(self, request, model_admin):
         return [
-            ("pending", "Queued"),
-            ("failed", "Failed"),
-            ("confirmed", "Confirmed"),
-            ("none", "Nothing sent"),
+            ("pending", _("Queued")),
+            ("failed", _("Failed")),
+            ("confirmed", _("Confirmed")),
+            ("none", _("Nothing sent")),
         ]
 
     def queryset(self, request, queryset):
@@ -438,7 +450,7 @@ class AmazonConfirmationFilter(admin.SimpleListFilter):
 class OrderFulfillmentAdminMixin:
     """Fulfillment's part of the portal's order admin (``orders.admin.OrderPortalAdmin``)."""
 
-    @admin.display(description="Amazon confirmation")
+    @admin.display(description=_("Amazon confirmation"))
     def amazon_confirmations(self, obj: Order) -> str:
         counts = {
             state: getattr(obj, f"confirm_{state}", 0) or 0
@@ -533,7 +545,7 @@ class OrderFulfillmentAdminMixin:
             report(
                 request,
                 lambda: services.fulfil_order(order.pk, actor=actor, shipment=shipment),
-                "Marked as fulfilled"
+                _("Marked as fulfilled")
                 + (" and queued for confirmation on Amazon." if order.is_amazon else ".")
                 + suffix,
             )
@@ -541,7 +553,7 @@ class OrderFulfillmentAdminMixin:
 
     # -- the bulk shipment confirmation (A7) ----------------------------------------------------
 
-    @admin.action(description="Confirm shipment on Amazon (A7)", permissions=["change"])
+    @admin.action(description=_("Confirm shipment on Amazon (A7)"), permissions=["change"])
     def confirm_shipments_on_amazon(self, request: HttpRequest, queryset: QuerySet):
         """Failed confirmations are sent again; orders not fulfilled yet are fulfilled with the
         tracking number and carrier given on the next page, and confirmed."""
@@ -557,16 +569,26 @@ class OrderFulfillmentAdminMixin:
             progress = selectors.confirmation_progress(ids)
             self.message_user(
                 request,
-                f"{result.queued} order(s) fulfilled and queued for Amazon, {result.retried} "
-                f"failed confirmation(s) sent again, {result.already} already queued or "
-                f"confirmed, {len(result.skipped)} skipped. Amazon confirmations now: "
-                f"{progress['pending']} queued, {progress['confirmed']} confirmed, "
-                f"{progress['failed']} failed (filter the list by Amazon confirmation to "
-                "follow them).",
+                _(
+                    "Fulfilled and queued for Amazon: %(queued)s; failed confirmations sent "
+                    "again: %(retried)s; already queued or confirmed: %(already)s; skipped: "
+                    "%(skipped)s. Amazon confirmations now: %(pending)s queued, %(confirmed)s "
+                    "confirmed, %(failed)s failed (filter the list by Amazon confirmation to "
+                    "follow them)."
+                )
+                % {
+                    "queued": result.queued,
+                    "retried": result.retried,
+                    "already": result.already,
+                    "skipped": len(result.skipped),
+                    "pending": progress["pending"],
+                    "confirmed": progress["confirmed"],
+                    "failed": progress["failed"],
+                },
                 messages.SUCCESS if not result.skipped else messages.WARNING,
             )
             for number, reason in list(result.skipped.items())[:20]:
-                self.message_user(request, f"{number}: {reason}", messages.WARNING)
+                self.message_user(request, f"{number}: {localize(reason)}", messages.WARNING)
             return None
         fulfilled = selectors.fulfilled_quantities(ids)
         rows = []
@@ -576,7 +598,7 @@ class OrderFulfillmentAdminMixin:
             rows.append({"order": order, "open_quantity": open_quantity})
         context = {
             **self.admin_site.each_context(request),
-            "title": "Confirm shipment on Amazon",
+            "title": _("Confirm shipment on Amazon"),
             "opts": self.opts,
             "rows": rows,
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),

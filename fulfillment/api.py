@@ -11,6 +11,7 @@ these views validate input, call one service and shape the answer.
 from __future__ import annotations
 
 import django_filters
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from foundation.api.inputs import (
     StrictCharField,
     StrictIntegerField,
 )
+from foundation.i18n import localize
 from fulfillment import errors, selectors, services, workflow
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus, RequestStatus
 from fulfillment.serializers import (
@@ -38,7 +40,7 @@ from tenants.api_auth import HasScope
 from tenants.models import ApiScope
 
 NOTE_MAX = 2000
-LINES_ERRORS = {"min_length": "Give at least one line, or leave `lines` out for all."}
+LINES_ERRORS = {"min_length": _("Give at least one line, or leave `lines` out for all.")}
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class RevertResultSerializer(FulfillmentOrderDetailSerializer):
         read_only_fields = fields
 
     def get_notice(self, fo) -> str:
-        return services.INVENTORY_REMINDER
+        return localize(services.INVENTORY_REMINDER)
 
 
 # --- lists and detail ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FulfillmentConfig(AppConfig):
     name = "fulfillment"
+    verbose_name = _("Fulfillment")
 
     def ready(self) -> None:
         # AppConfig.ready is the one place an app imports its own modules lazily: the registries

@@ -3,6 +3,8 @@ its subscriber to order changes (F2) and its sections of the order API's detail.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from fulfillment.selectors import order_fulfillment_orders, order_fulfillments
 from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
 from fulfillment.services import reconcile_shopify_fulfillments, sync_fulfillment_orders
@@ -26,7 +28,7 @@ def register() -> None:
         when=announcements.IN_TRANSACTION,
         order=100,
         rule="F2",
-        description="fulfillment status and fulfillment orders follow Amazon's order",
+        description=_("fulfillment status and fulfillment orders follow Amazon's order"),
     )
     api_sections.register(
         "fulfillment_orders", FulfillmentOrderSerializer, order_fulfillment_orders

@@ -18,6 +18,7 @@ from unfold.widgets import (
 )
 
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from fulfillment import services
 from fulfillment.models import FulfillmentService, Workflow
 from tenants.models import Agency, Merchant
@@ -50,7 +51,7 @@ def apply_domain_error(form: forms.Form, exc: DomainError) -> None:
                 form.add_error(name, problem)
             placed = True
     if not placed:
-        form.add_error(None, exc.message)
+        form.add_error(None, localize(exc.message))
 
 
 class FulfillmentServiceForm(forms.ModelForm):
@@ -72,7 +73,7 @@ class FulfillmentServiceForm(forms.ModelForm):
                 self.cleaned_data.get("callback_url", ""), require_https=self.require_https
             )
         except DomainError as exc:
-            raise forms.ValidationError(exc.message, code="callback_url") from exc
+            raise forms.ValidationError(localize(exc.message), code="callback_url") from exc
 
 
 class FulfillmentServiceCreateForm(FulfillmentServiceForm):

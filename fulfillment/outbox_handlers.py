@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import requests
 
+from foundation.text import N_
 from fulfillment.callbacks import (
     CALLBACK_TIMEOUT,
     DELIVERY_HEADER,
@@ -110,9 +111,15 @@ def _confirmed(message, result: dict) -> None:
     _event(
         order,
         EventKind.SHIPMENT_CONFIRMED,
-        f"Amazon confirmed the shipment of package {payload['package_reference_id']} ({items}; "
-        f"{payload['carrier_name'] or payload['carrier_code']} {payload['tracking_number']}, "
-        f"shipped {payload['ship_date']}).",
+        N_(
+            "Amazon confirmed the shipment of package %(value)s (%(items)s; %(value2)s "
+            "%(value3)s, shipped %(value4)s).",
+            value=payload["package_reference_id"],
+            items=items,
+            value2=payload["carrier_name"] or payload["carrier_code"],
+            value3=payload["tracking_number"],
+            value4=payload["ship_date"],
+        ),
         AMAZON_ACTOR,
         {
             "fulfillment": payload["fulfillment"],

@@ -36,6 +36,7 @@ from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from fulfillment import services
 from fulfillment.forms import (
     FulfillmentServiceCreateForm,
@@ -463,7 +464,7 @@ class FulfillmentServicePortalAdmin(MerchantOrAgencyOwnedAdminMixin, ModelAdmin)
         try:
             result = run()
         except DomainError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return None
         messages.success(request, success(result))
         return result
@@ -496,7 +497,7 @@ class FulfillmentServicePortalAdmin(MerchantOrAgencyOwnedAdminMixin, ModelAdmin)
         try:
             raw = services.issue_service_api_key(service=service)
         except DomainError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return None
         return self.credentials_page(
             request,
@@ -524,7 +525,7 @@ class FulfillmentServicePortalAdmin(MerchantOrAgencyOwnedAdminMixin, ModelAdmin)
         try:
             secret = services.rotate_signing_secret(service=service)
         except DomainError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return None
         return self.credentials_page(
             request,
@@ -550,7 +551,7 @@ class FulfillmentServicePortalAdmin(MerchantOrAgencyOwnedAdminMixin, ModelAdmin)
         try:
             raw = services.reactivate_fulfillment_service(service)
         except DomainError as exc:  # pragma: no cover - reactivating refuses nothing today
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return None
         messages.success(
             request,

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from foundation.text import N_, Text
+
 
 class Status(StrEnum):
     OPEN = "open"
@@ -138,10 +140,11 @@ INVALID_TRANSITION = "invalid_transition"
 PERMISSION_DENIED = "permission_denied"
 LEGACY_REQUEST_NOT_CANCELLABLE = "legacy_request_not_cancellable"
 
-LEGACY_CANCEL_REASON = (
-    "{service} uses the legacy workflow: a request sent to it cannot be cancelled from Keelson. "
-    "Contact {service} directly; once it confirms the cancellation, revert the order to "
-    "unfulfilled (F10)."
+# A template: ``decide`` fills in the service's name (%(service)s).
+LEGACY_CANCEL_REASON = N_(
+    "%(service)s uses the legacy workflow: a request sent to it cannot be cancelled from "
+    "Keelson. Contact %(service)s directly; once it confirms the cancellation, revert the order "
+    "to unfulfilled (F10)."
 )
 
 
@@ -160,7 +163,7 @@ class Row:
     shipped: bool | None = None
     remains: bool | None = None
     refusal: str | None = None
-    reason: str | None = None
+    reason: Text | None = None  # a template: decide() adds the service's name
 
 
 def _row(
@@ -283,23 +286,23 @@ for _r in TABLE:
 assert set(SIDES) == set(Action), set(Action) - set(SIDES)
 
 _SIDE_TEXT = {
-    Side.MERCHANT: "the merchant (a merchant or agency key, or the portal)",
-    Side.SERVICE: "the fulfillment service (its own API key)",
-    Side.SYSTEM: "Keelson itself",
+    Side.MERCHANT: N_("the merchant (a merchant or agency key, or the portal)"),
+    Side.SERVICE: N_("the fulfillment service (its own API key)"),
+    Side.SYSTEM: N_("Keelson itself"),
 }
 _ACTION_TEXT = {
-    Action.RELEASE: "release",
-    Action.SUBMIT: "request fulfillment of",
-    Action.ACCEPT: "accept the request of",
-    Action.REJECT: "reject the request of",
-    Action.CANCEL: "cancel the request of",
-    Action.ACCEPT_CANCELLATION: "accept a cancellation of",
-    Action.REJECT_CANCELLATION: "reject a cancellation of",
-    Action.REPORT_SHIPMENT: "report a shipment of",
-    Action.REVERT: "revert to unfulfilled",
-    Action.FULFILLED_BY_MERCHANT: "fulfil the lines of",
-    Action.VOID: "void",
-    Action.UNASSIGN: "take the service off",
+    Action.RELEASE: N_("release"),
+    Action.SUBMIT: N_("request fulfillment of"),
+    Action.ACCEPT: N_("accept the request of"),
+    Action.REJECT: N_("reject the request of"),
+    Action.CANCEL: N_("cancel the request of"),
+    Action.ACCEPT_CANCELLATION: N_("accept a cancellation of"),
+    Action.REJECT_CANCELLATION: N_("reject a cancellation of"),
+    Action.REPORT_SHIPMENT: N_("report a shipment of"),
+    Action.REVERT: N_("revert to unfulfilled"),
+    Action.FULFILLED_BY_MERCHANT: N_("fulfil the lines of"),
+    Action.VOID: N_("void"),
+    Action.UNASSIGN: N_("take the service off"),
 }
 
 
@@ -340,7 +343,7 @@ def decide(
     state: State,
     facts: Facts = Facts(),
     *,
-    service_name: str = "The service",
+    service_name: str = N_("The service"),
 ) -> Decision:
     """May ``side`` take ``action`` on an FO of ``workflow`` in ``state``, and where does it
     lead? Who acts is checked first (403 ``permission_denied``), then the state (409)."""
@@ -358,7 +361,7 @@ def decide(
         )
     (row,) = rows  # tests/fulfillment/test_workflow.py: rows never overlap
     if row.refusal:
-        text = (row.reason or "").format(service=service_name)
+        text = row.reason.bind(service=service_name) if row.reason else ""
         return Decision(action, False, code=row.refusal, reason=text, rule=row.rule)
     return Decision(action, True, to=row.to, rule=row.rule)
 
@@ -368,24 +371,36 @@ def side_refusal(action: Action, side: Side) -> str | None:
     allowed_sides = SIDES[action]
     if side in allowed_sides:
         return None
-    who = " or ".join(_SIDE_TEXT[s] for s in sorted(allowed_sides))
-    return f"Only {who} may {_ACTION_TEXT[action]} a fulfillment order."
+    sides = [_SIDE_TEXT[s] for s in sorted(allowed_sides)]
+    who = sides[0]
+    for other in sides[1:]:
+        who = N_("%(one)s or %(other)s", one=who, other=other)
+    return N_(
+        "Only %(who)s may %(action)s a fulfillment order.", who=who, action=_ACTION_TEXT[action]
+    )
 
 
 def _invalid_reason(action: Action, workflow: Workflow, state: State) -> str:
     if state in TERMINAL_STATES:
-        return f"This fulfillment order is finished ({state}): nothing more can happen to it."
+        return N_(
+            "This fulfillment order is finished (%(state)s): nothing more can happen to it.",
+            state=state,
+        )
     if action in (Action.ACCEPT, Action.REJECT) and workflow == Workflow.LEGACY:
-        return "Legacy services do not accept or reject requests: they ship or not (F1)."
+        return N_("Legacy services do not accept or reject requests: they ship or not (F1).")
     if action == Action.REPORT_SHIPMENT and state == SUBMITTED:
-        return "Accept the request before reporting a shipment (F6)."
+        return N_("Accept the request before reporting a shipment (F6).")
     if action == Action.CANCEL and state in NOT_REQUESTED_STATES:
-        return "Nothing was requested yet, so there is no request to cancel."
+        return N_("Nothing was requested yet, so there is no request to cancel.")
     if action == Action.SUBMIT and state in ACTIVE_REQUEST_STATES:
-        return "Fulfillment was already requested for this fulfillment order."
+        return N_("Fulfillment was already requested for this fulfillment order.")
     if action == Action.SUBMIT and state == ON_HOLD:
-        return "The order is not ready to ship yet (Amazon is still verifying it: A1)."
-    return f"Cannot {_ACTION_TEXT[action]} a fulfillment order that is {state}."
+        return N_("The order is not ready to ship yet (Amazon is still verifying it: A1).")
+    return N_(
+        "Cannot %(action)s a fulfillment order that is %(state)s.",
+        action=_ACTION_TEXT[action],
+        state=state,
+    )
 
 
 # --- the order's fulfillment status, from its lines (rule F7) --------------------------------

@@ -9,12 +9,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from integrations.outbox.errors import UnknownMessageKind
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from integrations.outbox.registry import handler_for
@@ -86,7 +87,7 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                 return queryset.filter(pk=int(number)), False
         return super().get_search_results(request, queryset, term)
 
-    @admin.display(description="Destination")
+    @admin.display(description=_("Destination"))
     def destination(self, obj: OutboxMessage) -> str:
         """Where the message goes ("Amazon", "Shopify", the fulfillment service)."""
         try:
@@ -94,27 +95,34 @@ class OutboxMessagePortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         except UnknownMessageKind:
             return "-"
 
-    @admin.display(description="Order", ordering="order__external_id")
+    @admin.display(description=_("Order"), ordering="order__external_id")
     def order_link(self, obj: OutboxMessage) -> str:
         if obj.order_id is None:
             return "-"
         url = reverse("portal:orders_order_change", args=[obj.order_id])
         return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: OutboxMessage) -> str:
         return status_label(obj.get_status_display(), STATUS_VARIANT.get(obj.status))
 
-    @admin.action(description="Retry the selected failed messages", permissions=["change"])
+    @admin.action(description=_("Retry the selected failed messages"), permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         retried = 0
         for message in queryset.filter(status=OutboxStatus.FAILED):
             retry_message(message=message)
             retried += 1
         if retried:
-            self.message_user(request, f"Sending {retried} message(s) again.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "Sending %(count)s message again.", "Sending %(count)s messages again.", retried
+                )
+                % {"count": retried},
+                messages.SUCCESS,
+            )
         else:
-            self.message_user(request, "No failed message was selected.", messages.WARNING)
+            self.message_user(request, _("No failed message was selected."), messages.WARNING)
 
 
 # --- Shopify stores: connect, test, disconnect -------------------------------------------------
@@ -129,23 +137,23 @@ class ShopifyConnectForm(forms.ModelForm):
     so a wrong token is an error on this form and nothing is saved."""
 
     access_token = forms.CharField(
-        label="Admin API access token",
+        label=_("Admin API access token"),
         widget=UnfoldAdminPasswordWidget(SECRET_INPUT, render_value=False),
-        help_text="From the store's custom app (Settings, Apps, Develop apps): shpat_...",
+        help_text=_("From the store's custom app (Settings, Apps, Develop apps): shpat_..."),
     )
     webhook_secret = forms.CharField(
-        label="API secret key",
+        label=_("API secret key"),
         widget=UnfoldAdminPasswordWidget(SECRET_INPUT, render_value=False),
-        help_text="The same app's API secret key: Keelson checks each webhook's signature.",
+        help_text=_("The same app's API secret key: Keelson checks each webhook's signature."),
     )
 
     class Meta:
         model = ShopifyStore
         fields = ["merchant", "shop_domain", "endpoint_override"]
-        labels = {"shop_domain": "Shop domain", "endpoint_override": "Admin API endpoint"}
+        labels = {"shop_domain": _("Shop domain"), "endpoint_override": _("Admin API endpoint")}
         help_texts = {
-            "shop_domain": "The store's name.myshopify.com address.",
-            "endpoint_override": "Only for the sandbox emulator; empty for Shopify.",
+            "shop_domain": _("The store's name.myshopify.com address."),
+            "endpoint_override": _("Only for the sandbox emulator; empty for Shopify."),
         }
 
     def clean(self) -> dict:
@@ -161,7 +169,7 @@ class ShopifyConnectForm(forms.ModelForm):
                 endpoint_override=data.get("endpoint_override") or "",
             )
         except DomainError as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from exc
+            raise forms.ValidationError(localize(exc.message), code=exc.code) from exc
         return data
 
     def _post_clean(self) -> None:
@@ -188,7 +196,7 @@ class ShopifyStoreConnectionAdminMixin:
             fields = ["merchant", "shop_domain", "access_token", "webhook_secret"]
             return [
                 (None, {"fields": fields}),
-                ("Sandbox", {"fields": ["endpoint_override"], "classes": ["collapse"]}),
+                (_("Sandbox"), {"fields": ["endpoint_override"], "classes": ["collapse"]}),
             ]
         return super().get_fieldsets(request, obj)
 
@@ -207,20 +215,25 @@ class ShopifyStoreConnectionAdminMixin:
     def response_add(self, request, obj, post_url_continue=None):
         self.message_user(
             request,
-            f"{obj.shop_domain} is connected. Keelson is subscribing to its webhooks "
-            "(orders, fulfillments, refunds, cancellations).",
+            _(
+                "%(store)s is connected. Keelson is subscribing to its webhooks "
+                "(orders, fulfillments, refunds, cancellations)."
+            )
+            % {"store": obj.shop_domain},
             messages.SUCCESS,
         )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:tenants_shopifystore_changelist")
         )
 
-    @admin.action(description="Test connection", permissions=["view"])
+    @admin.action(description=_("Test connection"), permissions=["view"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for store in queryset.order_by("shop_domain"):
             if store.status == AccountStatus.DISCONNECTED:
                 self.message_user(
-                    request, f"{store}: disconnected. Connect it again to use it.", messages.INFO
+                    request,
+                    _("%(store)s: disconnected. Connect it again to use it.") % {"store": store},
+                    messages.INFO,
                 )
                 continue
             check = connections.check_connection(ShopifyCredentials.from_store(store))

@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from foundation.i18n import localize
+from foundation.text import Text
 from tenants.models import TenantForeignKey, TenantModel
 
 
@@ -39,53 +41,99 @@ class NotificationKind(models.TextChoices):
 
 
 class Notification(TenantModel):
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
+    """``title`` and ``body`` hold the English text; ``message`` the templates and parameters
+    they were made from (``foundation.text.Text``), so each reader sees them in their own
+    language (``display_title``/``display_body``). Rows from before ``message`` show the text."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    message = models.JSONField(verbose_name=_("message"), default=dict, blank=True)
     order = TenantForeignKey(
         "orders.Order",
+        verbose_name=_("order"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="notifications",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-id"]
         indexes = [models.Index(fields=["merchant", "-id"], name="notification_merchant")]
 
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def display_title(self) -> str:
+        """The title in the active language (falls back to the stored English text)."""
+        return _rendered(self.message.get("title"), self.title)
+
+    @property
+    def display_body(self) -> str:
+        return _rendered(self.message.get("body"), self.body)
+
+    @staticmethod
+    def message_of(title: str, body: str) -> dict:
+        """What ``message`` keeps of a title and body that are ``Text`` (nothing otherwise)."""
+        return {
+            name: text.to_json()
+            for name, text in (("title", title), ("body", body))
+            if isinstance(text, Text)
+        }
+
+
+def _rendered(stored: dict | None, fallback: str) -> str:
+    if not stored:
+        return fallback
+    try:
+        return localize(Text.from_json(stored))
+    except (KeyError, TypeError, ValueError):  # a row written by a newer or older version
+        return fallback
+
 
 class EmailState(models.TextChoices):
-    NOT_WANTED = "not_wanted", "Not wanted"  # the user opted out, or has no address
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    SKIPPED = "skipped", "Skipped"  # opted out or lost access before it was sent
-    FAILED = "failed", "Failed"
+    NOT_WANTED = "not_wanted", _("Not wanted")  # the user opted out, or has no address
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    SKIPPED = "skipped", _("Skipped")  # opted out or lost access before it was sent
+    FAILED = "failed", _("Failed")
 
 
 class NotificationRecipient(TenantModel):
     """One user's copy of a notification: read state and e-mail state."""
 
     notification = TenantForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="recipients"
+        Notification,
+        verbose_name=_("notification"),
+        on_delete=models.CASCADE,
+        related_name="recipients",
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
     )
-    read_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(verbose_name=_("read at"), null=True, blank=True)
     email_state = models.CharField(
-        max_length=16, choices=EmailState.choices, default=EmailState.NOT_WANTED
+        verbose_name=_("email state"),
+        max_length=16,
+        choices=EmailState.choices,
+        default=EmailState.NOT_WANTED,
     )
-    email_attempts = models.PositiveSmallIntegerField(default=0)
-    email_error = models.TextField(blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    email_attempts = models.PositiveSmallIntegerField(verbose_name=_("email attempts"), default=0)
+    email_error = models.TextField(verbose_name=_("email error"), blank=True)
+    emailed_at = models.DateTimeField(verbose_name=_("emailed at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("notification recipient")
+        verbose_name_plural = _("notification recipients")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
-from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from notifications.models import (
     EmailState,
@@ -124,6 +125,7 @@ def notify_merchant_many(
                     kind=item.kind,
                     title=item.title[:200],
                     body=item.body,
+                    message=Notification.message_of(item.title, item.body),
                     order_id=item.order_id,
                 )
                 for item in items
@@ -245,7 +247,9 @@ def send_email_digest(user: User) -> int:
             ids = [r.pk for r in rows]
             if not rows:
                 return 0
-        message = _digest(user, rows)
+        # The e-mail in the user's own language (their setting; else the site's default).
+        with translation.override(user.language or settings.LANGUAGE_CODE):
+            message = _digest(user, rows)
         try:
             message.send()
         except Exception as exc:
@@ -273,22 +277,31 @@ def _digest(user: User, rows: list[NotificationRecipient]) -> EmailMessage:
         )
     )
     if len(notifications) == 1:
-        subject = f"Keelson: {notifications[0].title}"
+        subject = _("Keelson: %(title)s") % {"title": notifications[0].display_title}
     else:
-        subject = f"Keelson: {len(notifications)} updates on your orders"
-    lines = [f"Hello {user.get_full_name() or user.get_username()},", ""]
+        subject = _("Keelson: %(count)s updates on your orders") % {"count": len(notifications)}
+    lines = [_("Hello %(value)s,") % {"value": user.get_full_name() or user.get_username()}, ""]
     for n in notifications[:DIGEST_MAX_ITEMS]:
-        lines.append(f"* {merchants.get(n.merchant_id, '')}: {n.title}")
+        lines.append(f"* {merchants.get(n.merchant_id, '')}: {n.display_title}")
         if n.body:
-            lines.append(f"  {n.body}")
+            lines.append(f"  {n.display_body}")
         lines.append("")
     if len(notifications) > DIGEST_MAX_ITEMS:
-        lines.append(f"... and {len(notifications) - DIGEST_MAX_ITEMS} more in the portal.")
+        more = len(notifications) - DIGEST_MAX_ITEMS
+        lines.append(
+            ngettext(
+                "... and %(count)s more in the portal.",
+                "... and %(count)s more in the portal.",
+                more,
+            )
+            % {"count": more}
+        )
         lines.append("")
     lines.append(
-        gettext(
+        _(
             "You receive this because you asked for e-mail about orders that need attention; "
-            "choose what is e-mailed, kind by kind, in Keelson under Notifications > Settings."
+            "choose what is e-mailed, kind by kind, under Notifications > Settings in the Keelson "
+            "portal, and its language in your settings there."
         )
     )
     return EmailMessage(

@@ -15,7 +15,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from notifications import selectors, services
@@ -52,8 +53,8 @@ def notification_list(request: HttpRequest, site) -> TemplateResponse:
         items.append(
             {
                 "id": recipient.pk,
-                "title": note.title,
-                "body": note.body,
+                "title": note.display_title,
+                "body": note.display_body,
                 "kind": note.get_kind_display(),
                 "merchant": note.merchant.name,
                 "created_at": note.created_at,
@@ -69,7 +70,7 @@ def notification_list(request: HttpRequest, site) -> TemplateResponse:
         )
     context = {
         **site.each_context(request),
-        "title": "Notifications",
+        "title": _("Notifications"),
         "items": items,
         "page": page,
         "unread_only": unread_only,
@@ -105,9 +106,15 @@ def mark_all_read(request: HttpRequest) -> HttpResponseRedirect:
     """Mark every notification of the merchants in scope read."""
     count = services.mark_read(request.user, merchant_ids=request_merchant_ids(request))
     if count:
-        messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
+        messages.success(
+            request,
+            ngettext(
+                "Marked %(count)s notification read.", "Marked %(count)s notifications read.", count
+            )
+            % {"count": count},
+        )
     else:
-        messages.info(request, "No unread notifications.")
+        messages.info(request, _("No unread notifications."))
     return _back(request)
 
 

@@ -31,13 +31,14 @@ from unfold.admin import ModelAdmin
 from unfold.views import ChangeList
 
 from foundation import clock
+from foundation.i18n import format_money
 from orders import exports, policy, selectors, sync
 from orders.admin_filters import AttentionFilter, ConfirmByOnFilter, PurchasedOnFilter
 from orders.models import Order
 from tenants.admin import TenantScopedAdminMixin, status_label
 from tenants.policy import Capability
 
-READ_ONLY_REASON = "Your role on this merchant is read-only."
+READ_ONLY_REASON = _("Your role on this merchant is read-only.")
 
 FULFILLMENT_VARIANT = {
     "unfulfilled": "default",
@@ -82,7 +83,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         ConfirmByOnFilter,
     ]
     search_fields = ["external_id"]
-    search_help_text = "Order number, buyer name, or an exact SKU."
+    search_help_text = _("Order number, buyer name, or an exact SKU.")
     ordering = ["-purchase_date", "-id"]
     list_per_page = 50
     readonly_fields = [
@@ -105,7 +106,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     fieldsets = [
         (None, {"fields": ["external_id", "channel", "marketplace_id", "purchase_date"]}),
         (
-            "Status",
+            _("Status"),
             {
                 "fields": [
                     "status",
@@ -119,7 +120,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             },
         ),
         (
-            "Buyer",
+            _("Buyer"),
             {"fields": ["buyer_name", "total", "buyer_cancel_requested", "buyer_cancel_reason"]},
         ),
     ]
@@ -196,15 +197,15 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.display(description="Fulfillment", ordering="fulfillment_status")
+    @admin.display(description=_("Fulfillment"), ordering="fulfillment_status")
     def fulfillment_badge(self, obj: Order) -> str:
         return status_label(
             obj.get_fulfillment_status_display(), FULFILLMENT_VARIANT.get(obj.fulfillment_status)
         )
 
-    @admin.display(description="Total", ordering="total_amount")
+    @admin.display(description=_("Total"), ordering="total_amount")
     def total(self, obj: Order) -> str:
-        return f"{obj.total_amount} {obj.currency}"
+        return format_money(obj.total_amount, obj.currency)
 
     # -- the order page -------------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         """The order a POST acts on, if the user may change it (else a message, and None)."""
         order = self.get_object(request, object_id)
         if order is None:
-            raise Http404("No such order.")
+            raise Http404(_("No such order."))
         if not self.portal_can(request, Capability.CHANGE, order):
             messages.error(request, READ_ONLY_REASON)
             return None
@@ -261,7 +262,7 @@ class OrderPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 class AmazonAccountSyncActionsMixin:
     """ "Sync now" and "Re-run backfill" on the portal's Amazon accounts (orders/sync.py)."""
 
-    @admin.action(description="Sync now", permissions=["change"])
+    @admin.action(description=_("Sync now"), permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         for account in queryset.order_by("name", "id"):
             label = str(account)
@@ -271,14 +272,16 @@ class AmazonAccountSyncActionsMixin:
                 self.message_user(request, str(exc), messages.WARNING)
                 continue
             text = {
-                "queued": f"{label}: sync started. New and changed orders appear within a minute "
-                "or two.",
-                "running": f"{label} is syncing right now: its new orders appear shortly.",
-                "scheduled": f"{label}: sync requested; it starts within a minute.",
-            }[result.outcome]
+                "queued": _(
+                    "%(account)s: sync started. New and changed orders appear within a minute "
+                    "or two."
+                ),
+                "running": _("%(account)s is syncing right now: its new orders appear shortly."),
+                "scheduled": _("%(account)s: sync requested; it starts within a minute."),
+            }[result.outcome] % {"account": label}
             self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(description="Re-run backfill", permissions=["change"])
+    @admin.action(description=_("Re-run backfill"), permissions=["change"])
     def rerun_backfill(self, request: HttpRequest, queryset: QuerySet):
         """Asks for the number of days first, then restarts each selected account's backfill."""
         accounts = list(queryset.order_by("name", "id"))

@@ -30,6 +30,7 @@ from unfold.widgets import (
 )
 
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from integrations.amazon import connections
 from integrations.amazon.gateway import AmazonCredentials
 from integrations.amazon.marketplaces import MARKETPLACES
@@ -204,7 +205,7 @@ class AmazonAccountConnectionAdminMixin:
                 request.session, state=request.GET.get("state", ""), user_id=request.user.pk
             )
         except DomainError as exc:
-            return self._failed(request, exc.message)
+            return self._failed(request, localize(exc.message))
         merchant = Merchant.objects.filter(pk=pending.merchant_id, is_active=True).first()
         if merchant is None or not portal_access(request).can(Capability.ADD, merchant.pk):
             return self._failed(
@@ -231,7 +232,7 @@ class AmazonAccountConnectionAdminMixin:
                 selling_partner_id=selling_partner_id,
             )
         except DomainError as exc:
-            return self._failed(request, exc.message)
+            return self._failed(request, localize(exc.message))
         account = self._save(merchant, pending, credentials, application)
         self.message_user(
             request,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from foundation import clock
 from orders.attention import (
@@ -20,16 +21,16 @@ from tenants.request_scope import request_scope
 class AttentionFilter(admin.SimpleListFilter):
     """Orders that need the merchant: the dashboard's cards link here (A3, A9, B1, A1)."""
 
-    title = "needs attention"
+    title = _("needs attention")
     parameter_name = "attention"
 
     def lookups(self, request, model_admin):
         return [
-            ("unshipped", "Unshipped (ship or cancel)"),
-            ("at_risk", "At risk: confirm shipment soon"),
-            ("late", "Late: past the ship-by date"),
-            ("buyer_cancel", "Buyer asked to cancel"),
-            ("pending", "Pending at Amazon"),
+            ("unshipped", _("Unshipped (ship or cancel)")),
+            ("at_risk", _("At risk: confirm shipment soon")),
+            ("late", _("Late: past the ship-by date")),
+            ("buyer_cancel", _("Buyer asked to cancel")),
+            ("pending", _("Pending at Amazon")),
         ]
 
     def queryset(self, request, queryset):
@@ -77,7 +78,7 @@ class _LocalDayFilter(admin.SimpleListFilter):
 class PurchasedOnFilter(_LocalDayFilter):
     """Orders placed on a day (the dashboard's "Orders per day" bars)."""
 
-    title = "placed on"
+    title = _("placed on")
     parameter_name = "purchased_on"
     field_name = "purchase_date"
 
@@ -89,10 +90,10 @@ class ConfirmByOnFilter(_LocalDayFilter):
     """Open, unconfirmed orders whose A8 confirm-by deadline falls on a day and is still ahead,
     or ``overdue``: already past it (the dashboard's deadline chart)."""
 
-    title = "confirm shipment by"
+    title = _("confirm shipment by")
     parameter_name = "confirm_by_on"
     field_name = "confirm_by"
-    extra = (("overdue", "Past the deadline (Amazon cancels)"),)
+    extra = (("overdue", _("Past the deadline (Amazon cancels)")),)
 
     def describe(self, day) -> str:
         return day.strftime("%a %d %b %Y")

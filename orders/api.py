@@ -16,6 +16,7 @@ from foundation.api.filters import (
 )
 from foundation.api.pagination import CursorPagination
 from foundation.api.serializers import DirectRepresentation
+from foundation.i18n import localize
 from orders import api_sections, selectors
 from orders.models import (
     AmazonOrderStatus,
@@ -216,10 +217,17 @@ class OrderDetailSerializer(OrderSerializer):
 
     @extend_schema_field(ActionSerializer(many=True))
     def get_actions(self, order: Order) -> list[dict]:
-        return [d.as_dict() for d in self._assessment(order).actions.values()]
+        # The reason in the reader's language (Accept-Language); the code stays stable.
+        return [
+            {**d.as_dict(), "reason": localize(d.reason) if d.reason else None}
+            for d in self._assessment(order).actions.values()
+        ]
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
+    # In the reader's language (Accept-Language); ``kind`` and ``data`` are the stable parts.
+    message = serializers.CharField(source="display_message", read_only=True)
+
     class Meta:
         model = OrderEvent
         fields = ["id", "kind", "message", "actor_type", "actor", "data", "created_at"]

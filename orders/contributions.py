@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from integrations.outbox import registry as outbox_registry
 from integrations.outbox.models import OutboxMessage
 from integrations.shopify import inbound as shopify_inbound
@@ -38,7 +40,7 @@ def register() -> None:
         when=announcements.IN_TRANSACTION,
         order=300,
         rule="R1",
-        description="one outbox message per Amazon order to create it in the Shopify store",
+        description=_("one outbox message per Amazon order to create it in the Shopify store"),
     )
     # Orders made or changed in the store: recorded, nothing to change (Amazon is the record).
     for topic in ("orders/create", "orders/updated"):

@@ -25,6 +25,9 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from foundation import clock
 from orders.attention import (
@@ -201,10 +204,11 @@ def _bars(
                 # Bars keep a sliver when empty, so the axis reads as days.
                 "height": round(100 * count / peak) if peak and count else 0,
                 "label": day.strftime("%d"),
-                "weekday": day.strftime("%a"),
+                "weekday": formats.date_format(day, "D"),
                 # A label a week apart (and on the last day, unless one is close).
                 "tick": index % 7 == 0 or (index == len(data.days) - 1 and index % 7 >= 3),
-                "title": f"{day.strftime('%a %d %b')}: {count} {word}"
+                "title": _("%(day)s: %(count)s %(word)s")
+                % {"day": formats.date_format(day, "D d M"), "count": count, "word": word}
                 + _breakdown(data.by_merchant.get(day, {}), names),
                 "link": order_list_url(**{link_param: day.isoformat()}) if count else None,
             }
@@ -222,28 +226,43 @@ def chart_context(request: HttpRequest) -> dict:
     placed = orders_per_day(scope, now)
     deadlines = confirm_deadlines_per_day(scope, now)
     several_zones = len(placed.zones) > 1
-    zone_note = f"Each merchant's own days (axis: {placed.zone})." if several_zones else placed.zone
+    zone_note = (
+        _("Each merchant's own days (axis: %(zone)s).") % {"zone": placed.zone}
+        if several_zones
+        else placed.zone
+    )
     return {
         "order_charts": [
             {
                 "key": "orders_per_day",
-                "title": f"Orders per day, last {ORDERS_CHART_DAYS} days",
-                "summary": f"{placed.total} order{'s' if placed.total != 1 else ''}",
+                "title": _("Orders per day, last %(ORDERS_CHART_DAYS)s days")
+                % {"ORDERS_CHART_DAYS": ORDERS_CHART_DAYS},
+                "summary": ngettext("%(count)s order", "%(count)s orders", placed.total)
+                % {"count": placed.total},
                 "note": zone_note,
-                "bars": _bars(placed, names, ("order", "orders"), "purchased_on"),
+                "bars": _bars(placed, names, (_("order"), _("orders")), "purchased_on"),
                 "overdue": None,
             },
             {
                 "key": "confirm_by",
-                "title": f"Confirm-by deadlines, next {DEADLINES_CHART_DAYS} days (A8)",
-                "summary": (
-                    f"{deadlines.total} open order{'s' if deadlines.total != 1 else ''} to confirm"
-                ),
+                "title": _("Confirm-by deadlines, next %(days)s days (A8)")
+                % {"days": DEADLINES_CHART_DAYS},
+                "summary": ngettext(
+                    "%(count)s open order to confirm",
+                    "%(count)s open orders to confirm",
+                    deadlines.total,
+                )
+                % {"count": deadlines.total},
                 "note": zone_note,
-                "bars": _bars(deadlines, names, ("order due", "orders due"), "confirm_by_on"),
+                "bars": _bars(deadlines, names, (_("order due"), _("orders due")), "confirm_by_on"),
                 "overdue": {
                     "count": deadlines.overdue,
-                    "title": f"{deadlines.overdue} past the deadline: Amazon cancels them"
+                    "title": ngettext(
+                        "%(count)s past the deadline: Amazon cancels it",
+                        "%(count)s past the deadline: Amazon cancels them",
+                        deadlines.overdue,
+                    )
+                    % {"count": deadlines.overdue}
                     + _breakdown(deadlines.overdue_by_merchant, names),
                     "link": order_list_url(confirm_by_on=OVERDUE) if deadlines.overdue else None,
                 },
@@ -255,23 +274,25 @@ def chart_context(request: HttpRequest) -> dict:
 # --- the Amazon sync (issue #3) ---------------------------------------------------------------
 
 PHASES = {
-    "backfilling": ("Backfilling", "info"),
-    "live": ("Live", "success"),
-    "not_started": ("Waiting for the first sync", "default"),
-    "paused": ("Paused", "warning"),
-    "auth_failed": ("Authorisation failed", "danger"),
-    "disconnected": ("Disconnected", "warning"),
+    "backfilling": (gettext_lazy("Backfilling"), "info"),
+    "live": (gettext_lazy("Live"), "success"),
+    "not_started": (gettext_lazy("Waiting for the first sync"), "default"),
+    "paused": (gettext_lazy("Paused"), "warning"),
+    "auth_failed": (gettext_lazy("Authorisation failed"), "danger"),
+    "disconnected": (gettext_lazy("Disconnected"), "warning"),
 }
 
 
 def _duration(seconds: int) -> str:
     if seconds < 60:
-        return "less than a minute"
+        return _("less than a minute")
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("about %(count)s minute", "about %(count)s minutes", minutes) % {
+            "count": minutes
+        }
     hours = round(seconds / 3600, 1)
-    return f"about {hours:g} hours"
+    return _("about %(hours)s hours") % {"hours": formats.number_format(hours)}
 
 
 def sync_context(request: HttpRequest) -> dict:
@@ -285,31 +306,36 @@ def sync_context(request: HttpRequest) -> dict:
     for status in amazon_sync_statuses(scope):
         label, variant = PHASES.get(status.phase, (status.phase, "default"))
         if status.consecutive_failures and status.status == AccountStatus.ACTIVE:
-            label, variant = "Retrying", "warning"
+            label, variant = _("Retrying"), "warning"
         backfill = status.backfill
         detail = ""
         if status.phase == "backfilling" and backfill is not None:
-            detail = (
-                f"{backfill.days}-day backfill: {round(backfill.progress * 100)}% read, "
-                f"{backfill.pages} page{'s' if backfill.pages != 1 else ''}, "
-                f"{backfill.orders} order{'s' if backfill.orders != 1 else ''}"
-            )
+            detail = _("%(days)s-day backfill: %(percent)s%% read, %(pages)s, %(orders)s") % {
+                "days": backfill.days,
+                "percent": round(backfill.progress * 100),
+                "pages": ngettext("%(count)s page", "%(count)s pages", backfill.pages)
+                % {"count": backfill.pages},
+                "orders": ngettext("%(count)s order", "%(count)s orders", backfill.orders)
+                % {"count": backfill.orders},
+            }
             if backfill.eta_seconds is not None:
-                detail += f"; {_duration(backfill.eta_seconds)} left"
+                detail += _("; %(duration)s left") % {"duration": _duration(backfill.eta_seconds)}
             else:
-                detail += "; estimating the time left"
+                detail += _("; estimating the time left")
         elif status.phase == "auth_failed":
-            detail = "Amazon refused our authorisation: reconnect the account to resume."
+            detail = _("Amazon refused our authorisation: reconnect the account to resume.")
         elif status.consecutive_failures and status.phase in ("live", "backfilling", "not_started"):
-            detail = (
-                f"The last {status.consecutive_failures} run"
-                f"{'s' if status.consecutive_failures != 1 else ''} failed; Keelson keeps "
-                "trying, less often each time, and loses nothing."
-            )
+            detail = ngettext(
+                "The last %(count)s run failed; Keelson keeps trying, less often each time, "
+                "and loses nothing.",
+                "The last %(count)s runs failed; Keelson keeps trying, less often each time, "
+                "and loses nothing.",
+                status.consecutive_failures,
+            ) % {"count": status.consecutive_failures}
         elif status.phase == "live" and status.notifications_subscribed:
-            detail = "Amazon pushes every order change: new orders arrive within seconds."
+            detail = _("Amazon pushes every order change: new orders arrive within seconds.")
         elif status.phase == "live":
-            detail = "New orders arrive within a minute or two."
+            detail = _("New orders arrive within a minute or two.")
         rows.append(
             {
                 "account_id": status.account_id,

@@ -6,7 +6,10 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
+from foundation.i18n import localize
+from foundation.text import Text
 from integrations.amazon.marketplaces import seller_central_order_url
 from tenants.models import (
     AmazonAccount,
@@ -20,111 +23,151 @@ MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
 
 
 class Channel(models.TextChoices):
-    AMAZON = "amazon", "Amazon"
-    SHOPIFY = "shopify", "Shopify"
-    MANUAL = "manual", "Manual"
+    AMAZON = "amazon", _("Amazon")
+    SHOPIFY = "shopify", _("Shopify")
+    MANUAL = "manual", _("Manual")
 
 
 class AmazonOrderStatus(models.TextChoices):
     """Amazon's OrderStatus (Orders API v0)."""
 
-    PENDING_AVAILABILITY = "PendingAvailability", "Pending availability"
-    PENDING = "Pending", "Pending"
-    UNSHIPPED = "Unshipped", "Unshipped"
-    PARTIALLY_SHIPPED = "PartiallyShipped", "Partially shipped"
-    SHIPPED = "Shipped", "Shipped"
-    CANCELED = "Canceled", "Canceled"
-    UNFULFILLABLE = "Unfulfillable", "Unfulfillable"
-    INVOICE_UNCONFIRMED = "InvoiceUnconfirmed", "Invoice unconfirmed"
+    PENDING_AVAILABILITY = "PendingAvailability", _("Pending availability")
+    PENDING = "Pending", _("Pending")
+    UNSHIPPED = "Unshipped", _("Unshipped")
+    PARTIALLY_SHIPPED = "PartiallyShipped", _("Partially shipped")
+    SHIPPED = "Shipped", _("Shipped")
+    CANCELED = "Canceled", _("Canceled")
+    UNFULFILLABLE = "Unfulfillable", _("Unfulfillable")
+    INVOICE_UNCONFIRMED = "InvoiceUnconfirmed", _("Invoice unconfirmed")
 
 
 class FulfillmentChannel(models.TextChoices):
-    MFN = "MFN", "Merchant fulfilled"
-    AFN = "AFN", "Fulfilled by Amazon"
+    MFN = "MFN", _("Merchant fulfilled")
+    AFN = "AFN", _("Fulfilled by Amazon")
 
 
 class FulfillmentStatus(models.TextChoices):
     """Derived from the lines (rule F7): fulfilled only when every line is."""
 
-    UNFULFILLED = "unfulfilled", "Unfulfilled"
-    IN_PROGRESS = "in_progress", "In progress"
-    PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
-    FULFILLED = "fulfilled", "Fulfilled"
+    UNFULFILLED = "unfulfilled", _("Unfulfilled")
+    IN_PROGRESS = "in_progress", _("In progress")
+    PARTIALLY_FULFILLED = "partially_fulfilled", _("Partially fulfilled")
+    FULFILLED = "fulfilled", _("Fulfilled")
 
 
 class ShipmentConfirmation(models.TextChoices):
     """Shipment confirmation to Amazon (rules R3, A7): none yet, sent, or acknowledged."""
 
-    NONE = "none", "Not sent"
-    SENT = "sent", "Sent to Amazon"
-    CONFIRMED = "confirmed", "Confirmed by Amazon"
+    NONE = "none", _("Not sent")
+    SENT = "sent", _("Sent to Amazon")
+    CONFIRMED = "confirmed", _("Confirmed by Amazon")
 
 
 class FinancialStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PAID = "paid", "Paid"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-    REFUNDED = "refunded", "Refunded"
-    VOIDED = "voided", "Voided"
+    PENDING = "pending", _("Pending")
+    PAID = "paid", _("Paid")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+    REFUNDED = "refunded", _("Refunded")
+    VOIDED = "voided", _("Voided")
 
 
 class ShopifyState(models.TextChoices):
     """Where the order's mirror in the merchant's Shopify store is (orders/shopify_mirror.py)."""
 
-    NOT_APPLICABLE = "not_applicable", "Not mirrored (no Shopify store)"
-    PENDING = "pending", "Waiting to be created in Shopify"
-    SYNCED = "synced", "In Shopify"
-    FAILED = "failed", "Shopify refused it"
+    NOT_APPLICABLE = "not_applicable", _("Not mirrored (no Shopify store)")
+    PENDING = "pending", _("Waiting to be created in Shopify")
+    SYNCED = "synced", _("In Shopify")
+    FAILED = "failed", _("Shopify refused it")
 
 
 class Order(TenantModel):
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.AMAZON)
+    channel = models.CharField(
+        verbose_name=_("channel"), max_length=16, choices=Channel.choices, default=Channel.AMAZON
+    )
     amazon_account = TenantForeignKey(
-        AmazonAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+        AmazonAccount,
+        verbose_name=_("amazon account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
     )
     # Amazon's order id (AmazonOrderId) for Amazon orders; the order number for others.
-    external_id = models.CharField(max_length=64)
-    marketplace_id = models.CharField(max_length=32, blank=True)
-    sales_channel = models.CharField(max_length=64, blank=True)
+    external_id = models.CharField(verbose_name=_("external id"), max_length=64)
+    marketplace_id = models.CharField(verbose_name=_("marketplace id"), max_length=32, blank=True)
+    sales_channel = models.CharField(verbose_name=_("sales channel"), max_length=64, blank=True)
     status = models.CharField(
-        max_length=24, choices=AmazonOrderStatus.choices, default=AmazonOrderStatus.PENDING
+        verbose_name=_("status"),
+        max_length=24,
+        choices=AmazonOrderStatus.choices,
+        default=AmazonOrderStatus.PENDING,
     )
     fulfillment_channel = models.CharField(
-        max_length=3, choices=FulfillmentChannel.choices, default=FulfillmentChannel.MFN
+        verbose_name=_("fulfillment channel"),
+        max_length=3,
+        choices=FulfillmentChannel.choices,
+        default=FulfillmentChannel.MFN,
     )
     fulfillment_status = models.CharField(
-        max_length=24, choices=FulfillmentStatus.choices, default=FulfillmentStatus.UNFULFILLED
+        verbose_name=_("fulfillment status"),
+        max_length=24,
+        choices=FulfillmentStatus.choices,
+        default=FulfillmentStatus.UNFULFILLED,
     )
     financial_status = models.CharField(
-        max_length=24, choices=FinancialStatus.choices, default=FinancialStatus.PENDING
+        verbose_name=_("financial status"),
+        max_length=24,
+        choices=FinancialStatus.choices,
+        default=FinancialStatus.PENDING,
     )
-    order_type = models.CharField(max_length=32, blank=True)
-    ship_service_level = models.CharField(max_length=64, blank=True)
-    is_prime = models.BooleanField(default=False)
-    is_business_order = models.BooleanField(default=False)
-    is_premium_order = models.BooleanField(default=False)
+    order_type = models.CharField(verbose_name=_("order type"), max_length=32, blank=True)
+    ship_service_level = models.CharField(
+        verbose_name=_("ship service level"), max_length=64, blank=True
+    )
+    is_prime = models.BooleanField(verbose_name=_("is prime"), default=False)
+    is_business_order = models.BooleanField(verbose_name=_("is business order"), default=False)
+    is_premium_order = models.BooleanField(verbose_name=_("is premium order"), default=False)
 
-    purchase_date = models.DateTimeField()
+    purchase_date = models.DateTimeField(verbose_name=_("purchase date"))
     # Amazon's LastUpdateDate: the sync's change marker.
-    source_updated_at = models.DateTimeField()
-    earliest_ship_date = models.DateTimeField(null=True, blank=True)
-    latest_ship_date = models.DateTimeField(null=True, blank=True)
-    earliest_delivery_date = models.DateTimeField(null=True, blank=True)
-    latest_delivery_date = models.DateTimeField(null=True, blank=True)
+    source_updated_at = models.DateTimeField(verbose_name=_("source updated at"))
+    earliest_ship_date = models.DateTimeField(
+        verbose_name=_("earliest ship date"), null=True, blank=True
+    )
+    latest_ship_date = models.DateTimeField(
+        verbose_name=_("latest ship date"), null=True, blank=True
+    )
+    earliest_delivery_date = models.DateTimeField(
+        verbose_name=_("earliest delivery date"), null=True, blank=True
+    )
+    latest_delivery_date = models.DateTimeField(
+        verbose_name=_("latest delivery date"), null=True, blank=True
+    )
 
-    currency = models.CharField(max_length=3)
-    total_amount = models.DecimalField(**MONEY)
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    total_amount = models.DecimalField(verbose_name=_("total amount"), **MONEY)
 
-    buyer_name = models.CharField(max_length=200, blank=True)
+    buyer_name = models.CharField(verbose_name=_("buyer name"), max_length=200, blank=True)
     # Kept for reference only: rule R4, we never write to an Amazon buyer.
-    buyer_email = models.CharField(max_length=254, blank=True)
-    buyer_cancel_requested = models.BooleanField(default=False)
-    buyer_cancel_reason = models.CharField(max_length=200, blank=True)
-    buyer_cancel_requested_at = models.DateTimeField(null=True, blank=True)
-    shipping_address = models.JSONField(default=dict, blank=True)
+    buyer_email = models.CharField(verbose_name=_("buyer email"), max_length=254, blank=True)
+    buyer_cancel_requested = models.BooleanField(
+        verbose_name=_("buyer cancel requested"), default=False
+    )
+    buyer_cancel_reason = models.CharField(
+        verbose_name=_("buyer cancel reason"), max_length=200, blank=True
+    )
+    buyer_cancel_requested_at = models.DateTimeField(
+        verbose_name=_("buyer cancel requested at"), null=True, blank=True
+    )
+    shipping_address = models.JSONField(
+        verbose_name=_("shipping address"), default=dict, blank=True
+    )
 
     shipment_confirmation = models.CharField(
-        max_length=16, choices=ShipmentConfirmation.choices, default=ShipmentConfirmation.NONE
+        verbose_name=_("shipment confirmation"),
+        max_length=16,
+        choices=ShipmentConfirmation.choices,
+        default=ShipmentConfirmation.NONE,
     )
 
     # Policy deadlines (orders/policy.py), stored so the sweep touches only what is due; written
@@ -132,35 +175,55 @@ class Order(TenantModel):
     # orders.services.recompute_deadlines, None when the order does not need them (shipped,
     # confirmed, cancelled, AFN). The flags are set once by the sweep (with a timeline event and
     # a notification) and cleared by recompute_deadlines when they no longer hold.
-    ship_by = models.DateTimeField(null=True, blank=True)
-    confirm_by = models.DateTimeField(null=True, blank=True)
-    warn_at = models.DateTimeField(null=True, blank=True)
-    warned_at = models.DateTimeField(null=True, blank=True)
+    ship_by = models.DateTimeField(verbose_name=_("ship by"), null=True, blank=True)
+    confirm_by = models.DateTimeField(verbose_name=_("confirm by"), null=True, blank=True)
+    warn_at = models.DateTimeField(verbose_name=_("warn at"), null=True, blank=True)
+    warned_at = models.DateTimeField(verbose_name=_("warned at"), null=True, blank=True)
     verify_by = models.DateTimeField(
-        null=True, blank=True, help_text="While Pending: the end of Amazon's 21 days (rule A2)."
+        verbose_name=_("verify by"),
+        null=True,
+        blank=True,
+        help_text=_("While Pending: the end of Amazon's 21 days (rule A2)."),
     )
-    is_late = models.BooleanField(default=False, help_text="Not shipped by its ship-by date.")
+    is_late = models.BooleanField(
+        verbose_name=_("is late"), default=False, help_text=_("Not shipped by its ship-by date.")
+    )
     auto_cancel_expected = models.BooleanField(
-        default=False, help_text="Not confirmed by its deadline: Amazon cancels it (rule A8)."
+        verbose_name=_("auto cancel expected"),
+        default=False,
+        help_text=_("Not confirmed by its deadline: Amazon cancels it (rule A8)."),
     )
     pending_too_long = models.BooleanField(
-        default=False, help_text="Pending past Amazon's 21-day verification (rule A2)."
+        verbose_name=_("pending too long"),
+        default=False,
+        help_text=_("Pending past Amazon's 21-day verification (rule A2)."),
     )
 
     # The order's mirror in the merchant's Shopify store (R1, R3, R4): written only by
     # orders/shopify_mirror.py, the Shopify id in the transaction of the outbox's ack.
     shopify_state = models.CharField(
-        max_length=16, choices=ShopifyState.choices, default=ShopifyState.NOT_APPLICABLE
+        verbose_name=_("shopify state"),
+        max_length=16,
+        choices=ShopifyState.choices,
+        default=ShopifyState.NOT_APPLICABLE,
     )
-    shopify_order_id = models.CharField(max_length=100, blank=True)  # gid://shopify/Order/...
-    shopify_order_name = models.CharField(max_length=64, blank=True)  # "#1001"
-    shopify_admin_url = models.CharField(max_length=300, blank=True)
-    shopify_last_error = models.TextField(blank=True)
+    shopify_order_id = models.CharField(
+        verbose_name=_("shopify order id"), max_length=100, blank=True
+    )  # gid://shopify/Order/...
+    shopify_order_name = models.CharField(
+        verbose_name=_("shopify order name"), max_length=64, blank=True
+    )  # "#1001"
+    shopify_admin_url = models.CharField(
+        verbose_name=_("shopify admin url"), max_length=300, blank=True
+    )
+    shopify_last_error = models.TextField(verbose_name=_("shopify last error"), blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "channel", "external_id"], name="order_unique_external_id"
@@ -235,24 +298,32 @@ class Order(TenantModel):
 
 
 class OrderLine(TenantModel):
-    order = TenantForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = TenantForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines"
+    )
     # Amazon's OrderItemId.
-    external_id = models.CharField(max_length=64)
-    sku = models.CharField(max_length=200, blank=True)
-    asin = models.CharField(max_length=32, blank=True)
-    title = models.TextField(blank=True)
-    quantity_ordered = models.PositiveIntegerField(default=0)
-    quantity_shipped = models.PositiveIntegerField(default=0)
+    external_id = models.CharField(verbose_name=_("external id"), max_length=64)
+    sku = models.CharField(verbose_name=_("sku"), max_length=200, blank=True)
+    asin = models.CharField(verbose_name=_("asin"), max_length=32, blank=True)
+    title = models.TextField(verbose_name=_("title"), blank=True)
+    quantity_ordered = models.PositiveIntegerField(verbose_name=_("quantity ordered"), default=0)
+    quantity_shipped = models.PositiveIntegerField(verbose_name=_("quantity shipped"), default=0)
     # Money of the line as Amazon reports it (ItemPrice is for the whole quantity).
-    item_price = models.DecimalField(**MONEY)
-    item_tax = models.DecimalField(**MONEY)
-    shipping_price = models.DecimalField(**MONEY)
-    shipping_tax = models.DecimalField(**MONEY)
-    promotion_discount = models.DecimalField(**MONEY)
-    buyer_cancel_requested = models.BooleanField(default=False)
-    buyer_cancel_reason = models.CharField(max_length=200, blank=True)
+    item_price = models.DecimalField(verbose_name=_("item price"), **MONEY)
+    item_tax = models.DecimalField(verbose_name=_("item tax"), **MONEY)
+    shipping_price = models.DecimalField(verbose_name=_("shipping price"), **MONEY)
+    shipping_tax = models.DecimalField(verbose_name=_("shipping tax"), **MONEY)
+    promotion_discount = models.DecimalField(verbose_name=_("promotion discount"), **MONEY)
+    buyer_cancel_requested = models.BooleanField(
+        verbose_name=_("buyer cancel requested"), default=False
+    )
+    buyer_cancel_reason = models.CharField(
+        verbose_name=_("buyer cancel reason"), max_length=200, blank=True
+    )
 
     class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "order", "external_id"], name="order_line_unique_item"
@@ -265,62 +336,88 @@ class OrderLine(TenantModel):
 
 
 class EventKind(models.TextChoices):
-    IMPORTED = "imported", "Imported from Amazon"
-    STATUS_CHANGED = "status_changed", "Status changed"
-    BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", "Buyer asked to cancel"
-    DEADLINE_WARNING = "deadline_warning", "Deadline warning"
-    SHIP_BY_PASSED = "ship_by_passed", "Ship-by date passed"
-    AUTO_CANCEL_EXPECTED = "auto_cancel_expected", "Amazon cancels unconfirmed orders"
-    PENDING_TOO_LONG = "pending_too_long", "Pending for over 21 days"
-    NOTE = "note", "Note"
-    FULFILLMENT_REQUESTED = "fulfillment_requested", "Fulfillment requested"
-    FULFILLMENT_ACCEPTED = "fulfillment_accepted", "Fulfillment accepted"
-    FULFILLMENT_REJECTED = "fulfillment_rejected", "Fulfillment rejected"
-    CANCELLATION_REQUESTED = "cancellation_requested", "Cancellation requested"
-    CANCELLATION_ACCEPTED = "cancellation_accepted", "Cancellation accepted"
-    CANCELLATION_REJECTED = "cancellation_rejected", "Cancellation rejected"
-    FULFILLED = "fulfilled", "Fulfilled"
-    REVERTED = "reverted", "Reverted to unfulfilled"
-    SHIPMENT_CONFIRMED = "shipment_confirmed", "Shipment confirmed on Amazon"
-    REFUND_CREATED = "refund_created", "Refund created"
-    REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
-    REFUND_FAILED = "refund_failed", "Refund failed"
-    EXTERNAL_REFUND = "external_refund", "Refunded on Amazon"
-    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
-    OUTBOX = "outbox", "Message to a partner"
+    IMPORTED = "imported", _("Imported from Amazon")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    BUYER_CANCEL_REQUESTED = "buyer_cancel_requested", _("Buyer asked to cancel")
+    DEADLINE_WARNING = "deadline_warning", _("Deadline warning")
+    SHIP_BY_PASSED = "ship_by_passed", _("Ship-by date passed")
+    AUTO_CANCEL_EXPECTED = "auto_cancel_expected", _("Amazon cancels unconfirmed orders")
+    PENDING_TOO_LONG = "pending_too_long", _("Pending for over 21 days")
+    NOTE = "note", _("Note")
+    FULFILLMENT_REQUESTED = "fulfillment_requested", _("Fulfillment requested")
+    FULFILLMENT_ACCEPTED = "fulfillment_accepted", _("Fulfillment accepted")
+    FULFILLMENT_REJECTED = "fulfillment_rejected", _("Fulfillment rejected")
+    CANCELLATION_REQUESTED = "cancellation_requested", _("Cancellation requested")
+    CANCELLATION_ACCEPTED = "cancellation_accepted", _("Cancellation accepted")
+    CANCELLATION_REJECTED = "cancellation_rejected", _("Cancellation rejected")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    REVERTED = "reverted", _("Reverted to unfulfilled")
+    SHIPMENT_CONFIRMED = "shipment_confirmed", _("Shipment confirmed on Amazon")
+    REFUND_CREATED = "refund_created", _("Refund created")
+    REFUND_SUCCEEDED = "refund_succeeded", _("Refund succeeded")
+    REFUND_FAILED = "refund_failed", _("Refund failed")
+    EXTERNAL_REFUND = "external_refund", _("Refunded on Amazon")
+    ORDER_CANCELLED = "order_cancelled", _("Order cancelled")
+    OUTBOX = "outbox", _("Message to a partner")
 
 
 class ActorType(models.TextChoices):
-    SYSTEM = "system", "Keelson"
-    AMAZON = "amazon", "Amazon"
-    USER = "user", "Person"
-    API_KEY = "api_key", "API key"
-    FULFILLMENT_SERVICE = "fulfillment_service", "Fulfillment service"
+    SYSTEM = "system", _("Keelson")
+    AMAZON = "amazon", _("Amazon")
+    USER = "user", _("Person")
+    API_KEY = "api_key", _("API key")
+    FULFILLMENT_SERVICE = "fulfillment_service", _("Fulfillment service")
 
 
 class OrderEvent(TenantModel):
     """One entry of an order's timeline. Append-only: a trigger refuses updates."""
 
-    order = TenantForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=32, choices=EventKind.choices)
-    message = models.TextField()
-    actor_type = models.CharField(
-        max_length=24, choices=ActorType.choices, default=ActorType.SYSTEM
+    order = TenantForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="events"
     )
-    actor = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=32, choices=EventKind.choices)
+    message = models.TextField(verbose_name=_("message"))
+    actor_type = models.CharField(
+        verbose_name=_("actor type"),
+        max_length=24,
+        choices=ActorType.choices,
+        default=ActorType.SYSTEM,
+    )
+    actor = models.CharField(verbose_name=_("actor"), max_length=200, blank=True)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("actor user"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    data = models.JSONField(verbose_name=_("data"), default=dict, blank=True)
+    # The message's template and parameters (foundation.text.Text), so each reader sees it in
+    # their own language (display_message); ``message`` keeps the English text.
+    message_i18n = models.JSONField(verbose_name=_("message i18n"), default=dict, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order", "created_at"], name="order_event_timeline")]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if isinstance(self.message, Text) and not self.message_i18n:
+            self.message_i18n = self.message.to_json()
+
+    @property
+    def display_message(self) -> str:
+        """The message in the active language (the stored English text for older rows)."""
+        if not self.message_i18n:
+            return self.message
+        try:
+            return localize(Text.from_json(self.message_i18n))
+        except (KeyError, TypeError, ValueError):
+            return self.message
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:60]}"
@@ -340,23 +437,29 @@ class MarketplacePolicy(models.Model):
     use 30 days after the order date. Global (not tenant-owned): Amazon's rules, not a merchant's.
     """
 
-    marketplace_id = models.CharField(max_length=32, unique=True)
-    name = models.CharField(max_length=100)
+    marketplace_id = models.CharField(verbose_name=_("marketplace id"), max_length=32, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
     confirm_days_after_order = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(90)]
+        verbose_name=_("confirm days after order"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
     )
     confirm_business_days_after_ship_by = models.PositiveSmallIntegerField(
+        verbose_name=_("confirm business days after ship by"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
-        help_text="Amazon.co.uk: 7 (from 30 September 2020). Empty: no such rule.",
+        help_text=_("Amazon.co.uk: 7 (from 30 September 2020). Empty: no such rule."),
     )
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    updated_at = models.DateTimeField(auto_now=True)
+    time_zone = models.CharField(
+        verbose_name=_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("marketplace policy")
         ordering = ["name"]
-        verbose_name_plural = "marketplace policies"
+        verbose_name_plural = _("marketplace policies")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.marketplace_id})"
@@ -375,64 +478,98 @@ class AmazonSyncState(TenantModel):
     """
 
     class Api(models.TextChoices):
-        V0 = "v0", "Orders v0 (getOrders + getOrderItems)"
-        V2026 = "2026-01-01", "Orders 2026-01-01 (searchOrders, items included)"
+        V0 = "v0", _("Orders v0 (getOrders + getOrderItems)")
+        V2026 = "2026-01-01", _("Orders 2026-01-01 (searchOrders, items included)")
 
     account = TenantOneToOneField(
-        AmazonAccount, on_delete=models.CASCADE, related_name="sync_state"
+        AmazonAccount,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        related_name="sync_state",
     )
     # Live lane: the window in progress (None: none open).
-    window_api = models.CharField(max_length=10, choices=Api.choices, default=Api.V0)
-    window_start = models.DateTimeField(null=True, blank=True)
-    window_end = models.DateTimeField(null=True, blank=True)
-    window_token = models.TextField(blank=True)
+    window_api = models.CharField(
+        verbose_name=_("window api"), max_length=10, choices=Api.choices, default=Api.V0
+    )
+    window_start = models.DateTimeField(verbose_name=_("window start"), null=True, blank=True)
+    window_end = models.DateTimeField(verbose_name=_("window end"), null=True, blank=True)
+    window_token = models.TextField(verbose_name=_("window token"), blank=True)
     window_position = models.DateTimeField(
-        null=True, blank=True, help_text="LastUpdateDate of the last order committed."
+        verbose_name=_("window position"),
+        null=True,
+        blank=True,
+        help_text=_("LastUpdateDate of the last order committed."),
     )
     # Amazon's clock minus ours, from the last LastUpdatedBefore Amazon returned (+ 2 minutes).
-    clock_offset_seconds = models.FloatField(default=0)
+    clock_offset_seconds = models.FloatField(verbose_name=_("clock offset seconds"), default=0)
 
     # Backfill lane.
-    backfill_days = models.PositiveSmallIntegerField(default=0)
-    backfill_from = models.DateTimeField(null=True, blank=True)
+    backfill_days = models.PositiveSmallIntegerField(verbose_name=_("backfill days"), default=0)
+    backfill_from = models.DateTimeField(verbose_name=_("backfill from"), null=True, blank=True)
     backfill_to = models.DateTimeField(
-        null=True, blank=True, help_text="Amazon's LastUpdatedBefore on the first page."
+        verbose_name=_("backfill to"),
+        null=True,
+        blank=True,
+        help_text=_("Amazon's LastUpdatedBefore on the first page."),
     )
-    backfill_token = models.TextField(blank=True)
-    backfill_position = models.DateTimeField(null=True, blank=True)
-    backfill_pages = models.PositiveIntegerField(default=0)
-    backfill_orders = models.PositiveIntegerField(default=0)
-    backfill_started_at = models.DateTimeField(null=True, blank=True)
-    backfill_finished_at = models.DateTimeField(null=True, blank=True)
+    backfill_token = models.TextField(verbose_name=_("backfill token"), blank=True)
+    backfill_position = models.DateTimeField(
+        verbose_name=_("backfill position"), null=True, blank=True
+    )
+    backfill_pages = models.PositiveIntegerField(verbose_name=_("backfill pages"), default=0)
+    backfill_orders = models.PositiveIntegerField(verbose_name=_("backfill orders"), default=0)
+    backfill_started_at = models.DateTimeField(
+        verbose_name=_("backfill started at"), null=True, blank=True
+    )
+    backfill_finished_at = models.DateTimeField(
+        verbose_name=_("backfill finished at"), null=True, blank=True
+    )
 
     # Runs.
-    pages = models.PositiveBigIntegerField(default=0)
-    orders_seen = models.PositiveBigIntegerField(default=0)
-    orders_changed = models.PositiveBigIntegerField(default=0)
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveBigIntegerField(verbose_name=_("pages"), default=0)
+    orders_seen = models.PositiveBigIntegerField(verbose_name=_("orders seen"), default=0)
+    orders_changed = models.PositiveBigIntegerField(verbose_name=_("orders changed"), default=0)
+    last_run_at = models.DateTimeField(verbose_name=_("last run at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(verbose_name=_("last success at"), null=True, blank=True)
     last_change_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a page last created or changed an order."
+        verbose_name=_("last change at"),
+        null=True,
+        blank=True,
+        help_text=_("When a page last created or changed an order."),
     )
-    last_outcome = models.CharField(max_length=32, blank=True)
-    last_error = models.TextField(blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(verbose_name=_("last outcome"), max_length=32, blank=True)
+    last_error = models.TextField(verbose_name=_("last error"), blank=True)
+    last_error_at = models.DateTimeField(verbose_name=_("last error at"), null=True, blank=True)
     failures = models.PositiveSmallIntegerField(
-        default=0, help_text="Failed runs in a row (transient errors): the backoff."
+        verbose_name=_("failures"),
+        default=0,
+        help_text=_("Failed runs in a row (transient errors): the backoff."),
     )
 
     # Push lane: Amazon's ORDER_CHANGE notifications (orders/order_changes.py).
-    order_change_subscription_id = models.CharField(max_length=64, blank=True)
-    order_change_queue_arn = models.CharField(
-        max_length=1000, blank=True, help_text="The SQS queue the subscription delivers to."
+    order_change_subscription_id = models.CharField(
+        verbose_name=_("order change subscription id"), max_length=64, blank=True
     )
-    order_change_subscribed_at = models.DateTimeField(null=True, blank=True)
-    notifications_received = models.PositiveBigIntegerField(default=0)
-    last_notification_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    order_change_queue_arn = models.CharField(
+        verbose_name=_("order change queue arn"),
+        max_length=1000,
+        blank=True,
+        help_text=_("The SQS queue the subscription delivers to."),
+    )
+    order_change_subscribed_at = models.DateTimeField(
+        verbose_name=_("order change subscribed at"), null=True, blank=True
+    )
+    notifications_received = models.PositiveBigIntegerField(
+        verbose_name=_("notifications received"), default=0
+    )
+    last_notification_at = models.DateTimeField(
+        verbose_name=_("last notification at"), null=True, blank=True
+    )
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
-        verbose_name = "Amazon sync state"
+        verbose_name = _("Amazon sync state")
+        verbose_name_plural = _("Amazon sync states")
         constraints = [
             # One state per account (TenantOneToOneField: unique with the merchant).
             models.UniqueConstraint(fields=["merchant", "account"], name="amazon_sync_state_unique")

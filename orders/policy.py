@@ -37,6 +37,8 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from foundation.text import N_, When
+
 
 class Status(StrEnum):
     """Amazon's OrderStatus (the same values as ``orders.models.AmazonOrderStatus``)."""
@@ -345,25 +347,34 @@ def _all(
 def _pending_reason(t: OrderTimes, now: datetime) -> tuple[str, str]:
     if t.status == Status.PENDING_AVAILABILITY:
         return (
-            "Amazon is still verifying this order: it is a pre-order, pending until the item "
-            "is released. No action can be taken on it yet.",
+            N_(
+                "Amazon is still verifying this order: it is a pre-order, pending until the item "
+                "is released. No action can be taken on it yet."
+            ),
             "A1",
         )
     if now < hold_ends_at(t):
         return (
-            "Amazon is still verifying this order: the buyer may cancel until "
-            f"{local_text(hold_ends_at(t), t.time_zone)}. No action can be taken on it yet.",
+            N_(
+                "Amazon is still verifying this order: the buyer may cancel until %(when)s. "
+                "No action can be taken on it yet.",
+                when=When(hold_ends_at(t), t.time_zone),
+            ),
             "A1",
         )
     if pending_too_long(t, now):
         return (
-            "Amazon is still verifying this order, for more than 21 days now: do not ship it. "
-            "Amazon cancels it if payment is not approved.",
+            N_(
+                "Amazon is still verifying this order, for more than 21 days now: do not ship it. "
+                "Amazon cancels it if payment is not approved."
+            ),
             "A2",
         )
     return (
-        "Amazon is still verifying this order (payment or order details; this can take up to "
-        "21 days). Do not ship it yet, even if the buyer asks.",
+        N_(
+            "Amazon is still verifying this order (payment or order details; this can take up to "
+            "21 days). Do not ship it yet, even if the buyer asks."
+        ),
         "A2",
     )
 
@@ -379,8 +390,11 @@ def allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
                     action,
                     False,
                     ALREADY_REFUNDED_ON_AMAZON,
-                    "Already refunded on Amazon (in Seller Central): the order can no longer be "
-                    "refunded or cancelled in Keelson. Make further refunds in Seller Central.",
+                    N_(
+                        "Already refunded on Amazon (in Seller Central): the order can no "
+                        "longer be "
+                        "refunded or cancelled in Keelson. Make further refunds in Seller Central."
+                    ),
                     "R6",
                 )
     return out
@@ -392,7 +406,7 @@ def _allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
             ALL_ACTIONS,
             False,
             ORDER_READ_ONLY,
-            "Amazon fulfils this order (FBA): it is shown for reporting only.",
+            N_("Amazon fulfils this order (FBA): it is shown for reporting only."),
             "R5",
         )
     if is_amazon(t) and t.status in PENDING_STATUSES:
@@ -400,9 +414,9 @@ def _allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
         return _all(ALL_ACTIONS, False, ORDER_PENDING, reason, rule)
     if is_amazon(t) and t.status in CLOSED_STATUSES:
         text = (
-            "This order was cancelled."
+            N_("This order was cancelled.")
             if t.status == Status.CANCELED
-            else "Amazon marked this order unfulfillable."
+            else N_("Amazon marked this order unfulfillable.")
         )
         out = _all(SHIP_ACTIONS, False, ORDER_NOT_SHIPPABLE, text, "A6")
         out.update(
@@ -417,12 +431,17 @@ def _allowed_actions(t: OrderTimes, now: datetime) -> dict[Action, Decision]:
     if is_amazon(t) and t.status in SHIPPED_STATUSES:
         return _shipped_actions()
     if is_amazon(t) and t.status not in OPEN_STATUSES:
-        return _all(ALL_ACTIONS, False, INVALID_TRANSITION, f"Unknown Amazon status {t.status!r}.")
+        return _all(
+            ALL_ACTIONS,
+            False,
+            INVALID_TRANSITION,
+            N_("Unknown Amazon status %(status)s.", status=repr(t.status)),
+        )
     return _open_actions(t)
 
 
 def _shipped_actions() -> dict[Action, Decision]:
-    text = "Amazon reports this order as shipped."
+    text = N_("Amazon reports this order as shipped.")
     out = _all(SHIP_ACTIONS, False, ORDER_NOT_SHIPPABLE, text, "A6")
     refuse_cancel = (
         INVALID_TRANSITION,
@@ -451,7 +470,7 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
     for action in (Action.FULFIL, Action.MARK_FULFILLED, Action.REQUEST_FULFILLMENT):
         if fully_fulfilled:
             out[action] = Decision(
-                action, False, ORDER_NOT_SHIPPABLE, "Every item is already fulfilled.", "F7"
+                action, False, ORDER_NOT_SHIPPABLE, N_("Every item is already fulfilled."), "F7"
             )
         elif in_progress:
             rule = "F11" if action != Action.REQUEST_FULFILLMENT else "F3"
@@ -479,7 +498,7 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
             Action.CANCEL,
             False,
             INVALID_TRANSITION,
-            "Every item is fulfilled: refund the order instead.",
+            N_("Every item is fulfilled: refund the order instead."),
             "A4",
         )
     else:
@@ -494,7 +513,7 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
             Action.CANCEL_AS_REQUESTED,
             False,
             INVALID_TRANSITION,
-            "The buyer has not asked to cancel this order.",
+            N_("The buyer has not asked to cancel this order."),
             "B4",
         )
     else:
@@ -515,8 +534,10 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
             Action.REFUND,
             False,
             INVALID_TRANSITION,
-            "Nothing has shipped yet: cancel the order instead (the cancellation records its "
-            "refund).",
+            N_(
+                "Nothing has shipped yet: cancel the order instead (the cancellation records its "
+                "refund)."
+            ),
             "R7",
         )
     else:
@@ -528,14 +549,14 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
             Action.CONFIRM_SHIPMENT,
             False,
             INVALID_TRANSITION,
-            "Only Amazon orders are confirmed to Amazon.",
+            N_("Only Amazon orders are confirmed to Amazon."),
         )
     elif t.confirmation != Confirmation.NONE:
         confirm = Decision(
             Action.CONFIRM_SHIPMENT,
             False,
             INVALID_TRANSITION,
-            "The shipment confirmation was already sent to Amazon.",
+            N_("The shipment confirmation was already sent to Amazon."),
             "A7",
         )
     elif t.fulfillment not in (Fulfillment.FULFILLED, Fulfillment.PARTIALLY_FULFILLED):
@@ -543,7 +564,7 @@ def _open_actions(t: OrderTimes) -> dict[Action, Decision]:
             Action.CONFIRM_SHIPMENT,
             False,
             INVALID_TRANSITION,
-            "Nothing was fulfilled in Keelson yet: fulfil the order first.",
+            N_("Nothing was fulfilled in Keelson yet: fulfil the order first."),
             "R3",
         )
     else:
@@ -592,26 +613,31 @@ def local_text(instant: datetime, time_zone: str) -> str:
 
 def deadline_warning_message(confirm_by: datetime, time_zone: str) -> str:
     """A9's warning, with the date in the merchant's time zone."""
-    return f"Please confirm shipment by {local_text(confirm_by, time_zone)} to avoid cancellation"
+    return N_(
+        "Please confirm shipment by %(when)s to avoid cancellation",
+        when=When(confirm_by, time_zone),
+    )
 
 
 def ship_by_passed_message(ship_by: datetime, time_zone: str) -> str:
-    return (
-        f"The ship-by date ({local_text(ship_by, time_zone)}) has passed and the order has not "
-        "shipped completely: ship it, or cancel it."
+    return N_(
+        "The ship-by date (%(when)s) has passed and the order has not shipped completely: "
+        "ship it, or cancel it.",
+        when=When(ship_by, time_zone),
     )
 
 
 def auto_cancel_expected_message(confirm_by: datetime, time_zone: str) -> str:
-    return (
-        f"Shipment was not confirmed to Amazon by {local_text(confirm_by, time_zone)}: Amazon "
-        "cancels such orders automatically and the seller is not paid, even if the goods shipped."
+    return N_(
+        "Shipment was not confirmed to Amazon by %(when)s: Amazon cancels such orders "
+        "automatically and the seller is not paid, even if the goods shipped.",
+        when=When(confirm_by, time_zone),
     )
 
 
 def pending_too_long_message(purchase_date: datetime, time_zone: str) -> str:
-    return (
-        f"Amazon has been verifying this order since {local_text(purchase_date, time_zone)}, "
-        "more than 21 days: do not ship it, even if the buyer asks. Amazon cancels it if "
-        "payment is not approved."
+    return N_(
+        "Amazon has been verifying this order since %(when)s, more than 21 days: do not ship "
+        "it, even if the buyer asks. Amazon cancels it if payment is not approved.",
+        when=When(purchase_date, time_zone),
     )

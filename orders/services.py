@@ -11,8 +11,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from foundation import clock
+from foundation.text import N_, Text, When
 from integrations.amazon.marketplaces import marketplace
 from integrations.amazon.records import AmazonOrder, Money
 from notifications.models import NotificationKind
@@ -265,7 +267,7 @@ def upsert_amazon_orders(
                     merchant_id,
                     pk,
                     EventKind.IMPORTED,
-                    f"Imported from Amazon ({status}).",
+                    N_("Imported from Amazon (%(status)s).", status=status),
                     {"status": status},
                 )
             )
@@ -283,7 +285,11 @@ def upsert_amazon_orders(
                         merchant_id,
                         pk,
                         EventKind.STATUS_CHANGED,
-                        f"Amazon status changed from {old.status} to {status}.",
+                        N_(
+                            "Amazon status changed from %(status)s to %(status2)s.",
+                            status=old.status,
+                            status2=status,
+                        ),
                         {"from": old.status, "to": status},
                     )
                 )
@@ -296,7 +302,7 @@ def upsert_amazon_orders(
                     merchant_id,
                     pk,
                     EventKind.BUYER_CANCEL_REQUESTED,
-                    f"The buyer asked Amazon to cancel this order ({reason}).",
+                    N_("The buyer asked Amazon to cancel this order (%(reason)s).", reason=reason),
                     {"reason": cancel_reason},
                 )
             )
@@ -362,7 +368,16 @@ ORDER_ROW_FIELDS = (
     "verify_by",
 )
 LINE_ROW_FIELDS = ("merchant_id", "order_id", "external_id", *SYNCED_LINE_FIELDS)
-EVENT_ROW_FIELDS = ("merchant_id", "order_id", "kind", "message", "actor_type", "actor", "data")
+EVENT_ROW_FIELDS = (
+    "merchant_id",
+    "order_id",
+    "kind",
+    "message",
+    "actor_type",
+    "actor",
+    "data",
+    "message_i18n",
+)
 
 
 def _quantities_after_upsert(
@@ -469,7 +484,8 @@ def _order_row(
 
 def _event_row(merchant_id: int, order_id: int, kind: str, message: str, data: dict) -> tuple:
     """An Amazon timeline event as a row of EVENT_ROW_FIELDS."""
-    return (merchant_id, order_id, kind, message, ActorType.AMAZON, "Amazon", data)
+    i18n = message.to_json() if isinstance(message, Text) else {}
+    return (merchant_id, order_id, kind, message, ActorType.AMAZON, "Amazon", data, i18n)
 
 
 # --- policy deadlines and the sweep (orders/policy.py) ---------------------------------------
@@ -495,7 +511,7 @@ def ensure_action_allowed(order: Order, action: policy.Action, now: datetime | N
     decision = policy.allowed_actions(times, now or clock.now())[action]
     if not decision.allowed:
         cls = errors.BY_CODE.get(decision.code or "", errors.InvalidTransition)
-        raise cls(decision.reason or "This action is not allowed.", code=decision.code)
+        raise cls(decision.reason or _("This action is not allowed."), code=decision.code)
 
 
 # --- stored deadlines ------------------------------------------------------------------------
@@ -607,9 +623,12 @@ def notify_buyer_cancel_requests(merchant: Merchant, order_ids: Iterable[int]) -
     items = [
         NewNotification(
             NotificationKind.BUYER_CANCEL_REQUESTED,
-            f"Order {o.external_id}: the buyer asked to cancel",
-            f'Reason: {o.buyer_cancel_reason or "none given"}. Use "Cancel as requested by '
-            'buyer" to cancel it (with its refund), unless it has already shipped.',
+            N_("Order %(external_id)s: the buyer asked to cancel", external_id=o.external_id),
+            N_(
+                'Reason: %(value)s. Use "Cancel as requested by buyer" to cancel it (with its '
+                "refund), unless it has already shipped.",
+                value=o.buyer_cancel_reason or N_("none given"),
+            ),
             o.pk,
         )
         for o in orders
@@ -755,26 +774,26 @@ def _describe(step: str, order: Order, tz: str) -> tuple[str, dict, str]:
     """Timeline message, event data and notification title of a sweep step."""
     ref = order.external_id
     if step == "deadline_warning":
-        when = policy.local_text(order.confirm_by, tz)
+        when = When(order.confirm_by, tz)
         return (
             policy.deadline_warning_message(order.confirm_by, tz),
             {"confirm_by": order.confirm_by.isoformat(), "warn_at": order.warn_at.isoformat()},
-            f"Order {ref}: confirm shipment by {when}",
+            N_("Order %(ref)s: confirm shipment by %(when)s", ref=ref, when=when),
         )
     if step == "ship_by_passed":
         return (
             policy.ship_by_passed_message(order.ship_by, tz),
             {"ship_by": order.ship_by.isoformat()},
-            f"Order {ref} is late: its ship-by date has passed",
+            N_("Order %(ref)s is late: its ship-by date has passed", ref=ref),
         )
     if step == "auto_cancel_expected":
         return (
             policy.auto_cancel_expected_message(order.confirm_by, tz),
             {"confirm_by": order.confirm_by.isoformat()},
-            f"Order {ref}: shipment not confirmed in time, Amazon cancels it",
+            N_("Order %(ref)s: shipment not confirmed in time, Amazon cancels it", ref=ref),
         )
     return (
         policy.pending_too_long_message(order.purchase_date, tz),
         {"verify_by": order.verify_by.isoformat()},
-        f"Order {ref} has been pending for over 21 days",
+        N_("Order %(ref)s has been pending for over 21 days", ref=ref),
     )

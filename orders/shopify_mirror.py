@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from foundation.text import N_
 from integrations.amazon.marketplaces import marketplace
 from integrations.models import ShopifyWebhookReceipt
 from integrations.outbox.errors import (
@@ -120,7 +121,7 @@ def _address(data: dict) -> ShopifyAddress | None:
     if not data:
         return None
     name = (data.get("Name") or "").strip()
-    first, _, last = name.rpartition(" ")
+    first, _sep, last = name.rpartition(" ")
     region = (data.get("StateOrRegion") or "").strip()
     return ShopifyAddress(
         first_name=first,
@@ -308,11 +309,13 @@ def pause_store_on_revoked_token(message: OutboxMessage, text: str, data: dict) 
     notify_merchant(
         Merchant.objects.get(pk=store.merchant_id),
         NotificationKind.GENERAL,
-        f"Reconnect your Shopify store {store.shop_domain}",
-        "Shopify refused Keelson's access token (it was revoked, or the app lost a "
-        "permission). Nothing is lost: orders, fulfillments and refunds for the store wait in "
-        "Keelson and are written to it as soon as you connect it again with a new Admin API "
-        "access token (Merchants and access > Shopify stores > Add).",
+        N_("Reconnect your Shopify store %(shop_domain)s", shop_domain=store.shop_domain),
+        N_(
+            "Shopify refused Keelson's access token (it was revoked, or the app lost a "
+            "permission). Nothing is lost: orders, fulfillments and refunds for the store wait in "
+            "Keelson and are written to it as soon as you connect it again with a new Admin API "
+            "access token (Merchants and access > Shopify stores > Add)."
+        ),
     )
 
 

@@ -53,7 +53,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
     AmazonError,
@@ -193,7 +195,7 @@ def rewind(account: AmazonAccount, to: datetime) -> None:
     cursor moves back and its open window is dropped. Changes nothing that is already right."""
     owner = new_lease_owner()
     if not claim_lease(account.pk, owner):
-        raise LeaseBusy("The account is being synced right now; try again in a minute.")
+        raise LeaseBusy(_("The account is being synced right now; try again in a minute."))
     try:
         with transaction.atomic():
             state = _state_for(account)
@@ -205,7 +207,7 @@ def rewind(account: AmazonAccount, to: datetime) -> None:
 
 
 def _state_for(account: AmazonAccount) -> AmazonSyncState:
-    state, _ = AmazonSyncState.objects.get_or_create(
+    state, _created = AmazonSyncState.objects.get_or_create(
         account=account, defaults={"merchant_id": account.merchant_id}
     )
     return state
@@ -716,10 +718,12 @@ class _Run:
                 notify_merchant(
                     self.merchant,
                     NotificationKind.GENERAL,
-                    f"Amazon account {label}: authorisation failed",
-                    "Amazon no longer accepts Keelson's authorisation for this seller account, "
-                    "so its orders are not synced. Reconnect the account to resume; nothing is "
-                    "lost, the sync continues where it stopped.",
+                    N_("Amazon account %(label)s: authorisation failed", label=label),
+                    N_(
+                        "Amazon no longer accepts Keelson's authorisation for this seller account, "
+                        "so its orders are not synced. Reconnect the account to resume; nothing is "
+                        "lost, the sync continues where it stopped."
+                    ),
                 )
 
 
@@ -765,12 +769,18 @@ def _alert_failing(account_id: int, failures: int, message: str, next_try: datet
     notify_merchant(
         account.merchant,
         NotificationKind.GENERAL,
-        f"Amazon account {label}: the order sync keeps failing",
-        f"The last {failures} sync runs of {label} failed; the last error: {message} "
-        "Keelson keeps trying, less often each time (the next try is at "
-        f"{next_try:%Y-%m-%d %H:%M} UTC), and loses nothing: the next run that works picks up "
-        "every order changed meanwhile. Nothing for you to do unless this goes on for hours; "
-        "the dashboard shows how the sync stands.",
+        N_("Amazon account %(label)s: the order sync keeps failing", label=label),
+        N_(
+            "The last %(failures)s sync runs of %(label)s failed; the last error: %(message)s "
+            "Keelson keeps trying, less often each time (the next try is at %(next_try)s "
+            "UTC), and loses nothing: the next run that works picks up every order changed "
+            "meanwhile. Nothing for you to do unless this goes on for hours; the dashboard "
+            "shows how the sync stands.",
+            failures=failures,
+            label=label,
+            message=message,
+            next_try=format(next_try, "%Y-%m-%d %H:%M"),
+        ),
     )
 
 
@@ -806,13 +816,22 @@ def _check_can_sync(account: AmazonAccount) -> None:
     label = _account_label(account)
     if account.status != AccountStatus.ACTIVE:
         reason = {
-            AccountStatus.AUTH_FAILED: "Amazon no longer accepts its authorisation: reconnect it",
-            AccountStatus.PAUSED: "its sync is paused: set it to active first",
-            AccountStatus.DISCONNECTED: "it is disconnected: connect it again first",
-        }.get(account.status, f"its status is {account.get_status_display()}")
-        raise SyncNotPossible(f"{label} cannot sync now: {reason}.")
+            AccountStatus.AUTH_FAILED: _(
+                "%(account)s cannot sync now: Amazon no longer accepts its authorisation: "
+                "reconnect it."
+            ),
+            AccountStatus.PAUSED: _(
+                "%(account)s cannot sync now: its sync is paused: set it to active first."
+            ),
+            AccountStatus.DISCONNECTED: _(
+                "%(account)s cannot sync now: it is disconnected: connect it again first."
+            ),
+        }.get(account.status, _("%(account)s cannot sync now: its status is %(status)s."))
+        raise SyncNotPossible(reason % {"account": label, "status": account.get_status_display()})
     if not Merchant.objects.filter(pk=account.merchant_id, is_active=True).exists():
-        raise SyncNotPossible(f"{label} cannot sync now: its merchant is deactivated.")
+        raise SyncNotPossible(
+            _("%(account)s cannot sync now: its merchant is deactivated.") % {"account": label}
+        )
 
 
 def queue_sync(account_id: int, merchant_id: int, owner: str | None = None) -> bool:
@@ -867,12 +886,16 @@ def rerun_backfill(account: AmazonAccount, days: int | None = None) -> AmazonSyn
     same lease so the backfill starts at once."""
     days = default_backfill_days() if days is None else int(days)
     if not 1 <= days <= MAX_BACKFILL_DAYS:
-        raise SyncNotPossible(f"Choose between 1 and {MAX_BACKFILL_DAYS} days to backfill.")
+        raise SyncNotPossible(
+            _("Choose between 1 and %(MAX_BACKFILL_DAYS)s days to backfill.")
+            % {"MAX_BACKFILL_DAYS": MAX_BACKFILL_DAYS}
+        )
     _check_can_sync(account)
     owner = new_lease_owner()
     if not claim_lease(account.pk, owner):
         raise SyncNotPossible(
-            f"{_account_label(account)} is syncing right now; try again in a few minutes."
+            _("%(account)s is syncing right now; try again in a few minutes.")
+            % {"account": _account_label(account)}
         )
     try:
         with transaction.atomic():

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
     default = True
     name = "portal"
-    verbose_name = "Keelson portal"
+    verbose_name = _("Keelson portal")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

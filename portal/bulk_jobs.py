@@ -21,13 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from foundation.api.errors import DomainError
+from foundation.i18n import localize
 from fulfillment import services as fulfillment_services
 from orders.models import Order
 from portal.models import BulkJob, BulkJobItem, BulkJobItemStatus, BulkJobKind, BulkJobStatus
@@ -195,16 +197,18 @@ def _run_job(job_id: int) -> dict:
     actor = fulfillment_services.Actor.user(user)
     handler = HANDLERS[job.kind]
     processed = 0
-    for merchant_id in job.merchant_ids:
-        with tenant_context(merchant_id):
-            waiting = list(
-                BulkJobItem.objects.filter(job_id=job_id, status=BulkJobItemStatus.PENDING)
-                .order_by("position")
-                .values_list("pk", flat=True)
-            )
-        for item_id in waiting:
-            if process_item(job_id, item_id, merchant_id, handler, actor, access) is not None:
-                processed += 1
+    # Only the person who started the job reads its outcomes: write them in their language.
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        for merchant_id in job.merchant_ids:
+            with tenant_context(merchant_id):
+                waiting = list(
+                    BulkJobItem.objects.filter(job_id=job_id, status=BulkJobItemStatus.PENDING)
+                    .order_by("position")
+                    .values_list("pk", flat=True)
+                )
+            for item_id in waiting:
+                if process_item(job_id, item_id, merchant_id, handler, actor, access) is not None:
+                    processed += 1
     _finish(job_id, job.merchant_ids)
     job.refresh_from_db()
     return {"job": job_id, "processed": processed, "done": job.done, "failed": job.failed}
@@ -252,7 +256,7 @@ def _run(
         with transaction.atomic():  # a refusal undoes only this order's call
             return handler(item, actor)
     except DomainError as exc:
-        return Outcome(False, exc.message)
+        return Outcome(False, localize(exc.message))
     except Exception:
         logger.exception("bulk job %s: order %s failed", item.job_id, item.order_id)
         return Outcome(

@@ -16,6 +16,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from integrations.shopify.health import store_mirror_health
 from orders import dashboard as orders_dashboard
@@ -25,7 +26,7 @@ from tenants.selectors import active_api_key_counts, amazon_accounts_by_merchant
 
 Counter = Callable[[HttpRequest], int | None]
 
-NO_ORDERS_YET = "No orders synced yet"
+NO_ORDERS_YET = _("No orders synced yet")
 
 
 @dataclass
@@ -39,15 +40,22 @@ class OrderCard:
 
 
 ORDER_CARDS: list[OrderCard] = [
-    OrderCard("unshipped", "Unshipped", "Ship or cancel these (rule A4).", "local_shipping"),
-    OrderCard("at_risk", "At risk", "Confirmation deadline within days (rule A9).", "warning"),
+    OrderCard("unshipped", _("Unshipped"), _("Ship or cancel these (rule A4)."), "local_shipping"),
     OrderCard(
-        "late", "Late", "Not shipped by the ship-by date: hurts the late-shipment rate.", "schedule"
+        "at_risk", _("At risk"), _("Confirmation deadline within days (rule A9)."), "warning"
     ),
     OrderCard(
-        "buyer_cancel", "Buyer-cancel requests", "Buyers asked to cancel (rule B1).", "block"
+        "late",
+        _("Late"),
+        _("Not shipped by the ship-by date: hurts the late-shipment rate."),
+        "schedule",
     ),
-    OrderCard("pending", "Pending", "Amazon is still verifying these (rule A1).", "hourglass"),
+    OrderCard(
+        "buyer_cancel", _("Buyer-cancel requests"), _("Buyers asked to cancel (rule B1)."), "block"
+    ),
+    OrderCard(
+        "pending", _("Pending"), _("Amazon is still verifying these (rule A1)."), "hourglass"
+    ),
 ]
 
 
@@ -103,20 +111,20 @@ def shopify_mirror_context(request: HttpRequest) -> dict[str, Any]:
     out = []
     for row in rows:
         if row.status == AccountStatus.AUTH_FAILED:
-            label, variant = "Paused: reconnect", "danger"
-            detail = (
+            label, variant = _("Paused: reconnect"), "danger"
+            detail = _(
                 "Shopify refused Keelson's access token. Writes wait here and are sent once the "
                 "store is connected again with a new token."
             )
         elif row.failed:
-            label, variant = "Errors", "danger"
-            detail = "Some writes were given up: retry them from the outbox once fixed."
+            label, variant = _("Errors"), "danger"
+            detail = _("Some writes were given up: retry them from the outbox once fixed.")
         elif row.backlog and row.last_error:
-            label, variant = "Retrying", "warning"
-            detail = "Shopify did not take the last write; it is retried with back-off."
+            label, variant = _("Retrying"), "warning"
+            detail = _("Shopify did not take the last write; it is retried with back-off.")
         else:
-            label, variant = "Mirroring", "success"
-            detail = "Amazon orders, fulfillments and refunds are written as they happen."
+            label, variant = _("Mirroring"), "success"
+            detail = _("Amazon orders, fulfillments and refunds are written as they happen.")
         out.append(
             {
                 "store_id": row.store_id,

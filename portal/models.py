@@ -32,18 +32,29 @@ SAVED_VIEW_QUERY_LENGTH = 1000
 class SavedListView(models.Model):
     """A named query string of a portal list ("Save this view"), one user's, per scope."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
     # The list's URL name without the view ("orders_order" for the order list).
-    page = models.CharField(max_length=64)
+    page = models.CharField(verbose_name=_("page"), max_length=64)
     # The merchant chosen in the switcher when saved; empty: "All my merchants".
     merchant = models.ForeignKey(
-        Merchant, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Merchant,
+        verbose_name=_("merchant"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     name = models.CharField(_("name"), max_length=SAVED_VIEW_NAME_LENGTH)
-    query = models.CharField(max_length=SAVED_VIEW_QUERY_LENGTH, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    query = models.CharField(
+        verbose_name=_("query"), max_length=SAVED_VIEW_QUERY_LENGTH, blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("saved list view")
+        verbose_name_plural = _("saved list views")
         constraints = [
             models.UniqueConstraint(
                 "user", "page", Lower("name"), name="saved_view_unique_name_per_user"
@@ -69,25 +80,35 @@ class BulkJobStatus(models.TextChoices):
 class BulkJob(models.Model):
     """An action over many orders, run by a worker one order at a time (portal.bulk_jobs)."""
 
-    kind = models.CharField(max_length=32, choices=BulkJobKind.choices)
+    kind = models.CharField(verbose_name=_("kind"), max_length=32, choices=BulkJobKind.choices)
     status = models.CharField(
-        max_length=16, choices=BulkJobStatus.choices, default=BulkJobStatus.QUEUED
+        verbose_name=_("status"),
+        max_length=16,
+        choices=BulkJobStatus.choices,
+        default=BulkJobStatus.QUEUED,
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.CASCADE,
+        related_name="+",
     )
-    merchant_ids = ArrayField(models.BigIntegerField(), default=list)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    merchant_ids = ArrayField(
+        models.BigIntegerField(), verbose_name=_("merchant ids"), default=list
+    )
+    total = models.PositiveIntegerField(verbose_name=_("total"), default=0)
+    done = models.PositiveIntegerField(verbose_name=_("done"), default=0)
+    failed = models.PositiveIntegerField(verbose_name=_("failed"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     # When it was last handed to the task queue (None: the queue refused it); a job still
     # queued long after is handed again by a schedule (portal.bulk_jobs.requeue_stuck_jobs).
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(verbose_name=_("queued at"), null=True, blank=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
         indexes = [
             models.Index(fields=["created_by", "-id"], name="bulk_job_user"),
             models.Index(
@@ -118,19 +139,34 @@ class BulkJobItemStatus(models.TextChoices):
 class BulkJobItem(TenantModel):
     """One order of a bulk job: its outcome in plain words, once it is processed."""
 
-    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    order = TenantForeignKey("orders.Order", null=True, on_delete=models.SET_NULL, related_name="+")
-    order_number = models.CharField(max_length=64)  # shown even if the order is gone
-    position = models.PositiveIntegerField()
-    status = models.CharField(
-        max_length=16, choices=BulkJobItemStatus.choices, default=BulkJobItemStatus.PENDING
+    job = models.ForeignKey(
+        BulkJob, verbose_name=_("job"), on_delete=models.CASCADE, related_name="items"
     )
-    message = models.TextField(blank=True)
+    order = TenantForeignKey(
+        "orders.Order",
+        verbose_name=_("order"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    order_number = models.CharField(
+        verbose_name=_("order number"), max_length=64
+    )  # shown even if the order is gone
+    position = models.PositiveIntegerField(verbose_name=_("position"))
+    status = models.CharField(
+        verbose_name=_("status"),
+        max_length=16,
+        choices=BulkJobItemStatus.choices,
+        default=BulkJobItemStatus.PENDING,
+    )
+    message = models.TextField(verbose_name=_("message"), blank=True)
     # What the action needs besides the order (a tracking number, a note to the service).
-    payload = models.JSONField(default=dict, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(verbose_name=_("payload"), default=dict, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk job item")
+        verbose_name_plural = _("bulk job items")
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "job", "order"], name="bulk_job_item_unique_order"

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from foundation.i18n import localize
 from fulfillment.admin import shipment_from_post
 from portal import bulk_jobs, saved_views
 from portal.models import BulkJobKind
@@ -136,7 +137,7 @@ class SavedViewsAdminMixin:
                 query=query,
             )
         except saved_views.SavedViewRefused as exc:
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return HttpResponseRedirect(back + ("?" + raw.urlencode() if raw else ""))
         messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
         return HttpResponseRedirect(back + ("?" + view.query if view.query else ""))
@@ -192,7 +193,7 @@ class BulkJobActionsMixin:
         try:
             job = bulk_jobs.start_job(kind, user=request.user, orders=orders, payload=payload)
         except bulk_jobs.TooManyOrders as exc:
-            self.message_user(request, str(exc), messages.ERROR)
+            self.message_user(request, localize(exc.message), messages.ERROR)
             return None
         return HttpResponseRedirect(reverse("portal:orders_order_bulk_job", args=[job.pk]))
 

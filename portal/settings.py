@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 from portal.database import django_databases
 from portal.security import default_policy as default_csp
@@ -87,9 +88,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: Accept-Language (or the switcher's cookie); after the session, before
+    # CommonMiddleware (Django's order). The API's problem details follow it too.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's saved language wins over the browser's (blank: the browser decides).
+    "tenants.middleware.UserLanguageMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -147,6 +153,16 @@ LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:index"
 
 LANGUAGE_CODE = "en-us"
+# The portal's languages (README, "Adding a language"). Names in English here; the switcher
+# shows each in its own language. A catalogue per language in locale/ at the repository root.
+LANGUAGES = [
+    ("en", "English"),
+    ("th", "Thai"),
+    ("sv", "Swedish"),
+    ("zh-hans", "Simplified Chinese"),
+    ("vi", "Vietnamese"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -324,7 +340,7 @@ UNFOLD = {
 UNFOLD_PORTAL = {
     **_UNFOLD_COMMON,
     "SITE_HEADER": "Keelson",
-    "SITE_SUBHEADER": "Amazon and Shopify orders",
+    "SITE_SUBHEADER": _("Amazon and Shopify orders"),
     "SITE_URL": None,
     "SIDEBAR": {
         "show_search": False,

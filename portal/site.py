@@ -16,6 +16,7 @@ from django import forms
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm
 from unfold.sites import UnfoldAdminSite
 
@@ -33,10 +34,12 @@ class PortalAuthenticationForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "Please enter a correct username and password.",
+        "invalid_login": _("Please enter a correct username and password."),
         "no_merchants": (
-            "This account has no access to any merchant yet. Ask your agency or merchant "
-            "admin to invite you."
+            _(
+                "This account has no access to any merchant yet. Ask your agency or merchant "
+                "admin to invite you."
+            )
         ),
     }
 
@@ -55,7 +58,7 @@ class PortalSite(UnfoldAdminSite):
     settings_name = "UNFOLD_PORTAL"
     site_title = "Keelson"
     site_header = "Keelson"
-    index_title = "Dashboard"
+    index_title = _("Dashboard")
     index_template = "portal/dashboard.html"
     login_form = PortalAuthenticationForm
 
@@ -72,6 +75,12 @@ class PortalSite(UnfoldAdminSite):
                 "merchant/switch/",
                 self.admin_view(views.switch_merchant),
                 name="switch_merchant",
+            ),
+            path("language/", views.set_language, name="set_language"),
+            path(
+                "settings/",
+                self.admin_view(self.user_settings_view),
+                name="user_settings",
             ),
             path(
                 "notifications/",
@@ -96,6 +105,9 @@ class PortalSite(UnfoldAdminSite):
             *super().get_urls(),
         ]
 
+    def user_settings_view(self, request: HttpRequest):
+        return views.user_settings(request, self)
+
     def notifications_view(self, request: HttpRequest) -> TemplateResponse:
 
         return notification_list(request, self)
@@ -107,6 +119,8 @@ class PortalSite(UnfoldAdminSite):
         context = super().each_context(request)
         if self.has_permission(request):
             context["merchant_switcher"] = merchant_switcher_context(request)
+            context["language_switcher"] = views.language_switcher_context(request)
+            context["user_settings_url"] = reverse(f"{self.name}:user_settings")
             context["notification_badge"] = {
                 "unread": unread_badge(request),
                 "url": reverse(f"{self.name}:notifications"),
@@ -121,9 +135,9 @@ class PortalSite(UnfoldAdminSite):
 class StaffAdminSite(UnfoldAdminSite):
     """Django's admin for platform staff: superusers only (``django.contrib.admin.site``)."""
 
-    site_title = "Keelson staff"
-    site_header = "Keelson staff"
-    index_title = "All tenants"
+    site_title = _("Keelson staff")
+    site_header = _("Keelson staff")
+    index_title = _("All tenants")
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = getattr(request, "user", None)
@@ -168,10 +182,10 @@ def _navigation(site: UnfoldAdminSite, request: HttpRequest, dashboard: str) -> 
 
 
 def portal_navigation(request: HttpRequest) -> list[dict]:
-    groups = _navigation(portal_site, request, "Dashboard")
+    groups = _navigation(portal_site, request, _("Dashboard"))
     groups[0]["items"].append(
         {
-            "title": "Notifications",
+            "title": _("Notifications"),
             "icon": "notifications",
             "link": reverse(f"{portal_site.name}:notifications"),
         }
@@ -182,4 +196,4 @@ def portal_navigation(request: HttpRequest) -> list[dict]:
 def staff_navigation(request: HttpRequest) -> list[dict]:
     from django.contrib import admin
 
-    return _navigation(admin.site, request, "Staff home")
+    return _navigation(admin.site, request, _("Staff home"))

@@ -1,15 +1,23 @@
-"""Portal views outside the ModelAdmins: the merchant switcher in the header."""
+"""Portal views outside the ModelAdmins: the merchant and language switchers in the header, and
+the signed-in user's own settings page."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import Resolver404, resolve, reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenants.middleware import SESSION_MERCHANT_KEY
+from tenants.models import User
 from tenants.request_scope import allowed_merchant_ids
 from tenants.selectors import merchants_by_ids
 
@@ -37,7 +45,9 @@ def merchant_switcher_context(request: HttpRequest) -> dict[str, Any]:
             for m in merchants
         ],
         "current": current,
-        "label": current.name if current else f"All my merchants ({len(merchants)})",
+        "label": current.name
+        if current
+        else _("All my merchants (%(count)s)") % {"count": len(merchants)},
         "can_switch": len(merchants) > 1,
         "all_value": ALL_MERCHANTS,
         "action": reverse("portal:switch_merchant"),
@@ -75,11 +85,76 @@ def switch_merchant(request: HttpRequest) -> HttpResponseRedirect:
         request.session.pop(SESSION_MERCHANT_KEY, None)
     else:
         if not value.isdigit() or int(value) not in allowed_merchant_ids(request):
-            raise Http404("No such merchant.")
+            raise Http404(_("No such merchant."))
         request.session[SESSION_MERCHANT_KEY] = int(value)
     return HttpResponseRedirect(_redirect_target(request))
 
 
 def staff_environment(request: HttpRequest) -> list[str]:
     """The staff admin's header label: a reminder that it works across tenants."""
-    return ["All tenants", "warning"]
+    return [_("All tenants"), "warning"]
+
+
+def language_switcher_context(request: HttpRequest) -> dict[str, Any]:
+    """The header's language menu: each language named in itself, the active one selected."""
+    current = translation.get_language() or settings.LANGUAGE_CODE
+    return {
+        "action": reverse("portal:set_language"),
+        "languages": [
+            {
+                "code": code,
+                "name": translation.get_language_info(code)["name_local"],
+                "selected": code == current or current.startswith(code + "-"),
+            }
+            for code, _name in settings.LANGUAGES
+        ],
+    }
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponseRedirect:
+    """As Django's ``set_language`` (the cookie, for pages before sign-in), and the choice saved
+    on the user, so it follows them to other browsers and to their e-mails."""
+    code = (request.POST.get("language") or "").strip()
+    response = HttpResponseRedirect(_redirect_target(request))
+    if code not in dict(settings.LANGUAGES):
+        return response
+    if request.user.is_authenticated and request.user.language != code:
+        request.user.language = code
+        request.user.save(update_fields=["language"])
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        code,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE or request.is_secure(),
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
+
+
+class UserSettingsForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "email", "language", "email_notifications"]
+
+
+def user_settings(request: HttpRequest, site) -> TemplateResponse | HttpResponseRedirect:
+    """The signed-in user's own settings: name, e-mail, language, e-mail notifications."""
+    user = request.user
+    form = UserSettingsForm(request.POST or None, instance=user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        if user.language:
+            translation.activate(user.language)
+        messages.success(request, _("Your settings were saved."))
+        response = HttpResponseRedirect(reverse("portal:user_settings"))
+        if user.language:
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language)
+        else:
+            response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+        return response
+    context = {**site.each_context(request), "title": _("My settings"), "form": form}
+    return TemplateResponse(request, "portal/user_settings.html", context)

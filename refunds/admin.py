@@ -23,11 +23,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
 from foundation import clock
 from foundation.api.errors import DomainError
+from foundation.i18n import format_money, localize
 from fulfillment.selectors import has_fulfillment_request_in_progress
 from orders import policy as order_policy
 from orders import selectors as order_selectors
@@ -50,7 +52,7 @@ AMAZON_VARIANT = {
     "from_amazon": "warning",
 }
 CANCEL_REASON_LABELS = [
-    (policy.ADDRESS_CHANGE, "The buyer wants another address: cancel for a re-order (A5)"),
+    (policy.ADDRESS_CHANGE, _("The buyer wants another address: cancel for a re-order (A5)")),
     *((r.value, policy.CANCEL_REASON_TEXT[r]) for r in policy.CancelReason),
 ]
 
@@ -63,7 +65,8 @@ class Offer:
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return policy.money_text(amount, currency)
+    """An amount as the reader reads it (their language's conventions, the currency's digits)."""
+    return format_money(amount, currency)
 
 
 def _order_url(order_id: int, anchor: str = "refunds") -> str:
@@ -101,7 +104,7 @@ def offers(order: Order, *, can_change: bool, now: datetime | None = None) -> di
         if reason is None and key != "refund" and pending_cancel is not None:
             reason = "A cancellation is being sent to Amazon: wait for its outcome."
         if reason is None and money.balance <= 0:
-            reason = "Nothing is left to refund on this order."
+            reason = _("Nothing is left to refund on this order.")
         if reason is None and not can_change:
             reason = READ_ONLY_REASON
         url = reverse(url_name or "portal:refunds_refund_cancel", args=[order.pk])
@@ -200,7 +203,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     ]
     list_filter = ["status", "kind", "amazon_sync", "origin", "cancel_reason"]
     search_fields = ["order__external_id"]
-    search_help_text = "Order number."
+    search_help_text = _("Order number.")
     list_select_related = ["order"]
     ordering = ["-id"]
     readonly_fields = [
@@ -243,33 +246,33 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             ), False
         return super().get_search_results(request, queryset, term)
 
-    @admin.display(description="Order", ordering="order__external_id")
+    @admin.display(description=_("Order"), ordering="order__external_id")
     def order_link(self, obj: Refund) -> str:
         return format_html(
             '<a class="text-primary-600" href="{}">{}</a>', _order_url(obj.order_id), obj.order
         )
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Refund) -> str:
         return status_label(obj.get_status_display(), STATUS_VARIANT.get(obj.status))
 
-    @admin.display(description="Amazon", ordering="amazon_sync")
+    @admin.display(description=_("Amazon"), ordering="amazon_sync")
     def amazon_badge(self, obj: Refund) -> str:
         return status_label(obj.get_amazon_sync_display(), AMAZON_VARIANT.get(obj.amazon_sync))
 
-    @admin.display(description="Total", ordering="total")
+    @admin.display(description=_("Total"), ordering="total")
     def total_text(self, obj: Refund) -> str:
         return _money(obj.total, obj.currency)
 
-    @admin.display(description="Items")
+    @admin.display(description=_("Items"))
     def items_text(self, obj: Refund) -> str:
         return _money(obj.items_amount, obj.currency)
 
-    @admin.display(description="Shipping")
+    @admin.display(description=_("Shipping"))
     def shipping_text(self, obj: Refund) -> str:
         return _money(obj.shipping_amount, obj.currency)
 
-    @admin.display(description="Why it failed (or waits)")
+    @admin.display(description=_("Why it failed (or waits)"))
     def failure(self, obj: Refund) -> str:
         return obj.failure_message or "-"
 
@@ -287,6 +290,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                 ]
                 extra["refund_row"] = rows[0] if rows else None
                 extra["refund_lines"] = list(refund.lines.select_related("order_line"))
+                extra["refund_currency"] = refund.currency
         return super().changeform_view(request, object_id, form_url, extra)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -323,7 +327,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             .first()
         )
         if order is None:
-            raise Http404("No such order.")
+            raise Http404(_("No such order."))
         return order
 
     def _render(self, request, template: str, title: str, context: dict) -> TemplateResponse:
@@ -378,7 +382,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         return self._render(
             request,
             "refunds/portal/refund_form.html",
-            f"Refund order {order.external_id}",
+            _("Refund order %(external_id)s") % {"external_id": order.external_id},
             {
                 "order": order,
                 "offer": offer,
@@ -421,7 +425,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         raw_shipping = request.POST.get("shipping_amount", "").strip()
         shipping = policy.parse_amount(raw_shipping) if raw_shipping else None
         if raw_shipping and shipping is None:
-            problems.append('Shipping: the amount must be a number, like "4.99".')
+            problems.append(_('Shipping: the amount must be a number, like "4.99".'))
         if problems:
             for problem in problems:
                 messages.error(request, problem)
@@ -438,11 +442,11 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                 idempotency_key=f"portal:{request.user.pk}:{token}" if token else "",
             )
         except DomainError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, localize(exc.message))
             return None
         messages.success(
             request,
-            f"Refund of {_money(refund.total, refund.currency)} created"
+            _("Refund of %(money)s created") % {"money": _money(refund.total, refund.currency)}
             + (
                 ": it succeeds once Amazon accepts it."
                 if refund.amazon_sync == AmazonSync.PENDING
@@ -473,7 +477,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             token = request.POST.get("token", "")[:64]
             try:
                 if raw_refund and refund_amount is None:
-                    raise errors.InvalidAmount('The refund must be a number, like "12.50".')
+                    raise errors.InvalidAmount(_('The refund must be a number, like "12.50".'))
                 created = services.cancel_order(
                     order.pk,
                     actor=services.Actor.user(request.user),
@@ -486,12 +490,12 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     idempotency_key=f"portal:{request.user.pk}:{token}" if token else "",
                 )
             except DomainError as exc:
-                messages.error(request, exc.message)
+                messages.error(request, localize(exc.message))
             else:
                 messages.success(
                     request,
-                    f"Cancellation with a refund of {_money(created.total, created.currency)} "
-                    "recorded"
+                    _("Cancellation with a refund of %(money)s recorded")
+                    % {"money": _money(created.total, created.currency)}
                     + (
                         ": it takes effect once Amazon accepts it."
                         if created.amazon_sync == AmazonSync.PENDING
@@ -551,9 +555,9 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     reason=request.POST.get("reason", "")[:2000],
                 )
             except DomainError as exc:
-                messages.error(request, exc.message)
+                messages.error(request, localize(exc.message))
             else:
-                messages.success(request, "Declined: ship the order. The reason is recorded.")
+                messages.success(request, _("Declined: ship the order. The reason is recorded."))
         return HttpResponseRedirect(_order_url(order.pk))
 
     def send_again_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
@@ -564,9 +568,11 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             try:
                 services.send_again(refund.pk, actor=services.Actor.user(request.user))
             except DomainError as exc:
-                messages.error(request, exc.message)
+                messages.error(request, localize(exc.message))
             else:
-                messages.success(request, f"{refund} is being sent to Amazon.")
+                messages.success(
+                    request, _("%(refund)s is being sent to Amazon.") % {"refund": refund}
+                )
         back = request.POST.get("next") or ""
         if not back.startswith("/") or back.startswith("//"):
             back = _order_url(refund.order_id)

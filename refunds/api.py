@@ -14,6 +14,7 @@ service and shape the answer. Money is a decimal string in the order's currency.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
     OpenApiExample,
     extend_schema,
@@ -78,7 +79,7 @@ def money_input(**kwargs) -> StrictRegexField:
     return StrictRegexField(
         MONEY_PATTERN,
         max_length=24,
-        error_messages={"invalid": 'Use a decimal string, like "12.50".'},
+        error_messages={"invalid": _('Use a decimal string, like "12.50".')},
         **kwargs,
     )
 
@@ -245,7 +246,7 @@ class CancelInput(InputSerializer):
         default=None,
         min_length=1,
         max_length=500,
-        error_messages={"min_length": "Give at least one line, or leave `lines` out for all."},
+        error_messages={"min_length": _("Give at least one line, or leave `lines` out for all.")},
         help_text="Order lines whose open quantity to cancel; all of them if omitted (for "
         "`buyer_requested`: the items the buyer asked to cancel).",
     )

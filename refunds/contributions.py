@@ -5,6 +5,7 @@ buyer-cancel answer: ``orders.extensions``), and the refunds section of the orde
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
 
 from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, api_sections, extensions, shopify_mirror
@@ -45,7 +46,7 @@ def register() -> None:
         when=announcements.ON_COMMIT,
         order=200,
         rule="R6",
-        description="queue the Finances check of the changed, charged orders",
+        description=_("queue the Finances check of the changed, charged orders"),
     )
     announcements.subscribe(
         "refunds.mirror_amazon_cancellations_to_shopify",
@@ -53,7 +54,7 @@ def register() -> None:
         when=announcements.IN_TRANSACTION,
         order=310,
         rule="R7",
-        description="cancel in the Shopify store the mirrored orders Amazon cancelled",
+        description=_("cancel in the Shopify store the mirrored orders Amazon cancelled"),
     )
     api_sections.register("refunds", RefundSerializer, order_refunds)
     # Refunds and cancellations made in the merchant's Shopify admin (R6, R7).

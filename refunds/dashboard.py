@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
 from refunds import selectors
@@ -16,8 +17,8 @@ from refunds import selectors
 # The card the portal's dashboard shows (key, title, description, icon).
 CARD = (
     "inventory_cancellations",
-    "Inventory cancellations",
-    "Cancelled for no inventory in 7 days: hurts the pre-fulfillment cancel rate (rule A4).",
+    _("Inventory cancellations"),
+    _("Cancelled for no inventory in 7 days: hurts the pre-fulfillment cancel rate (rule A4)."),
     "inventory_2",
 )
 WINDOW = timedelta(days=7)

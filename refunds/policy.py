@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
+from foundation.text import N_, Amount
+
 ZERO = Decimal(0)
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "VND", "ISK", "HUF", "TWD", "UGX"})
 # Amazon marketplaces (by country) where item prices include the tax shown in ItemTax.
@@ -327,14 +329,19 @@ class Plan:
 
 def _checked_amount(value: Decimal, currency: str, field: str) -> Decimal:
     if value < 0:
-        raise RefundRefused(INVALID_AMOUNT, "An amount cannot be negative.", field)
+        raise RefundRefused(INVALID_AMOUNT, N_("An amount cannot be negative."), field)
     if not has_valid_precision(value, currency):
         digits = minor_units(currency)
-        allowed = "no decimals" if digits == 0 else f"at most {digits} decimals"
+        message = (
+            N_("%(value)s has more decimals than %(currency)s allows (no decimals).")
+            if digits == 0
+            else N_(
+                "%(value)s has more decimals than %(currency)s allows (at most %(digits)s "
+                "decimals)."
+            )
+        )
         raise RefundRefused(
-            INVALID_AMOUNT,
-            f"{value} has more decimals than {currency} allows ({allowed}).",
-            field,
+            INVALID_AMOUNT, message.bind(value=value, currency=currency, digits=digits), field
         )
     return quantize(value, currency)
 
@@ -342,7 +349,11 @@ def _checked_amount(value: Decimal, currency: str, field: str) -> Decimal:
 def _line(money: OrderMoney, line_id: int, field: str) -> LineMoney:
     line = money.lines.get(line_id)
     if line is None:
-        raise RefundRefused(UNKNOWN_LINE, f"Line {line_id} is not a line of this order.", field)
+        raise RefundRefused(
+            UNKNOWN_LINE,
+            N_("Line %(line_id)s is not a line of this order.", line_id=line_id),
+            field,
+        )
     return line
 
 
@@ -362,19 +373,23 @@ def plan_refund(
         field = f"lines[{i}]"
         line = _line(money, req.line_id, f"{field}.line")
         if req.line_id in seen:
-            raise RefundRefused(UNKNOWN_LINE, "Each line may appear once.", f"{field}.line")
+            raise RefundRefused(UNKNOWN_LINE, N_("Each line may appear once."), f"{field}.line")
         seen.add(req.line_id)
         quantity = req.quantity or 0
         left_quantity = line.refundable_quantity(per_unit)
         if quantity < 0:
             raise RefundRefused(
-                INVALID_AMOUNT, "A quantity cannot be negative.", f"{field}.quantity"
+                INVALID_AMOUNT, N_("A quantity cannot be negative."), f"{field}.quantity"
             )
         if quantity > left_quantity:
-            what = "shipped and not yet refunded" if per_unit else "not yet refunded"
+            message = (
+                N_("%(line)s: %(quantity)s asked, %(left)s shipped and not yet refunded.")
+                if per_unit
+                else N_("%(line)s: %(quantity)s asked, %(left)s not yet refunded.")
+            )
             raise RefundRefused(
                 QUANTITY_EXCEEDS_REMAINING,
-                f"{line.label}: {quantity} asked, {left_quantity} {what}.",
+                message.bind(line=line.label, quantity=quantity, left=left_quantity),
                 f"{field}.quantity",
             )
         available = line.refundable(per_unit, cur).items_only()
@@ -382,7 +397,7 @@ def plan_refund(
             if quantity == 0:
                 raise RefundRefused(
                     REFUND_AMOUNT_REQUIRED,
-                    f"{line.label}: give a quantity, or an amount to refund.",
+                    N_("%(line)s: give a quantity, or an amount to refund.", line=line.label),
                     f"{field}.amount",
                 )
             if quantity >= left_quantity:
@@ -394,8 +409,12 @@ def plan_refund(
             if amount > available.item:
                 raise RefundRefused(
                     REFUND_EXCEEDS_BALANCE,
-                    f"{line.label}: {money_text(amount, cur)} is more than the "
-                    f"{money_text(available.item, cur)} left to refund on it.",
+                    N_(
+                        "%(line)s: %(amount)s is more than the %(left)s left to refund on it.",
+                        line=line.label,
+                        amount=Amount(amount, cur),
+                        left=Amount(available.item, cur),
+                    ),
                     f"{field}.amount",
                 )
         planned[line.line_id] = PlannedLine(
@@ -411,8 +430,11 @@ def plan_refund(
         if ship > left:
             raise RefundRefused(
                 REFUND_EXCEEDS_BALANCE,
-                f"Shipping: {money_text(ship, cur)} is more than the {money_text(left, cur)} "
-                "of shipping left to refund.",
+                N_(
+                    "Shipping: %(amount)s is more than the %(amount2)s of shipping left to refund.",
+                    amount=Amount(ship, cur),
+                    amount2=Amount(left, cur),
+                ),
                 "shipping_amount",
             )
         ids = sorted(lid for lid, c in shippable.items() if c.shipping_total > 0)
@@ -446,30 +468,40 @@ def plan_cancellation(
             if line.open_quantity <= 0:
                 raise RefundRefused(
                     NOTHING_TO_CANCEL,
-                    f"{line.label}: nothing is left to cancel (shipped or cancelled already).",
+                    N_(
+                        "%(line)s: nothing is left to cancel (shipped or cancelled already).",
+                        line=line.label,
+                    ),
                     f"lines[{i}].line",
                 )
             if line not in chosen:
                 chosen.append(line)
     if not chosen:
         raise RefundRefused(
-            NOTHING_TO_CANCEL, "Nothing is left to cancel: every item shipped or was cancelled."
+            NOTHING_TO_CANCEL, N_("Nothing is left to cancel: every item shipped or was cancelled.")
         )
     full = [(line, line.cancellable(line.open_quantity, cur)) for line in chosen]
     most = sum((c.total for _, c in full), ZERO)
     if refund is None or refund == 0:
         raise RefundRefused(
             REFUND_AMOUNT_REQUIRED,
-            "Cancelling an Amazon order needs a refund of more than 0 (R7): suggested "
-            f"{money_text(most, cur)}, what the cancelled items and their shipping cost.",
+            N_(
+                "Cancelling an Amazon order needs a refund of more than 0 (R7): suggested "
+                "%(amount)s, what the cancelled items and their shipping cost.",
+                amount=Amount(most, cur),
+            ),
             "refund",
         )
     amount = _checked_amount(refund, cur, "refund")
     if amount > most:
         raise RefundRefused(
             REFUND_EXCEEDS_BALANCE,
-            f"A cancellation refunds at most what it cancels: {money_text(most, cur)} "
-            f"(asked {money_text(amount, cur)}). Refund the rest once items have shipped.",
+            N_(
+                "A cancellation refunds at most what it cancels: %(most)s (asked %(asked)s). "
+                "Refund the rest once items have shipped.",
+                most=Amount(most, cur),
+                asked=Amount(amount, cur),
+            ),
             "refund",
         )
     weights = [getattr(c, n) for _, c in full for n in Components.NAMES]
@@ -491,13 +523,16 @@ def plan_cancellation(
 def _check_total(money: OrderMoney, plan: Plan, field: str) -> None:
     if plan.total <= 0:
         raise RefundRefused(
-            REFUND_AMOUNT_REQUIRED, "A refund needs an amount of more than 0.", field
+            REFUND_AMOUNT_REQUIRED, N_("A refund needs an amount of more than 0."), field
         )
     if plan.total > money.balance:
         raise RefundRefused(
             REFUND_EXCEEDS_BALANCE,
-            f"{money_text(plan.total, money.currency)} is more than the "
-            f"{money_text(money.balance, money.currency)} left to refund on this order.",
+            N_(
+                "%(amount)s is more than the %(left)s left to refund on this order.",
+                amount=Amount(plan.total, money.currency),
+                left=Amount(money.balance, money.currency),
+            ),
             field,
         )
 
@@ -533,16 +568,16 @@ class CancelReason(StrEnum):
 
 
 CANCEL_REASON_TEXT = {
-    CancelReason.NO_INVENTORY: "No inventory (counts against your pre-fulfillment cancel rate)",
-    CancelReason.SHIPPING_ADDRESS_UNDELIVERABLE: "Shipping address undeliverable",
-    CancelReason.CUSTOMER_EXCHANGE: "Customer exchange",
-    CancelReason.BUYER_CANCELED: "Buyer cancelled",
-    CancelReason.GENERAL_ADJUSTMENT: "General adjustment",
-    CancelReason.CARRIER_CREDIT_DECISION: "Carrier credit decision",
-    CancelReason.RISK_ASSESSMENT_INFORMATION_NOT_VALID: "Risk assessment information not valid",
-    CancelReason.CARRIER_COVERAGE_FAILURE: "Carrier coverage failure",
-    CancelReason.CUSTOMER_RETURN: "Customer return",
-    CancelReason.MERCHANDISE_NOT_RECEIVED: "Merchandise not received",
+    CancelReason.NO_INVENTORY: N_("No inventory (counts against your pre-fulfillment cancel rate)"),
+    CancelReason.SHIPPING_ADDRESS_UNDELIVERABLE: N_("Shipping address undeliverable"),
+    CancelReason.CUSTOMER_EXCHANGE: N_("Customer exchange"),
+    CancelReason.BUYER_CANCELED: N_("Buyer cancelled"),
+    CancelReason.GENERAL_ADJUSTMENT: N_("General adjustment"),
+    CancelReason.CARRIER_CREDIT_DECISION: N_("Carrier credit decision"),
+    CancelReason.RISK_ASSESSMENT_INFORMATION_NOT_VALID: N_("Risk assessment information not valid"),
+    CancelReason.CARRIER_COVERAGE_FAILURE: N_("Carrier coverage failure"),
+    CancelReason.CUSTOMER_RETURN: N_("Customer return"),
+    CancelReason.MERCHANDISE_NOT_RECEIVED: N_("Merchandise not received"),
 }
 
 # Reasons the API and the portal take besides Amazon's own names.

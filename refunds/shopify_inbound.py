@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from foundation.api.errors import DomainError
+from foundation.text import N_
 from integrations.models import ShopifyWebhookReceipt
 from integrations.shopify.inbound import Failed
 from notifications.models import NotificationKind
@@ -53,7 +54,11 @@ def _report_refusal(order: Order, what: str, exc: DomainError) -> Failed:
     notify_merchant(
         Merchant.objects.get(pk=order.merchant_id),
         NotificationKind.GENERAL,
-        f"Order {order.external_id}: {what.lower()} in Shopify was refused",
+        N_(
+            "Order %(external_id)s: %(lower)s in Shopify was refused",
+            external_id=order.external_id,
+            lower=what.lower(),
+        ),
         text,
         order,
     )
@@ -102,9 +107,10 @@ def on_refund_created(receipt: ShopifyWebhookReceipt) -> str:
     except DomainError as exc:
         return _report_refusal(order, "A refund", exc)
     _made_in_shopify(refund)
-    return (
-        f"Refunded in Shopify: Keelson refund #{refund.pk} of order {order.external_id}, sent "
-        "to Amazon."
+    return N_(
+        "Refunded in Shopify: Keelson refund #%(refund)s of order %(external_id)s, sent to Amazon.",
+        refund=refund.pk,
+        external_id=order.external_id,
     )
 
 
@@ -128,7 +134,9 @@ def on_order_cancelled(receipt: ShopifyWebhookReceipt) -> str:
     except DomainError as exc:
         return _report_refusal(order, "A cancellation", exc)
     _made_in_shopify(cancellation)
-    return (
-        f"Cancelled in Shopify: order {order.external_id} cancelled on Amazon with a refund "
-        f"(Keelson #{cancellation.pk}, R7)."
+    return N_(
+        "Cancelled in Shopify: order %(external_id)s cancelled on Amazon with a refund "
+        "(Keelson #%(cancellation)s, R7).",
+        external_id=order.external_id,
+        cancellation=cancellation.pk,
     )

@@ -33,6 +33,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -147,13 +149,13 @@ class TenantScopedAdminMixin:
         """For custom views and unfold row/detail actions."""
         obj = self.get_object(request, object_id)
         if obj is None:
-            raise Http404("No such object.")
+            raise Http404(_("No such object."))
         return obj
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index with "doesn't exist"; the portal answers 404 for a
         # missing object and for another tenant's alike.
-        raise Http404(f"No {opts.verbose_name} with this id.")
+        raise Http404(_("No %(verbose_name)s with this id.") % {"verbose_name": opts.verbose_name})
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -365,9 +367,9 @@ class MerchantPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     readonly_fields = ["agency", "slug", "created_at"]
     fieldsets = [
         (None, {"fields": ["name", "agency", "slug"]}),
-        ("Region", {"fields": ["time_zone", "default_currency"]}),
-        ("Orders", {"fields": ["auto_request_fulfillment", "deadline_warning_days"]}),
-        ("Record", {"fields": ["created_at"], "classes": ["collapse"]}),
+        (_("Region"), {"fields": ["time_zone", "default_currency"]}),
+        (_("Orders"), {"fields": ["auto_request_fulfillment", "deadline_warning_days"]}),
+        (_("Record"), {"fields": ["created_at"], "classes": ["collapse"]}),
     ]
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -393,7 +395,7 @@ class ConnectionPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj) -> str:
         return status_label(obj.get_status_display(), CONNECTION_STATUS_VARIANT.get(obj.status))
 
@@ -406,7 +408,7 @@ class ConnectionPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
 
     @staticmethod
     def secret_state(value: str) -> str:
-        return "Set (hidden)" if value else "Not set"
+        return _("Set (hidden)") if value else _("Not set")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -444,7 +446,7 @@ class AmazonAccountPortalAdmin(ConnectionPortalAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["merchant", "name", "selling_partner_id", "region", "marketplace_ids"]}),
-        ("Sync", {"fields": ["status", "status_message", "sync_cursor", "connected_at"]}),
+        (_("Sync"), {"fields": ["status", "status_message", "sync_cursor", "connected_at"]}),
         (
             "Credentials",
             {
@@ -462,16 +464,16 @@ class AmazonAccountPortalAdmin(ConnectionPortalAdmin):
         ),
     ]
 
-    @admin.display(description="Marketplaces")
+    @admin.display(description=_("Marketplaces"))
     def marketplaces(self, obj: AmazonAccount) -> str:
         return ", ".join(obj.marketplace_ids) or "-"
 
-    @admin.display(description="Stored credentials")
+    @admin.display(description=_("Stored credentials"))
     def credentials(self, obj: AmazonAccount) -> str:
-        return (
-            f"Refresh token: {self.secret_state(obj.lwa_refresh_token)}; "
-            f"client secret: {self.secret_state(obj.lwa_client_secret)}"
-        )
+        return _("Refresh token: %(secret_state)s; client secret: %(secret_state2)s") % {
+            "secret_state": self.secret_state(obj.lwa_refresh_token),
+            "secret_state2": self.secret_state(obj.lwa_client_secret),
+        }
 
     def update(self, obj, changes, secrets) -> None:
         services.update_amazon_account(account=obj, changes=changes, secrets=secrets)
@@ -487,17 +489,17 @@ class ShopifyStorePortalAdmin(ConnectionPortalAdmin):
     readonly_fields = ["shop_domain", "credentials", "created_at"]
     fieldsets = [
         (None, {"fields": ["merchant", "shop_domain", "api_version", "status"]}),
-        ("Mirror", {"fields": ["inventory_behaviour"]}),
-        ("Credentials", {"fields": ["credentials", "new_access_token", "new_webhook_secret"]}),
-        ("Sandbox", {"fields": ["endpoint_override"], "classes": ["collapse"]}),
+        (_("Mirror"), {"fields": ["inventory_behaviour"]}),
+        (_("Credentials"), {"fields": ["credentials", "new_access_token", "new_webhook_secret"]}),
+        (_("Sandbox"), {"fields": ["endpoint_override"], "classes": ["collapse"]}),
     ]
 
-    @admin.display(description="Stored credentials")
+    @admin.display(description=_("Stored credentials"))
     def credentials(self, obj: ShopifyStore) -> str:
-        return (
-            f"Access token: {self.secret_state(obj.access_token)}; "
-            f"webhook secret: {self.secret_state(obj.webhook_secret)}"
-        )
+        return _("Access token: %(secret_state)s; webhook secret: %(secret_state2)s") % {
+            "secret_state": self.secret_state(obj.access_token),
+            "secret_state2": self.secret_state(obj.webhook_secret),
+        }
 
     def update(self, obj, changes, secrets) -> None:
         services.update_shopify_store(store=obj, changes=changes, secrets=secrets)
@@ -519,21 +521,21 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 
 
 class ApiKeyDisplayMixin:
-    @admin.display(description="Key")
+    @admin.display(description=_("Key"))
     def key_prefix(self, obj: ApiKey) -> str:
         return format_html('<code class="keelson-code">{}…</code>', obj.prefix)
 
-    @admin.display(description="Belongs to")
+    @admin.display(description=_("Belongs to"))
     def owner(self, obj: ApiKey) -> str:
         if obj.owner_type == ApiKeyOwner.AGENCY:
             return f"{obj.agency} (agency: all its merchants)"
         return str(obj.merchant or obj.get_owner_type_display())
 
-    @admin.display(description="Scopes")
+    @admin.display(description=_("Scopes"))
     def scope_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes) or "-"
 
-    @admin.display(description="Status", ordering="revoked_at")
+    @admin.display(description=_("Status"), ordering="revoked_at")
     def key_status(self, obj: ApiKey) -> str:
         if obj.revoked_at:
             return status_label("Revoked", "danger")
@@ -632,7 +634,7 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, MerchantOrAgencyOwnedAdminMixin, Mod
             return [(None, {"fields": ["name", "owner", "scopes"]})]
         return [
             (None, {"fields": ["name", "owner", "key_prefix", "scope_list"]}),
-            ("Use", {"fields": ["created_by", "created_at", "last_used_at", "revoked_at"]}),
+            (_("Use"), {"fields": ["created_by", "created_at", "last_used_at", "revoked_at"]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -679,16 +681,21 @@ class ApiKeyPortalAdmin(ApiKeyDisplayMixin, MerchantOrAgencyOwnedAdminMixin, Mod
 
         return reverse(f"{self.admin_site.name}:tenants_apikey_changelist")
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for key in queryset.filter(revoked_at__isnull=True):
             services.revoke_api_key(api_key=key)
             revoked += 1
         if revoked:
-            self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("Revoked %(count)s key.", "Revoked %(count)s keys.", revoked)
+                % {"count": revoked},
+                messages.SUCCESS,
+            )
         else:
-            self.message_user(request, "No active key was selected.", messages.WARNING)
+            self.message_user(request, _("No active key was selected."), messages.WARNING)
 
 
 # --- Staff admin (admin.site: superusers, across tenants) --------------------------------------
@@ -736,7 +743,7 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_superuser"]
     fieldsets = [
         *BaseUserAdmin.fieldsets,
-        ("Notifications", {"fields": ["email_notifications"]}),
+        (_("Notifications"), {"fields": ["email_notifications"]}),
     ]
 
 
@@ -784,7 +791,7 @@ class StaffConnectionAdmin(ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj) -> str:
         return status_label(obj.get_status_display(), CONNECTION_STATUS_VARIANT.get(obj.status))
 
@@ -825,8 +832,8 @@ class AmazonAccountAdmin(StaffConnectionAdmin):
             "Credentials",
             {"fields": ["new_lwa_refresh_token", "lwa_client_id", "new_lwa_client_secret"]},
         ),
-        ("Sandbox", {"fields": ["endpoint_override", "lwa_endpoint_override"]}),
-        ("Scheduler", {"fields": ["next_sync_at", "lease_owner", "lease_until"]}),
+        (_("Sandbox"), {"fields": ["endpoint_override", "lwa_endpoint_override"]}),
+        (_("Scheduler"), {"fields": ["next_sync_at", "lease_owner", "lease_until"]}),
     ]
 
     def update(self, obj, changes, secrets) -> None:
@@ -844,9 +851,9 @@ class ShopifyStoreAdmin(StaffConnectionAdmin):
     readonly_fields = ["merchant", "shop_domain", "created_at"]
     fieldsets = [
         (None, {"fields": ["merchant", "shop_domain", "api_version", "status"]}),
-        ("Mirror", {"fields": ["inventory_behaviour"]}),
-        ("Credentials", {"fields": ["new_access_token", "new_webhook_secret"]}),
-        ("Sandbox", {"fields": ["endpoint_override"]}),
+        (_("Mirror"), {"fields": ["inventory_behaviour"]}),
+        (_("Credentials"), {"fields": ["new_access_token", "new_webhook_secret"]}),
+        (_("Sandbox"), {"fields": ["endpoint_override"]}),
     ]
 
     def update(self, obj, changes, secrets) -> None:
@@ -879,13 +886,18 @@ class ApiKeyAdmin(ApiKeyDisplayMixin, ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for key in queryset.filter(revoked_at__isnull=True):
             services.revoke_api_key(api_key=key)
             revoked += 1
-        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)s key.", "Revoked %(count)s keys.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(StaffAccess)

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 
 from tenants import scope
@@ -47,13 +48,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             raise exceptions.AuthenticationFailed(
-                "Use 'Authorization: Bearer <key>' with an API key from the portal."
+                _("Use 'Authorization: Bearer <key>' with an API key from the portal.")
             )
         key = active_api_key_by_hash(hash_api_key(parts[1]))
         if key is None:
-            raise exceptions.AuthenticationFailed("This API key is unknown or was revoked.")
+            raise exceptions.AuthenticationFailed(_("This API key is unknown or was revoked."))
         if key.merchant_id and not key.merchant.is_active:
-            raise exceptions.AuthenticationFailed("The merchant of this API key is deactivated.")
+            raise exceptions.AuthenticationFailed(_("The merchant of this API key is deactivated."))
         merchant_ids = frozenset(merchants_for_api_key(key).values_list("id", flat=True))
         # The middleware restores the previous scope when the request ends.
         scope.set_scope(merchant_ids if merchant_ids else None)
@@ -86,7 +87,7 @@ class ApiKeyPrincipal:
 
 
 class HasApiKey(permissions.BasePermission):
-    message = "This endpoint needs an API key: 'Authorization: Bearer <key>'."
+    message = _("This endpoint needs an API key: 'Authorization: Bearer <key>'.")
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, ApiKey)
@@ -95,7 +96,7 @@ class HasApiKey(permissions.BasePermission):
 class HasScope(HasApiKey):
     """Requires an API key carrying the view's `required_scopes[method]` or `required_scope`."""
 
-    message = "This API key lacks the scope this operation needs."
+    message = _("This API key lacks the scope this operation needs.")
 
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
@@ -105,9 +106,9 @@ class HasScope(HasApiKey):
         needed = required_scope_for(view, request.method)
         if needed == ANY_SCOPE or needed in request.auth.scopes:
             return True
-        self.message = (
-            f"This operation needs the scope {needed}; ask for a key with it in the portal."
-        )
+        self.message = _(
+            "This operation needs the scope %(needed)s; ask for a key with it in the portal."
+        ) % {"needed": needed}
         return False
 
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantsConfig(AppConfig):
     name = "tenants"
-    verbose_name = "Merchants and access"
+    verbose_name = _("Merchants and access")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

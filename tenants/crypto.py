@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 ENCRYPTED_PREFIX = "fernet:"
 
@@ -58,7 +59,7 @@ def rotate(stored: str) -> str:
 class EncryptedTextField(models.TextField):
     """A text field stored as a Fernet token; reads give the plaintext back."""
 
-    description = "Text encrypted at rest"
+    description = _("Text encrypted at rest")
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":

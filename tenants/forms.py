@@ -25,7 +25,9 @@ from tenants.models import (
 )
 from tenants.services import SETTABLE_STATUSES
 
-WRITE_ONLY_HELP = "Stored encrypted and never shown again. Leave empty to keep the current value."
+WRITE_ONLY_HELP = _(
+    "Stored encrypted and never shown again. Leave empty to keep the current value."
+)
 
 
 def write_only_field(label: str) -> forms.CharField:
@@ -75,7 +77,7 @@ class ConnectionStatusMixin:
     def clean_status(self):
         value = self.cleaned_data["status"]
         if "status" in self.changed_data and value not in SETTABLE_STATUSES:
-            raise forms.ValidationError("Set the status to active or paused.")
+            raise forms.ValidationError(_("Set the status to active or paused."))
         return value
 
     # The write-only input that connects it again (disconnecting forgets what it holds).
@@ -123,7 +125,7 @@ class AmazonAccountForm(ConnectionStatusMixin, forms.ModelForm):
         ]
         widgets = {"marketplace_ids": UnfoldAdminTextInputWidget}
         labels = {
-            "marketplace_ids": "Marketplace IDs",
+            "marketplace_ids": _("Marketplace IDs"),
             "lwa_client_id": "LWA client ID",
             "endpoint_override": "SP-API endpoint",
             "lwa_endpoint_override": "LWA token endpoint",
@@ -136,8 +138,8 @@ class AmazonAccountForm(ConnectionStatusMixin, forms.ModelForm):
 
 
 class ShopifyStoreForm(ConnectionStatusMixin, forms.ModelForm):
-    new_access_token = write_only_field("Admin API access token")
-    new_webhook_secret = write_only_field("Webhook secret")
+    new_access_token = write_only_field(_("Admin API access token"))
+    new_webhook_secret = write_only_field(_("Webhook secret"))
     reconnect_input = "new_access_token"
 
     secret_fields = {
@@ -148,7 +150,10 @@ class ShopifyStoreForm(ConnectionStatusMixin, forms.ModelForm):
     class Meta:
         model = ShopifyStore
         fields = ["api_version", "status", "inventory_behaviour", "endpoint_override"]
-        labels = {"api_version": "Admin API version", "endpoint_override": "Admin API endpoint"}
+        labels = {
+            "api_version": _("Admin API version"),
+            "endpoint_override": _("Admin API endpoint"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -174,23 +179,25 @@ class ApiKeyCreateForm(forms.ModelForm):
     owner_choices: list[tuple[str, str]] = []
 
     owner = forms.ChoiceField(
-        label="Belongs to",
+        label=_("Belongs to"),
         widget=UnfoldAdminSelectWidget,
         help_text=(
-            "A merchant key reads and writes that merchant's data only; an agency key reaches "
-            "every merchant of the agency."
+            _(
+                "A merchant key reads and writes that merchant's data only; an agency key reaches "
+                "every merchant of the agency."
+            )
         ),
     )
     scopes = forms.MultipleChoiceField(
         choices=ApiScope.choices,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text="Grant only what the integration needs.",
+        help_text=_("Grant only what the integration needs."),
     )
 
     class Meta:
         model = ApiKey
         fields = ["name"]
-        help_texts = {"name": "What uses this key, e.g. 'Warehouse integration'."}
+        help_texts = {"name": _("What uses this key, e.g. 'Warehouse integration'.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -200,7 +207,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
     def clean_owner(self) -> str:
         value = self.cleaned_data["owner"]
-        kind, _, pk = value.partition(":")
+        kind, _sep, pk = value.partition(":")
         if kind == "merchant":
             self.cleaned_data["owner_merchant"] = Merchant.objects.get(pk=int(pk))
             self.cleaned_data["owner_agency"] = None
@@ -208,5 +215,5 @@ class ApiKeyCreateForm(forms.ModelForm):
             self.cleaned_data["owner_agency"] = Agency.objects.get(pk=int(pk))
             self.cleaned_data["owner_merchant"] = None
         else:  # pragma: no cover - the choices only hold the two kinds
-            raise forms.ValidationError("Choose who the key belongs to.")
+            raise forms.ValidationError(_("Choose who the key belongs to."))
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 
 from tenants import scope
 from tenants.models import StaffAccess
@@ -13,6 +14,26 @@ from tenants.selectors import merchant_ids_for_user
 # The portal's merchant switcher keeps the chosen merchant here; absent means "all mine".
 SESSION_MERCHANT_KEY = "keelson_merchant_id"
 STAFF_ADMIN_PREFIX = "/admin/"
+
+
+class UserLanguageMiddleware:
+    """A signed-in user's saved language (``User.language``) for the request, over the browser's.
+
+    After ``AuthenticationMiddleware`` (it needs the user) and ``LocaleMiddleware`` (which chose
+    from the cookie or Accept-Language, and sets Content-Language from whatever is active when
+    the response leaves). A blank setting leaves LocaleMiddleware's choice alone.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None else ""
+        if language and user.is_authenticated and translation.check_for_language(language):
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)
 
 
 class TenantScopeMiddleware:

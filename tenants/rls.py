@@ -185,7 +185,7 @@ def grant_application_role(sender=None, using: str = "owner", **kwargs) -> None:
     """After every migrate: the application role may use every table (RLS still applies)."""
     if using != "owner" or sender is None or sender.label != "tenants":
         return
-    role, _ = app_role_credentials()
+    role, _password = app_role_credentials()
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
         if cursor.fetchone() is None:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants.crypto import ENCRYPTED_PREFIX, EncryptedTextField, rotate
 from tenants.errors import InvalidApiKeyOwner, NotEditable, UnknownScope
@@ -72,12 +73,13 @@ def create_api_key(
 ) -> IssuedApiKey:
     """Issue an API key for an agency or a merchant (exactly one)."""
     if (agency is None) == (merchant is None):
-        raise InvalidApiKeyOwner("An API key belongs to exactly one agency or one merchant.")
+        raise InvalidApiKeyOwner(_("An API key belongs to exactly one agency or one merchant."))
     scopes = sorted(set(scopes))
     unknown = [s for s in scopes if s not in ApiScope.values]
     if unknown:
         raise UnknownScope(
-            f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(ApiScope.values)}."
+            _("Unknown scope(s): %(join)s. Known: %(join2)s.")
+            % {"join": ", ".join(unknown), "join2": ", ".join(ApiScope.values)}
         )
     raw = ApiKey.generate_raw_key()
     key = ApiKey.objects.create(

@@ -23,8 +23,11 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections
 from django.http import Http404, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from foundation.i18n import localize
 
 logger = logging.getLogger("keelson.api")
 
@@ -59,8 +62,8 @@ _GENERIC_DRF_CODES = {
     "not_acceptable",
 }
 
-NOT_FOUND_DETAIL = "No such object, or it is not visible to this key."
-SERVER_ERROR_DETAIL = (
+NOT_FOUND_DETAIL = _("No such object, or it is not visible to this key.")
+SERVER_ERROR_DETAIL = _(
     "Something went wrong on our side. It was logged; try again later, and quote reference "
     "{reference} if it persists."
 )
@@ -115,9 +118,9 @@ def problem_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": ERROR_TYPE_BASE + code,
-        "title": title or title_for(status_code),
+        "title": str(title or title_for(status_code)),
         "status": status_code,
-        "detail": detail,
+        "detail": localize(detail),
         "code": code,
     }
     if errors:
@@ -210,12 +213,15 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     """
     if isinstance(exc, DomainError):
         set_rollback()
+        # The stable code never changes; the detail (and field errors) are in the language
+        # LocaleMiddleware chose from Accept-Language. Rule messages (foundation.text.Text) are
+        # translated here, at the boundary.
         return problem(
             exc.status,
             exc.code,
-            exc.message,
-            title=exc.title,
-            errors=exc.errors,
+            localize(exc.message),
+            title=str(exc.title),
+            errors=_localized_errors(exc.errors),
             headers=exc.headers,
         )
     if isinstance(exc, Http404):
@@ -227,10 +233,10 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     elif isinstance(exc, RequestDataTooBig):
-        exc = exceptions.APIException("The request body is too large.")
+        exc = exceptions.APIException(_("The request body is too large."))
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     elif isinstance(exc, SuspiciousOperation):
-        exc = exceptions.ParseError("The request is malformed.")
+        exc = exceptions.ParseError(_("The request is malformed."))
 
     if not isinstance(exc, exceptions.APIException):
         return server_error(exc, context)
@@ -246,14 +252,23 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
 
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
-        first = next(iter(errors.values()), ["Invalid input."])[0]
-        detail = first if len(errors) == 1 else "Some fields are not valid; see errors."
+        first = next(iter(errors.values()), [_("Invalid input.")])[0]
+        detail = first if len(errors) == 1 else _("Some fields are not valid; see errors.")
         return problem(exc.status_code, "validation_error", detail, errors=errors, headers=headers)
     if isinstance(exc, exceptions.ParseError):
         return problem(exc.status_code, "validation_error", _detail_of(exc), headers=headers)
     return problem(
         exc.status_code, _code_of(exc, exc.status_code), _detail_of(exc), headers=headers
     )
+
+
+def _localized_errors(errors: dict | None) -> dict | None:
+    if not errors:
+        return errors
+    return {
+        field: [localize(m) for m in messages] if isinstance(messages, list) else localize(messages)
+        for field, messages in errors.items()
+    }
 
 
 def set_rollback() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -25,7 +26,7 @@ class StrictFilterSet(django_filters.FilterSet):
             ):
                 continue
             if name in self.data and self.data.get(name, None) in ("",):
-                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                self.form.add_error(name, _("Give a value, or leave the parameter out."))
                 valid = False
         return valid
 
@@ -69,7 +70,7 @@ class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
             # offsets beyond ±15:59, which RFC 3339 allows).
             return parsed.astimezone(UTC)
         except (OverflowError, ValueError) as exc:
-            raise forms.ValidationError("This time is out of range.") from exc
+            raise forms.ValidationError(_("This time is out of range.")) from exc
 
 
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -99,7 +100,9 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
             hint = ", ".join(sorted(known)) or "none"
             raise ValidationError(
                 {
-                    name or "(empty name)": [f"Unknown query parameter. Known: {hint}."]
+                    name or _("(empty name)"): [
+                        _("Unknown query parameter. Known: %(hint)s.") % {"hint": hint}
+                    ]
                     for name in unknown
                 }
             )
@@ -107,5 +110,5 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
             name for name in request.query_params if len(request.query_params.getlist(name)) > 1
         )
         if repeated:
-            raise ValidationError({name: ["Give this parameter once."] for name in repeated})
+            raise ValidationError({name: [_("Give this parameter once.")] for name in repeated})
         return super().filter_queryset(request, queryset, view)

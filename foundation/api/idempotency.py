@@ -54,6 +54,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Model
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
 from foundation.api.errors import DomainError, IdempotencyKeyInProgress, IdempotencyKeyReused
@@ -130,7 +131,12 @@ def is_idempotent(handler: Any) -> bool:
 def _validated_key(raw: str) -> str:
     if not 1 <= len(raw) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in raw):
         raise exceptions.ValidationError(
-            {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} printable ASCII characters, like a UUID."]}
+            {
+                HEADER: [
+                    _("Use 1 to %(MAX_KEY_LENGTH)s printable ASCII characters, like a UUID.")
+                    % {"MAX_KEY_LENGTH": MAX_KEY_LENGTH}
+                ]
+            }
         )
     return raw
 
@@ -155,7 +161,7 @@ class _Claim:
 def _claim(api_key: Model, key: str, fingerprint: str, request) -> _Claim:
     """Insert the record (we run the view) or lock the stored one (we replay or refuse)."""
     now = timezone.now()
-    for _ in range(3):
+    for _attempt in range(3):
         record_id = _insert(api_key, key, fingerprint, request, now)
         if record_id is not None:
             return _Claim(record_id=record_id)
@@ -171,8 +177,11 @@ def _claim(api_key: Model, key: str, fingerprint: str, request) -> _Claim:
             raise _in_progress()  # cannot happen: a record commits with its answer or not at all
         if existing.request_fingerprint != fingerprint:
             raise IdempotencyKeyReused(
-                f"This Idempotency-Key was first used for another request ({existing.method} "
-                f"{existing.path} with another body). Use a new key for a new request."
+                _(
+                    "This Idempotency-Key was first used for another request (%(method)s "
+                    "%(path)s with another body). Use a new key for a new request."
+                )
+                % {"method": existing.method, "path": existing.path}
             )
         return _Claim(replay=existing)
     raise _in_progress()

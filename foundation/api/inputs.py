@@ -18,6 +18,7 @@ Every request body of the API is an ``InputSerializer`` built from these fields
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -114,7 +115,7 @@ class StrictIntegerField(serializers.IntegerField):
 class StrictBooleanField(serializers.BooleanField):
     """``true`` or ``false``; ``"true"``, ``"yes"``, ``1`` and ``"on"`` are refused."""
 
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": _("Must be true or false.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, bool):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, pagination
 
-INVALID_CURSOR = "This cursor is not valid: follow the `next` or `previous` link of a page."
+INVALID_CURSOR = _("This cursor is not valid: follow the `next` or `previous` link of a page.")
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -36,7 +37,8 @@ class CursorPagination(pagination.CursorPagination):
             raise exceptions.ValidationError(
                 {
                     self.page_size_query_param: [
-                        f"Use a whole number from 1 to {self.max_page_size}."
+                        _("Use a whole number from 1 to %(max_page_size)s.")
+                        % {"max_page_size": self.max_page_size}
                     ]
                 }
             )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from foundation import clock
+from foundation.text import N_
 from fulfillment import errors, selectors, workflow
 from fulfillment.models import (
     FulfillmentLocation,
@@ -43,7 +44,7 @@ SHOPIFY_FULFILLMENT_KIND = "shopify.create_fulfillment"
 SERVICE_KEY_SCOPES = (ApiScope.FULFILLMENTS_READ, ApiScope.FULFILLMENTS_WRITE)
 
 
-INVENTORY_REMINDER = (
+INVENTORY_REMINDER = N_(
     "Check your inventory: the items are no longer with the fulfillment service's request, "
     "and its stock may differ from what Keelson shows."
 )
@@ -113,7 +114,9 @@ def _lock(fulfillment_order: FulfillmentOrder | int) -> tuple[Order, Fulfillment
     fo_id = fulfillment_order if isinstance(fulfillment_order, int) else fulfillment_order.pk
     order_id = FulfillmentOrder.objects.filter(pk=fo_id).values_list("order_id", flat=True).first()
     if order_id is None:
-        raise FulfillmentOrder.DoesNotExist(f"No fulfillment order {fo_id} in scope.")
+        raise FulfillmentOrder.DoesNotExist(
+            _("No fulfillment order %(fo_id)s in scope.") % {"fo_id": fo_id}
+        )
     order = Order.objects.select_for_update().get(pk=order_id)
     fo = (
         FulfillmentOrder.objects.select_for_update(of=("self",))
@@ -137,13 +140,13 @@ _ERRORS = {
 
 def _decide(fo: FulfillmentOrder, action: Action, actor: Actor, facts: Facts = Facts()):  # noqa: B008
     if actor.side == Side.SERVICE and actor.service_id != fo.service_id:
-        raise errors.NotYourAction("This fulfillment order is assigned to another service.")
+        raise errors.NotYourAction(_("This fulfillment order is assigned to another service."))
     decision = workflow.decide(
         action, actor.side, fo.workflow, fo.state, facts, service_name=fo.service.name
     )
     if not decision.allowed:
         cls = _ERRORS.get(decision.code or "", errors.InvalidTransition)
-        raise cls(decision.reason or "Not allowed.", code=decision.code)
+        raise cls(decision.reason or _("Not allowed."), code=decision.code)
     return decision
 
 
@@ -173,7 +176,7 @@ def _ensure_order_allows(
     if request_in_progress_ok and decision.code == policy.FULFILLMENT_REQUEST_IN_PROGRESS:
         return
     cls = errors.BY_CODE.get(decision.code or "", errors.InvalidTransition)
-    raise cls(decision.reason or "This action is not allowed.", code=decision.code)
+    raise cls(decision.reason or _("This action is not allowed."), code=decision.code)
 
 
 def _lines_text(pairs: Iterable[tuple[OrderLine, int]]) -> str:
@@ -181,8 +184,11 @@ def _lines_text(pairs: Iterable[tuple[OrderLine, int]]) -> str:
 
 
 def _with(text: str, label: str, extra: str) -> str:
+    """``text``, then ``label: extra`` when there is an extra (a note, a reason)."""
     extra = (extra or "").strip()
-    return f"{text} {label}: {extra}" if extra else text
+    if not extra:
+        return text
+    return N_("%(text)s %(label)s: %(extra)s", text=text, label=label, extra=extra)
 
 
 def refresh_fulfillment_status(order_ids: Iterable[int]) -> int:
@@ -282,16 +288,21 @@ def _submit(order: Order, fo: FulfillmentOrder, actor: Actor, note: str, auto: b
     decision = _decide(fo, Action.SUBMIT, actor)
     _ensure_service_takes_requests(order, fo)
     if not any(line.remaining_quantity for line in _fo_lines(fo)):
-        raise errors.InvalidTransition("This fulfillment order has nothing left to fulfil.")
+        raise errors.InvalidTransition(_("This fulfillment order has nothing left to fulfil."))
     _apply(fo, decision, request_note=note, submitted_at=_now(), auto_requested=auto)
     lines = [(fl.order_line, fl.remaining_quantity) for fl in _fo_lines(fo)]
-    text = f"Fulfillment requested from {fo.service.name}: {_lines_text(lines)}."
-    if auto:
-        text += " Requested automatically: the order is Unshipped and automatic fulfillment is on."
+    text = (
+        N_(
+            "Fulfillment requested from %(service)s: %(lines_text)s. Requested automatically: "
+            "the order is Unshipped and automatic fulfillment is on."
+        )
+        if auto
+        else N_("Fulfillment requested from %(service)s: %(lines_text)s.")
+    ).bind(service=fo.service.name, lines_text=_lines_text(lines))
     _event(
         order,
         EventKind.FULFILLMENT_REQUESTED,
-        _with(text, "Note", note),
+        _with(text, N_("Note"), note),
         actor,
         {"fulfillment_order": fo.pk, "service": fo.service_id, "auto": auto, "rule": "F1"},
     )
@@ -313,18 +324,23 @@ def _requested_lines(
     if requested is None:
         pairs = [(pk, qty) for pk, qty in available.items() if qty > 0]
         if not pairs:
-            raise errors.OrderNotShippable(f"Nothing is left to fulfil on this {what}.")
+            raise errors.OrderNotShippable(
+                _("Nothing is left to fulfil on this %(what)s.") % {"what": what}
+            )
         return pairs
     if not requested:
         raise errors.InvalidFulfillmentInput(
-            "Give at least one line, or leave `lines` out for all.",
-            errors={"lines": ["Give at least one line, or leave `lines` out for all."]},
+            _("Give at least one line, or leave `lines` out for all."),
+            errors={"lines": [_("Give at least one line, or leave `lines` out for all.")]},
         )
     merged: dict[int, int] = defaultdict(int)
     problems: dict[str, list[str]] = {}
     for i, (line_id, qty) in enumerate(requested):
         if line_id not in available:
-            problems[f"lines[{i}].line"] = [f"Line {line_id} is not a line of this {what}."]
+            problems[f"lines[{i}].line"] = [
+                _("Line %(line_id)s is not a line of this %(what)s.")
+                % {"line_id": line_id, "what": what}
+            ]
             continue
         merged[line_id] += available[line_id] if qty is None else qty
     if problems:
@@ -334,5 +350,7 @@ def _requested_lines(
         detail = "; ".join(
             f"line {pk}: {qty} asked, {available[pk]} left" for pk, qty in sorted(over.items())
         )
-        raise errors.QuantityExceeded(f"More than is left to fulfil ({detail}).")
+        raise errors.QuantityExceeded(
+            _("More than is left to fulfil (%(detail)s).") % {"detail": detail}
+        )
     return [(pk, qty) for pk, qty in merged.items() if qty > 0]

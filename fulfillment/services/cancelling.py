@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from foundation.text import N_
 from fulfillment import workflow
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import notices
@@ -32,9 +33,12 @@ def _cancel(
             order,
             EventKind.CANCELLATION_ACCEPTED,
             _with(
-                f"Fulfillment request to {fo.service.name} cancelled before it was accepted; "
-                "the order is unfulfilled again.",
-                "Note",
+                N_(
+                    "Fulfillment request to %(service)s cancelled before it was accepted; "
+                    "the order is unfulfilled again.",
+                    service=fo.service.name,
+                ),
+                N_("Note"),
                 note,
             ),
             actor,
@@ -52,7 +56,9 @@ def _cancel(
             order,
             EventKind.CANCELLATION_REQUESTED,
             _with(
-                f"Asked {fo.service.name} to cancel the fulfillment.", "Note to the service", note
+                N_("Asked %(service)s to cancel the fulfillment.", service=fo.service.name),
+                N_("Note to the service"),
+                note,
             ),
             actor,
             {"fulfillment_order": fo.pk, "rule": "F9"},
@@ -81,32 +87,34 @@ def stop_request_of_closed_order(order: Order, fo: FulfillmentOrder) -> bool:
         Action.CANCEL, actor.side, fo.workflow, fo.state, service_name=fo.service.name
     )
     if decision.allowed and decision.rule == "F8":
-        done = _(
+        done = N_(
             "%(service)s had not accepted the request yet: Keelson withdrew it and told "
             "%(service)s not to ship the order."
         )
     elif decision.allowed:
-        done = _(
+        done = N_(
             "Keelson asked %(service)s to cancel the fulfillment; you will be told its answer."
         )
     elif fo.state == workflow.CANCELLATION_REQUESTED:
-        done = _(
+        done = N_(
             "You had already asked %(service)s to cancel the fulfillment; you will be told its "
             "answer."
         )
     else:  # F4: a legacy request cannot be cancelled from Keelson
-        done = _(
+        done = N_(
             "%(service)s cannot be asked to cancel from Keelson: contact it to stop the "
             "shipment, then revert the order to unfulfilled (F10)."
         )
-    done = done % names
+    done = done.bind(**names)
     _event(
         order,
         EventKind.NOTE,
-        _("Amazon reports this order %(status)s while %(service)s has its fulfillment request.")
-        % names
-        + " "
-        + done,
+        N_(
+            "Amazon reports this order %(status)s while %(service)s has its fulfillment "
+            "request. %(done)s",
+            done=done,
+            **names,
+        ),
         actor,
         {"fulfillment_order": fo.pk, "warning": CLOSED_WITH_REQUEST, "rule": "F1"},
     )

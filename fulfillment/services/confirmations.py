@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_
 from fulfillment import errors, selectors
 from fulfillment.models import AmazonConfirmation, Fulfillment
 from fulfillment.services.base import (
@@ -100,9 +102,9 @@ def _confirm_one(
     order = _lock_order(order)
     if not _needs_amazon_confirmation(order):
         raise errors.InvalidTransition(
-            "Not a seller-fulfilled Amazon order: nothing to confirm on Amazon (R5)."
+            _("Not a seller-fulfilled Amazon order: nothing to confirm on Amazon (R5).")
             if order.channel == Channel.AMAZON
-            else "Only Amazon orders are confirmed to Amazon."
+            else _("Only Amazon orders are confirmed to Amazon.")
         )
     failed = list(
         OutboxMessage.objects.filter(
@@ -117,7 +119,7 @@ def _confirm_one(
         _event(
             order,
             EventKind.OUTBOX,
-            "Shipment confirmation sent to Amazon again (bulk confirmation, A7).",
+            N_("Shipment confirmation sent to Amazon again (bulk confirmation, A7)."),
             actor,
             {"outbox_message": message.pk, "fulfillment": message.payload.get("fulfillment")},
         )
@@ -130,7 +132,7 @@ def _confirm_one(
             if failed:
                 return
             raise errors.InvalidTransition(
-                "Not fulfilled yet: give a tracking number and carrier to fulfil and confirm it."
+                _("Not fulfilled yet: give a tracking number and carrier to fulfil and confirm it.")
             )
         fulfil_order(order, actor=actor, shipment=shipment)
         result.queued += 1

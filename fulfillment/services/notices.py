@@ -10,8 +10,7 @@ the order's channel id (the Amazon order id) in words a merchant uses.
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
+from foundation.text import N_, Text
 from fulfillment.models import Fulfillment, FulfillmentOrder
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
@@ -23,15 +22,22 @@ def _names(order: Order, fo: FulfillmentOrder) -> dict[str, str]:
     return {"service": fo.service.name, "order": order.external_id}
 
 
-def _said(fo: FulfillmentOrder, message: str, label: str) -> str:
+def _said(fo: FulfillmentOrder, message: str, label: Text) -> Text | str:
     message = (message or "").strip()
     if not message:
         return ""
-    return label % {"service": fo.service.name, "message": message}
+    return label.bind(service=fo.service.name, message=message)
 
 
 def _paragraphs(*parts: str) -> str:
-    return " ".join(p for p in parts if p)
+    """The parts one after the other, each in the reader's language when it is shown."""
+    kept = [p for p in parts if p]
+    if not kept:
+        return ""
+    text = kept[0]
+    for part in kept[1:]:
+        text = N_("%(before)s %(after)s", before=text, after=part)
+    return text
 
 
 def _notify(order: Order, kind: str, title: str, body: str) -> None:
@@ -43,10 +49,10 @@ def request_accepted(order: Order, fo: FulfillmentOrder, message: str) -> None:
     _notify(
         order,
         NotificationKind.FULFILLMENT_ACCEPTED,
-        _("%(service)s accepted order %(order)s") % _names(order, fo),
+        N_("%(service)s accepted order %(order)s", **_names(order, fo)),
         _paragraphs(
-            _("It is picking and packing the order; you will be told when it ships."),
-            _said(fo, message, _("Message from %(service)s: %(message)s")),
+            N_("It is picking and packing the order; you will be told when it ships."),
+            _said(fo, message, N_("Message from %(service)s: %(message)s")),
         ),
     )
 
@@ -56,11 +62,11 @@ def request_rejected(order: Order, fo: FulfillmentOrder, reason: str) -> None:
     _notify(
         order,
         NotificationKind.FULFILLMENT_REJECTED,
-        _("%(service)s rejected order %(order)s") % _names(order, fo),
+        N_("%(service)s rejected order %(order)s", **_names(order, fo)),
         _paragraphs(
-            _said(fo, reason, _("Reason given by %(service)s: %(message)s"))
-            or _("%(service)s gave no reason.") % _names(order, fo),
-            _("The order is unfulfilled again: request fulfillment again, or fulfil it yourself."),
+            _said(fo, reason, N_("Reason given by %(service)s: %(message)s"))
+            or N_("%(service)s gave no reason.", **_names(order, fo)),
+            N_("The order is unfulfilled again: request fulfillment again, or fulfil it yourself."),
         ),
     )
 
@@ -70,21 +76,22 @@ def shipped(order: Order, fo: FulfillmentOrder, fulfillment: Fulfillment, items:
     everything has shipped now)."""
     names = _names(order, fo)
     if order.fulfillment_status == FulfillmentStatus.FULFILLED:
-        title = _("%(service)s shipped order %(order)s") % names
+        title = N_("%(service)s shipped order %(order)s", **names)
     else:
-        title = _("%(service)s shipped part of order %(order)s") % names
+        title = N_("%(service)s shipped part of order %(order)s", **names)
     if fulfillment.tracking_number:
-        tracking = _("Tracking: %(carrier)s %(tracking)s.") % {
-            "carrier": fulfillment.carrier or _("carrier not given"),
-            "tracking": fulfillment.tracking_number,
-        }
+        tracking = N_(
+            "Tracking: %(carrier)s %(tracking)s.",
+            carrier=fulfillment.carrier or N_("carrier not given"),
+            tracking=fulfillment.tracking_number,
+        )
     else:
-        tracking = _("No tracking number was given.")
+        tracking = N_("No tracking number was given.")
     _notify(
         order,
         NotificationKind.FULFILLMENT_SHIPPED,
         title,
-        _paragraphs(_("Shipped: %(items)s.") % {"items": items}, tracking),
+        _paragraphs(N_("Shipped: %(items)s.", items=items), tracking),
     )
 
 
@@ -93,10 +100,10 @@ def cancellation_accepted(order: Order, fo: FulfillmentOrder, message: str) -> N
     _notify(
         order,
         NotificationKind.FULFILLMENT_CANCEL_ACCEPTED,
-        _("%(service)s cancelled the fulfillment of order %(order)s") % _names(order, fo),
+        N_("%(service)s cancelled the fulfillment of order %(order)s", **_names(order, fo)),
         _paragraphs(
-            _("What it had not shipped is unfulfilled again."),
-            _said(fo, message, _("Message from %(service)s: %(message)s")),
+            N_("What it had not shipped is unfulfilled again."),
+            _said(fo, message, N_("Message from %(service)s: %(message)s")),
         ),
     )
 
@@ -106,11 +113,11 @@ def cancellation_rejected(order: Order, fo: FulfillmentOrder, reason: str) -> No
     _notify(
         order,
         NotificationKind.FULFILLMENT_CANCEL_REJECTED,
-        _("%(service)s refused to cancel order %(order)s") % _names(order, fo),
+        N_("%(service)s refused to cancel order %(order)s", **_names(order, fo)),
         _paragraphs(
-            _said(fo, reason, _("Reason given by %(service)s: %(message)s"))
-            or _("%(service)s gave no reason.") % _names(order, fo),
-            _("Fulfillment continues: the order will ship."),
+            _said(fo, reason, N_("Reason given by %(service)s: %(message)s"))
+            or N_("%(service)s gave no reason.", **_names(order, fo)),
+            N_("Fulfillment continues: the order will ship."),
         ),
     )
 
@@ -120,6 +127,6 @@ def cancelled_by_amazon(order: Order, fo: FulfillmentOrder, what_keelson_did: st
     _notify(
         order,
         NotificationKind.CANCELLED_DURING_FULFILLMENT,
-        _("Amazon cancelled order %(order)s while it was with %(service)s") % _names(order, fo),
+        N_("Amazon cancelled order %(order)s while it was with %(service)s", **_names(order, fo)),
         what_keelson_did,
     )

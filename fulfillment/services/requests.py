@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_
 from fulfillment import errors, selectors, workflow
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import notices
@@ -68,11 +70,13 @@ def request_fulfillment(
     if not ready:
         if not selectors.active_locations([order.merchant_id]):
             raise errors.NoServiceAssigned(
-                "No fulfillment service is set up for this merchant: add one, or fulfil the "
-                "order yourself."
+                _(
+                    "No fulfillment service is set up for this merchant: add one, or fulfil the "
+                    "order yourself."
+                )
             )
         raise errors.InvalidTransition(
-            "Nothing is left to request: every item is fulfilled or already requested."
+            _("Nothing is left to request: every item is fulfilled or already requested.")
         )
     for fo in ready:
         _submit(order, fo, actor, note, auto=False)
@@ -89,7 +93,11 @@ def accept_request(
     _event(
         order,
         EventKind.FULFILLMENT_ACCEPTED,
-        _with(f"{fo.service.name} accepted the fulfillment request.", "Message", message),
+        _with(
+            N_("%(service)s accepted the fulfillment request.", service=fo.service.name),
+            N_("Message"),
+            message,
+        ),
         actor,
         {"fulfillment_order": fo.pk, "rule": "F6"},
     )
@@ -106,11 +114,14 @@ def reject_request(
     order, fo = _lock(fulfillment_order)
     decision = _decide(fo, Action.REJECT, actor)
     _apply(fo, decision, response_message=message)
-    text = f"{fo.service.name} rejected the fulfillment request."
+    text = N_("%(service)s rejected the fulfillment request.", service=fo.service.name)
     _event(
         order,
         EventKind.FULFILLMENT_REJECTED,
-        _with(text, "Reason", message) + " The order is unfulfilled again.",
+        N_(
+            "%(text)s The order is unfulfilled again.",
+            text=_with(text, N_("Reason"), message),
+        ),
         actor,
         {"fulfillment_order": fo.pk, "rule": "F6", "message": message},
     )
@@ -147,8 +158,14 @@ def accept_cancellation(
     _event(
         order,
         EventKind.CANCELLATION_ACCEPTED,
-        _with(f"{fo.service.name} accepted the cancellation.", "Message", message)
-        + " What it had not shipped is unfulfilled again.",
+        N_(
+            "%(text)s What it had not shipped is unfulfilled again.",
+            text=_with(
+                N_("%(service)s accepted the cancellation.", service=fo.service.name),
+                N_("Message"),
+                message,
+            ),
+        ),
         actor,
         {"fulfillment_order": fo.pk, "rule": "F9"},
     )
@@ -169,8 +186,14 @@ def reject_cancellation(
     _event(
         order,
         EventKind.CANCELLATION_REJECTED,
-        _with(f"{fo.service.name} rejected the cancellation.", "Reason", message)
-        + " Fulfillment continues.",
+        N_(
+            "%(text)s Fulfillment continues.",
+            text=_with(
+                N_("%(service)s rejected the cancellation.", service=fo.service.name),
+                N_("Reason"),
+                message,
+            ),
+        ),
         actor,
         {"fulfillment_order": fo.pk, "rule": "F9", "message": message},
     )
@@ -203,15 +226,21 @@ def revert_to_unfulfilled(
     decision = _decide(fo, Action.REVERT, actor, Facts(shipped=_shipped_any(fo), remains=remains))
     _apply(fo, decision)
     pairs = [(fo_lines[pk].order_line, qty) for pk, qty in wanted]
-    scope = "The order" if not remains else "Some items"
     text = (
-        f"{scope} reverted to unfulfilled ({_lines_text(pairs)}), taken back from "
-        f"{fo.service.name}'s request. {INVENTORY_REMINDER}"
-    )
+        N_(
+            "The order reverted to unfulfilled (%(lines)s), taken back from %(service)s's "
+            "request. %(reminder)s"
+        )
+        if not remains
+        else N_(
+            "Some items reverted to unfulfilled (%(lines)s), taken back from %(service)s's "
+            "request. %(reminder)s"
+        )
+    ).bind(lines=_lines_text(pairs), service=fo.service.name, reminder=INVENTORY_REMINDER)
     _event(
         order,
         EventKind.REVERTED,
-        _with(text, "Note", note),
+        _with(text, N_("Note"), note),
         actor,
         {
             "fulfillment_order": fo.pk,
@@ -231,17 +260,22 @@ def add_note(
     """F5, F12: a note from either side on the order's timeline."""
     order, fo = _lock(fulfillment_order)
     if actor.side == Side.SERVICE and actor.service_id != fo.service_id:
-        raise errors.NotYourAction("This fulfillment order is assigned to another service.")
+        raise errors.NotYourAction(_("This fulfillment order is assigned to another service."))
     message = (message or "").strip()
     if not message:
         raise errors.InvalidFulfillmentInput(
-            "A note needs a message.", errors={"message": ["This field may not be blank."]}
+            _("A note needs a message."), errors={"message": [_("This field may not be blank.")]}
         )
     who = f"{fo.service.name}" if actor.side == Side.SERVICE else actor.name
     return _event(
         order,
         EventKind.NOTE,
-        f"Note from {who} (fulfillment order #{fo.pk}): {message}",
+        N_(
+            "Note from %(who)s (fulfillment order #%(fo)s): %(message)s",
+            who=who,
+            fo=fo.pk,
+            message=message,
+        ),
         actor,
         {"fulfillment_order": fo.pk, "side": str(actor.side)},
     )

@@ -242,9 +242,9 @@ def add_location(
     default) every line no other location is assigned. An agency's service serves only its
     agency's merchants."""
     if service.merchant_id is not None and service.merchant_id != merchant.pk:
-        raise errors.InvalidFulfillmentInput("This service belongs to another merchant.")
+        raise errors.InvalidFulfillmentInput(_("This service belongs to another merchant."))
     if service.agency_id is not None and service.agency_id != merchant.agency_id:
-        raise errors.InvalidFulfillmentInput("This service belongs to another agency.")
+        raise errors.InvalidFulfillmentInput(_("This service belongs to another agency."))
     if is_default:
         FulfillmentLocation.objects.filter(merchant=merchant, is_default=True).exclude(
             service=service

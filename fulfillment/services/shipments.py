@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from foundation import clock
 from fulfillment import errors, selectors
@@ -110,17 +111,17 @@ def _validate_shipment(order: Order, shipment: ShipmentInput) -> datetime:
     ship_date = (shipment.ship_date or today).replace(microsecond=0)
     problems: dict[str, list[str]] = {}
     if ship_date < order.purchase_date.replace(microsecond=0):
-        problems["ship_date"] = ["The ship date is before the order date."]
+        problems["ship_date"] = [_("The ship date is before the order date.")]
     elif ship_date > today + timedelta(days=1):
-        problems["ship_date"] = ["The ship date is more than a day ahead."]
+        problems["ship_date"] = [_("The ship date is more than a day ahead.")]
     if _needs_amazon_confirmation(order):
         # Amazon's confirmShipment requires both (R3: every Amazon shipment is confirmed).
         if not shipment.tracking_number.strip():
             problems["tracking_number"] = [
-                "Amazon requires a tracking number to confirm the shipment (R3)."
+                _("Amazon requires a tracking number to confirm the shipment (R3).")
             ]
         if not shipment.carrier.strip():
-            problems["carrier"] = ["Amazon requires the carrier to confirm the shipment (R3)."]
+            problems["carrier"] = [_("Amazon requires the carrier to confirm the shipment (R3).")]
     if problems:
         first = next(iter(problems.values()))[0]
         raise errors.InvalidFulfillmentInput(first, errors=problems)
@@ -215,19 +216,19 @@ def _enqueue_amazon_confirmation(
     """R3: confirm this package on Amazon with the same ship date, carrier and tracking."""
     if order.amazon_account_id is None:
         fulfillment.amazon_confirmation = AmazonConfirmation.FAILED
-        fulfillment.amazon_error = "No Amazon account is linked to this order."
+        fulfillment.amazon_error = _("No Amazon account is linked to this order.")
         fulfillment.save(update_fields=["amazon_confirmation", "amazon_error"])
         _event(
             order,
             EventKind.OUTBOX,
-            "Shipment not confirmed on Amazon: no Amazon account is linked to this order.",
+            _("Shipment not confirmed on Amazon: no Amazon account is linked to this order."),
             Actor.system(),
             {"fulfillment": fulfillment.pk, "outcome": "failed"},
         )
         return
     code, name = amazon_carrier(fulfillment.carrier)
     items: dict[str, int] = defaultdict(int)
-    for line, qty, _ in pairs:
+    for line, qty, _unit in pairs:
         items[line.external_id] += qty
     enqueue(
         merchant_id=order.merchant_id,
@@ -308,8 +309,10 @@ def fulfil_order(
     fulfillment request is in progress: cancel it first (F11). Confirmed on Amazon (R3)."""
     if actor.side == Side.SERVICE:
         raise errors.NotYourAction(
-            "Fulfillment services report shipments on their fulfillment orders: POST "
-            "/fulfillment-orders/{id}/fulfillments/."
+            _(
+                "Fulfillment services report shipments on their fulfillment orders: POST "
+                "/fulfillment-orders/{id}/fulfillments/."
+            )
         )
     order = _lock_order(order)
     _ensure_order_allows(order, policy.Action.MARK_FULFILLED)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from foundation.api.errors import DomainError
 from integrations.outbox.models import OutboxMessage, OutboxStatus
@@ -38,19 +39,19 @@ SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 class ShopifyConnectionFailed(DomainError):
     code = "shopify_connection_failed"
     status = 422
-    title = "Keelson could not connect to the Shopify store"
+    title = _("Keelson could not connect to the Shopify store")
 
 
 class ShopifyStoreAlreadyConnected(DomainError):
     code = "shopify_store_already_connected"
     status = 409
-    title = "This Shopify store is already connected"
+    title = _("This Shopify store is already connected")
 
 
 class InvalidShopDomain(DomainError):
     code = "validation_error"
     status = 422
-    title = "The shop domain is not valid"
+    title = _("The shop domain is not valid")
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,31 @@ def check_connection(credentials: ShopifyCredentials) -> ConnectionCheck:
     except shopify_errors.AuthFailed:
         return ConnectionCheck(
             False,
-            "Shopify refused the access token: check that you copied the Admin API access "
-            "token of this store's custom app, and that the app is installed.",
+            _(
+                "Shopify refused the access token: check that you copied the Admin API access "
+                "token of this store's custom app, and that the app is installed."
+            ),
         )
     except shopify_errors.StoreUnavailable as exc:
         return ConnectionCheck(
             False,
-            "Shopify says this store is not available (it may be frozen, locked or not exist): "
-            f"{exc.message}",
+            _(
+                "Shopify says this store is not available (it may be frozen, locked or not "
+                "exist): %(message)s"
+            )
+            % {"message": exc.message},
         )
     except shopify_errors.ShopifyError as exc:
-        return ConnectionCheck(False, f"Shopify could not be reached: {exc.message}")
+        return ConnectionCheck(
+            False, _("Shopify could not be reached: %(message)s") % {"message": exc.message}
+        )
     except ValueError as exc:  # an endpoint the client cannot use
         return ConnectionCheck(False, str(exc))
-    return ConnectionCheck(True, f"Connected to {shop.name} ({shop.domain}).", shop)
+    return ConnectionCheck(
+        True,
+        _("Connected to %(shop)s (%(domain)s).") % {"shop": shop.name, "domain": shop.domain},
+        shop,
+    )
 
 
 def connect_store(
@@ -114,10 +126,10 @@ def connect_store(
             "name.myshopify.com address."
         )
     if not access_token.strip():
-        raise ShopifyConnectionFailed("Enter the store's Admin API access token.")
+        raise ShopifyConnectionFailed(_("Enter the store's Admin API access token."))
     if not webhook_secret.strip():
         raise ShopifyConnectionFailed(
-            "Enter the app's API secret key: Keelson checks every webhook's signature with it."
+            _("Enter the app's API secret key: Keelson checks every webhook's signature with it.")
         )
     credentials = ShopifyCredentials(
         shop_domain=domain,
@@ -136,7 +148,10 @@ def connect_store(
             .first()
         )
         if store is not None and store.status == AccountStatus.ACTIVE:
-            raise ShopifyStoreAlreadyConnected(f"{domain} is already connected to {merchant}.")
+            raise ShopifyStoreAlreadyConnected(
+                _("%(domain)s is already connected to %(merchant)s.")
+                % {"domain": domain, "merchant": merchant}
+            )
         if store is None:
             store = ShopifyStore(merchant=merchant, shop_domain=domain)
         store.access_token = credentials.access_token
@@ -149,7 +164,8 @@ def connect_store(
                 store.save()
         except IntegrityError:  # another request connected it a moment ago
             raise ShopifyStoreAlreadyConnected(
-                f"{domain} is already connected to {merchant}."
+                _("%(domain)s is already connected to %(merchant)s.")
+                % {"domain": domain, "merchant": merchant}
             ) from None
         queue_webhook_subscriptions(store)
         resend_what_waited(store)

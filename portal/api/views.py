@@ -8,6 +8,7 @@ root URLconf's error handlers: problem+json under /api/, Django's pages elsewher
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -37,9 +38,11 @@ class RedocView(SpectacularRedocView):
 
 @csrf_exempt
 def not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    detail = "No such endpoint; see /api/v1/docs/ for the reference."
+    detail = _("No such endpoint; see /api/v1/docs/ for the reference.")
     if not request.path.endswith("/"):
-        detail = f"No such endpoint. API paths end with a slash: try {request.path}/"
+        detail = _("No such endpoint. API paths end with a slash: try %(path)s/") % {
+            "path": request.path
+        }
     return problem_response(404, "not_found", detail)
 
 
@@ -49,13 +52,15 @@ def _is_api(request: HttpRequest) -> bool:
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return problem_response(400, "validation_error", "The request is malformed.")
+        return problem_response(400, "validation_error", _("The request is malformed."))
     return defaults.bad_request(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return problem_response(
-            500, "server_error", "Something went wrong on our side. It was logged; try again later."
+            500,
+            "server_error",
+            _("Something went wrong on our side. It was logged; try again later."),
         )
     return defaults.server_error(request)

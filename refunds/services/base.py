@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from foundation.api.errors import IdempotencyKeyReused
 from fulfillment.selectors import has_fulfillment_request_in_progress
@@ -114,7 +115,10 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
         return None
     if existing.order_id != order.pk or existing.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
-            "This request key was already used for another refund. Use a new key for a new request."
+            _(
+                "This request key was already used for another refund. Use a new key for a "
+                "new request."
+            )
         )
     return existing
 
@@ -157,10 +161,12 @@ def _check_not_refunded_on_amazon(order: Order) -> None:
     if external is not None:
         when = external.amazon_posted_at or external.created_at
         raise errors.AlreadyRefundedOnAmazon(
-            f"Refund failed: already refunded on Amazon ({_money(external.total, order.currency)}"
-            f" in Seller Central, {when:%Y-%m-%d}). Once Amazon refunded an order outside "
-            "Keelson it can no longer be refunded here (R6): make further refunds in Seller "
-            "Central."
+            _(
+                "Refund failed: already refunded on Amazon (%(money)s in Seller Central, "
+                "%(when)s). Once Amazon refunded an order outside Keelson it can no longer be "
+                "refunded here (R6): make further refunds in Seller Central."
+            )
+            % {"money": _money(external.total, order.currency), "when": format(when, "%Y-%m-%d")}
         )
 
 
@@ -213,7 +219,9 @@ def _create(
         with transaction.atomic():
             refund.save()
     except IntegrityError as exc:  # the same key on another order, at the same instant
-        raise IdempotencyKeyReused("This request key was already used for another refund.") from exc
+        raise IdempotencyKeyReused(
+            _("This request key was already used for another refund.")
+        ) from exc
     order_lines = OrderLine.objects.in_bulk([p.line_id for p in plan.lines])
     RefundLine.objects.bulk_create(
         [

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_, Amount
 from fulfillment.services import sync_fulfillment_orders
 from orders import policy as order_policy
 from orders.models import AmazonOrderStatus, Channel, EventKind, Order, OrderLine
@@ -24,7 +26,6 @@ from refunds.services.base import (
     _fingerprint,
     _lines_text,
     _lock_order,
-    _money,
     _refusal,
     _replay,
     refresh_financial_status,
@@ -59,7 +60,8 @@ def cancel_order(
     except ValueError:
         choices = ", ".join([policy.BUYER_REQUESTED, policy.ADDRESS_CHANGE, *policy.CancelReason])
         raise errors.InvalidRefundInput(
-            f"Unknown cancel reason {reason!r}.", errors={"reason": [f"Use one of {choices}."]}
+            _("Unknown cancel reason %(reason)s.") % {"reason": repr(reason)},
+            errors={"reason": [_("Use one of %(choices)s.") % {"choices": choices}]},
         ) from None
     buyer_requested = reason == policy.BUYER_REQUESTED
     action = (
@@ -115,8 +117,14 @@ def cancel_order(
     _event(
         order,
         EventKind.REFUND_CREATED,
-        f"Cancellation of {what}{rule}, reason {amazon_reason}, with a refund of "
-        f"{_money(created.total, order.currency)} (R7)."
+        N_(
+            "Cancellation of %(what)s%(rule)s, reason %(amazon_reason)s, with a refund of "
+            "%(money)s (R7).",
+            what=what,
+            rule=rule,
+            amazon_reason=amazon_reason,
+            money=Amount(created.total, order.currency),
+        )
         + (f" Note: {note}" if note else "")
         + sending,
         actor,
@@ -152,15 +160,16 @@ def decline_buyer_cancellation(
     order = _lock_order(order)
     reason = (reason or "").strip()
     if not order.buyer_cancel_requested:
-        raise errors.InvalidTransition("The buyer has not asked to cancel this order.")
+        raise errors.InvalidTransition(_("The buyer has not asked to cancel this order."))
     if not reason:
         raise errors.InvalidRefundInput(
-            "Say why you ship anyway.", errors={"reason": ["This field is required."]}
+            _("Say why you ship anyway."), errors={"reason": [_("This field is required.")]}
         )
     existing = selectors.buyer_cancel_resolution(order)
     if existing is not None:
         raise errors.InvalidTransition(
-            f"This request was answered already ({existing.get_outcome_display().lower()})."
+            _("This request was answered already (%(lower)s).")
+            % {"lower": existing.get_outcome_display().lower()}
         )
     resolution = BuyerCancelResolution.objects.create(
         merchant_id=order.merchant_id,
@@ -174,7 +183,10 @@ def decline_buyer_cancellation(
     _event(
         order,
         EventKind.NOTE,
-        f"The buyer's cancellation request was declined: shipping anyway. Reason: {reason}",
+        N_(
+            "The buyer's cancellation request was declined: shipping anyway. Reason: %(reason)s",
+            reason=reason,
+        ),
         actor,
         {"buyer_cancel": "declined", "rule": "B4"},
     )
@@ -191,7 +203,7 @@ def _apply_cancellation(order: Order, refund: Refund, actor: Actor) -> None:
         _event(
             order,
             EventKind.STATUS_CHANGED,
-            f"Status changed from {before} to {order.status}.",
+            N_("Status changed from %(before)s to %(status)s.", before=before, status=order.status),
             actor,
             {"from": before, "to": order.status, "refund": refund.pk},
         )

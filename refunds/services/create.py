@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_, Amount
 from orders import policy as order_policy
 from orders.models import EventKind, Order
 from refunds import errors, policy, selectors
@@ -23,7 +25,6 @@ from refunds.services.base import (
     _fingerprint,
     _lines_text,
     _lock_order,
-    _money,
     _refusal,
     _replay,
 )
@@ -63,7 +64,8 @@ def create_refund(
     _check_order_allows(order, order_policy.Action.REFUND)
     if reason not in {r.value for r in policy.AdjustmentReason}:
         raise errors.InvalidRefundInput(
-            f"Unknown reason {reason!r}.", errors={"reason": ["Use one of Amazon's reasons."]}
+            _("Unknown reason %(reason)s.") % {"reason": repr(reason)},
+            errors={"reason": [_("Use one of Amazon's reasons.")]},
         )
     money = selectors.order_money(order)
     if money.charged_per_shipped_unit:
@@ -96,8 +98,13 @@ def create_refund(
     _event(
         order,
         EventKind.REFUND_CREATED,
-        f"Refund of {_money(refund.total, order.currency)} created ({_lines_text(refund)}; "
-        f"shipping {_money(refund.shipping_amount, order.currency)}; reason {reason})."
+        N_(
+            "Refund of %(money)s created (%(lines_text)s; shipping %(money2)s; reason %(reason)s).",
+            money=Amount(refund.total, order.currency),
+            lines_text=_lines_text(refund),
+            money2=Amount(refund.shipping_amount, order.currency),
+            reason=reason,
+        )
         + (f" Note: {note}" if note else "")
         + sending,
         actor,

@@ -12,12 +12,13 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from foundation.text import N_, Amount
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
 from orders.models import ActorType, EventKind, Order, OrderLine
 from refunds import policy, selectors
 from refunds.models import AmazonSync, Refund, RefundKind, RefundLine, RefundOrigin, RefundStatus
-from refunds.services.base import AMAZON, _event, _lock_order, _money, refresh_financial_status
+from refunds.services.base import AMAZON, _event, _lock_order, refresh_financial_status
 from tenants.models import Merchant
 
 
@@ -139,10 +140,10 @@ def _record_external(order: Order, event: policy.AmazonRefundEvent, posted) -> R
             for item_id, comps, quantity in event.items
         ]
     )
-    message = (
-        f"Refunded on Amazon, outside Keelson (Seller Central): {_money(refund.total, cur)}. "
-        "It is recorded here so reports are right; the order can no longer be refunded in "
-        "Keelson (R6)."
+    message = N_(
+        "Refunded on Amazon, outside Keelson (Seller Central): %(money)s. It is recorded here "
+        "so reports are right; the order can no longer be refunded in Keelson (R6).",
+        money=Amount(refund.total, cur),
     )
     _event(
         order,
@@ -154,7 +155,11 @@ def _record_external(order: Order, event: policy.AmazonRefundEvent, posted) -> R
     notify_merchant(
         Merchant.objects.get(pk=order.merchant_id),
         NotificationKind.GENERAL,
-        f"Order {order.external_id} was refunded on Amazon ({_money(refund.total, cur)})",
+        N_(
+            "Order %(external_id)s was refunded on Amazon (%(money)s)",
+            external_id=order.external_id,
+            money=Amount(refund.total, cur),
+        ),
         message,
         order,
     )

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from foundation.text import N_, Amount
 from integrations.outbox.models import OutboxStatus
 from integrations.outbox.services import retry_message
 from notifications.models import NotificationKind
@@ -43,7 +45,7 @@ from tenants.models import Merchant
 def _locked_refund(refund_id: int) -> tuple[Order, Refund]:
     order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
     if order_id is None:
-        raise Refund.DoesNotExist(f"No refund {refund_id} in scope.")
+        raise Refund.DoesNotExist(_("No refund %(refund_id)s in scope.") % {"refund_id": refund_id})
     order = _lock_order(order_id)
     return order, Refund.objects.select_for_update().get(pk=refund_id)
 
@@ -109,8 +111,13 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
         _event(
             order,
             EventKind.ORDER_CANCELLED,
-            f"Amazon cancelled {what} (reason {refund.cancel_reason}); the refund of "
-            f"{_money(refund.total, cur)} is recorded.",
+            N_(
+                "Amazon cancelled %(what)s (reason %(cancel_reason)s); the refund of "
+                "%(money)s is recorded.",
+                what=what,
+                cancel_reason=refund.cancel_reason,
+                money=Amount(refund.total, cur),
+            ),
             AMAZON,
             {"refund": refund.pk, "feed": refund.amazon_feed_id, "rule": "R7"},
         )
@@ -120,7 +127,11 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
         _event(
             order,
             EventKind.REFUND_SUCCEEDED,
-            f"Amazon accepted the refund of {_money(refund.total, cur)}{already}.",
+            N_(
+                "Amazon accepted the refund of %(money)s%(already)s.",
+                money=Amount(refund.total, cur),
+                already=already,
+            ),
             AMAZON,
             {"refund": refund.pk, "feed": refund.amazon_feed_id},
         )
@@ -207,7 +218,12 @@ def _notify_failure(order: Order, refund: Refund, what: str) -> None:
     notify_merchant(
         Merchant.objects.get(pk=order.merchant_id),
         NotificationKind.GENERAL,
-        f"Order {order.external_id}: {what}: {_short(refund.failure_message)}",
+        N_(
+            "Order %(external_id)s: %(what)s: %(short)s",
+            external_id=order.external_id,
+            what=what,
+            short=_short(refund.failure_message),
+        ),
         refund.failure_message,
         order,
     )
@@ -230,18 +246,29 @@ def send_again(refund: Refund | int, *, actor: Actor) -> Refund:
         AmazonSync.SUBMITTED,
     ):
         raise errors.InvalidTransition(
-            f"This {'cancellation' if refund.is_cancellation else 'refund'} is "
-            f"{refund.get_status_display().lower()} ({refund.get_amazon_sync_display()}): there "
-            "is nothing to send again."
+            (
+                _(
+                    "This cancellation is %(status)s (%(amazon_sync)s): there is nothing to "
+                    "send again."
+                )
+                if refund.is_cancellation
+                else _(
+                    "This refund is %(status)s (%(amazon_sync)s): there is nothing to send again."
+                )
+            )
+            % {
+                "status": refund.get_status_display().lower(),
+                "amazon_sync": refund.get_amazon_sync_display(),
+            }
         )
     hold = amazon_hold_reason(order)
     if hold:
         raise errors.AmazonAccountNotConnected(
-            f"Cannot send it now: {hold}. Connect it again first."
+            _("Cannot send it now: %(hold)s. Connect it again first.") % {"hold": hold}
         )
     message = selectors.outbox_message_for(refund)
     if message is None:
-        raise errors.InvalidTransition("Nothing was queued for Amazon for it.")
+        raise errors.InvalidTransition(_("Nothing was queued for Amazon for it."))
     refund.amazon_sync = AmazonSync.SUBMITTED if refund.amazon_feed_id else AmazonSync.PENDING
     refund.failure_code = ""
     refund.failure_message = ""

@@ -33,7 +33,7 @@ def test_a_failed_message_shows_its_error_and_is_retried(make_merchant, make_use
         {"action": "retry_failed", "_selected_action": [failed.pk]},
         follow=True,
     )
-    assert "Sending 1 message(s) again" in response.content.decode()
+    assert "Sending 1 message again" in response.content.decode()
     with tenant_context(merchant):
         assert OutboxMessage.objects.get(pk=failed.pk).status == "pending"
 

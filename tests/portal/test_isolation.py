@@ -111,6 +111,8 @@ SITE_PAGES_WITHOUT_TENANT_DATA = {
     "autocomplete",  # Django's: asks the (scoped) ModelAdmin for its queryset
     "view_on_site",  # SHOW_VIEW_ON_SITE is off
     "app_list",  # the registry's model lists: ModelAdmins checked above
+    "set_language",  # the signed-in user's own language (tests/portal/test_languages.py)
+    "user_settings",  # the signed-in user's own record only (tests/portal/test_languages.py)
 }
 SITE_PAGES_CHECKED = {
     "index": "tests/portal/test_dashboard.py, test_dashboard_charts.py (other tenants hidden)",

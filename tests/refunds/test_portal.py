@@ -62,13 +62,14 @@ def test_the_order_page_offers_a_refund_with_the_balance_and_the_form_refunds(sh
     (line,) = shop.lines(order)
     client = browser()
     html = section(order_page(client, order))
-    assert "left to refund <strong data-balance>56.00 USD</strong>" in html
+    # Money in the reader's conventions (English: $56.00; foundation.i18n.format_money).
+    assert "left to refund <strong data-balance>$56.00</strong>" in html
     assert f'href="/refunds/refund/order/{order.pk}/new/"' in html
     assert "No refund yet." in html
 
     form = page(client, f"/refunds/refund/order/{order.pk}/new/")
-    assert "25.00 USD" in form  # the suggested price each
-    assert "up to 6.00 USD" in form and "56.00 USD" in form
+    assert "$25.00" in form  # the suggested price each
+    assert "up to $6.00" in form and "$56.00" in form
     token = re.search(r'name="token" value="([0-9a-f]+)"', form).group(1)
     data = {
         f"quantity_{line.pk}": "1",
@@ -87,7 +88,7 @@ def test_the_order_page_offers_a_refund_with_the_balance_and_the_form_refunds(sh
     html = section(order_page(client, order))
     assert f'data-refund="{refund.pk}" data-status="pending" data-amazon="pending"' in html
     assert "Waiting to be sent" in html and "Not for Shopify (no store" in html
-    assert "left to refund <strong data-balance>29.00 USD</strong>" in html
+    assert "left to refund <strong data-balance>$29.00</strong>" in html
 
 
 def test_a_refused_refund_shows_why_and_keeps_what_was_entered(shop, browser):
@@ -100,7 +101,7 @@ def test_a_refused_refund_shows_why_and_keeps_what_was_entered(shop, browser):
         follow=True,
     )
     html = response.content.decode()
-    assert "60.00 USD is more than the 50.00 USD left to refund on it" in html
+    assert "$60.00 is more than the $50.00 left to refund on it" in html
     assert 'value="60.00"' in html
     assert refunds_of(shop, order) == []
 
