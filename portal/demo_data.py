@@ -215,7 +215,9 @@ def _user(spec: DemoUser, agencies: dict[str, Agency], merchants: dict[str, Merc
         user = User(username=spec.username, email=f"{spec.username}@demo.keelson.local")
     user.is_active = True
     user.is_superuser = user.is_staff = superuser
-    # language: set once User.language exists (user.language = USER_LANGUAGES[spec.username])
+    # The story's language, unless the person chose one since (the header's switcher).
+    if not user.language:
+        user.language = USER_LANGUAGES.get(spec.username, "")
     if not user.pk or not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
     user.save()

@@ -91,13 +91,20 @@ def test_seed_demo_northwind_sells_in_three_currencies_and_time_zones():
     }
 
 
-def test_seed_demo_names_each_login_language():
+def test_seed_demo_sets_each_login_language_and_keeps_a_later_choice():
     from portal.demo_data import USER_LANGUAGES, USERS
 
     assert set(USER_LANGUAGES) == {u.username for u in USERS}
-    merchant_admins = {u.merchant: USER_LANGUAGES[u.username] for u in USERS if u.merchant}
-    assert merchant_admins["hamn-och-hem"] == "sv" and merchant_admins["siam-tea-house"] == "th"
-    assert merchant_admins["northwind-outdoor"] == "en"
+    call_command("seed_demo", stdout=io.StringIO())
+    languages = dict(User.objects.values_list("username", "language"))
+    assert (languages["merchant1"], languages["merchant2"], languages["merchant3"]) == (
+        "en",
+        "sv",
+        "th",
+    )
+    User.objects.filter(username="merchant2").update(language="en")  # chosen in the portal
+    call_command("seed_demo", stdout=io.StringIO())
+    assert User.objects.get(username="merchant2").language == "en"
 
 
 def test_seed_demo_json_has_the_exact_shape_and_reissues_usable_keys():
