@@ -76,7 +76,7 @@ _ERRORS = {
 
 # Answers given after the request was counted against the key's budget (DRF throttles after
 # authentication and permissions: a 401 or 403 is not counted and carries no RateLimit headers).
-COUNTED_ERRORS = ("400", "404", "409", "415", "422", "429")
+COUNTED_ERRORS = ("400", "409", "415", "422", "429")
 _INTEGER = {"type": "integer", "minimum": 0}
 RATE_LIMIT_HEADERS = {
     "RateLimit-Limit": (
@@ -179,6 +179,13 @@ class AutoSchema(openapi.AutoSchema):
         for status, response in operation.get("responses", {}).items():
             if status.startswith("2") or status in COUNTED_ERRORS:
                 response["headers"] = {**response.get("headers", {}), **headers}
+            elif status == "404":
+                # A path whose id is not even a number ("/orders/abc/") matches no endpoint:
+                # that 404 is answered before any key is looked at, so without the headers.
+                response["headers"] = {
+                    name: {"schema": schema, "description": description, "required": False}
+                    for name, (schema, description) in RATE_LIMIT_HEADERS.items()
+                }
             if status == "429":
                 response["headers"]["Retry-After"] = self._header("Retry-After", *RETRY_AFTER)
 
