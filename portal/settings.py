@@ -244,7 +244,11 @@ SPECTACULAR_SETTINGS = {
         "**Lists** are cursor-paginated: `?limit=` (1 to 200, default 50); follow the opaque "
         "`next` link until it is null.\n\n"
         "**Retries**: POSTs that create something accept an `Idempotency-Key` header; the same "
-        "key and body return the first answer, kept 24 hours."
+        "key and body return the first answer, kept 24 hours.\n\n"
+        "**Rate limits**: each key has a budget for reads and one for writes (each operation "
+        "says which, and how large: `x-rate-limit`). Answers carry `RateLimit-Limit`, "
+        "`RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`; over the budget the "
+        "answer is `429 rate_limited` with `Retry-After` seconds, and nothing was done."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -40,7 +40,12 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from tests.api.fuzz_seed import seed_tenant
 from tests.support.processes import web_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# The timeout is for a loaded machine; on CI each test takes well under a minute.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(900),
+]
 
 EXAMPLES = int(os.environ.get("KEELSON_FUZZ_EXAMPLES", "10"))
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
@@ -88,6 +93,7 @@ class Report:
     checks: set[str] = field(default_factory=set)
     statuses: dict[int, int] = field(default_factory=dict)
     dropped: int = 0  # data-dependent refusals (DATA_DEPENDENT)
+    links: int = 0  # the stateful phase's transitions (the schema's links it follows)
 
     def summary(self) -> str:
         return "\n\n".join([*self.failures, *self.errors])
@@ -151,6 +157,8 @@ def run_schemathesis(
                             f"{failure.title}\n{failure.message}\n"
                             f"{check.failure_info.code_sample}"
                         )
+        elif isinstance(event, events.PhaseStarted) and event.payload is not None:
+            report.links = event.payload.transitions_selected
         elif isinstance(event, events.NonFatalError):
             report.errors.append(f"[{event.phase}] {event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):
@@ -185,7 +193,8 @@ def test_the_api_keeps_its_contract_under_fuzzing(server, tmp_path, tenants, ide
     print(
         f"{identity} {'+'.join(phases)}: {report.cases} cases, {len(report.failures)} failures, "
         f"{report.dropped} data-dependent refusals dropped, statuses "
-        f"{dict(sorted(report.statuses.items()))}"
+        f"{dict(sorted(report.statuses.items()))}, {report.links} links, "
+        f"checks {sorted(report.checks)}"
     )
     assert report.failures == [] and report.errors == [], report.summary()
     assert report.phases == set(phases)
