@@ -145,6 +145,24 @@ def test_requests_refused_before_counting_carry_no_budget(
     assert call("get", "/api/v1/fulfillment-orders/", key=key).status_code == 200
 
 
+@pytest.mark.django_db
+def test_a_404_carries_the_budget_only_when_an_endpoint_counted_it(
+    call, limits, two_merchants, make_api_key
+):
+    """Found by the fuzzer: the schema required the headers on every 404, but a path whose id
+    is not a number matches no endpoint and is answered before any key is looked at."""
+    limits(read=5)
+    key = make_api_key(merchant=two_merchants[0])
+
+    counted = call("get", f"{ORDERS}999999/", key=key)
+    unmatched = call("get", f"{ORDERS}null,null/", key=key)
+
+    assert_problem(counted, 404, "not_found")
+    assert counted["RateLimit-Remaining"] == "4"
+    assert_problem(unmatched, 404, "not_found")
+    assert "RateLimit-Limit" not in unmatched
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_connection_counts_against_one_budget(limits, two_merchants, make_api_key):
     """Two clients at once, each on its own thread and so its own database connection (as two
@@ -263,6 +281,8 @@ def test_the_schema_documents_the_limit_and_its_headers_on_every_operation(clien
                     assert "RateLimit-Remaining" in response["headers"], (path, method, status)
                 if status in ("401", "403"):
                     assert "headers" not in response, (path, method, status)
+                if status == "404":  # see test_a_404_carries_the_budget_only_when_...
+                    assert not response["headers"]["RateLimit-Limit"]["required"]
             counted += 1
     assert counted >= 18
     assert "RateLimitPolicy" in schema["components"]["headers"]
