@@ -25,7 +25,6 @@ from tenants.models import ApiKey
 
 READ = "read"
 WRITE = "write"
-SCOPE_CLASSES = (READ, WRITE)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
