@@ -41,3 +41,24 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class RateLimitBucket(models.Model):
+    """One rate-limit bucket (``foundation.ratelimit``: GCRA), e.g. an API key's writes.
+
+    Not a tenant-owned table: it is keyed by an opaque name (``api-key:<id>:write``) that the
+    caller builds, and only ever read by that name. A row whose ``tat`` has passed is a full
+    bucket, the same as no row; the "rate limit purge" schedule deletes those.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    # Theoretical arrival time: when the bucket is full again.
+    tat = models.DateTimeField()
+    # Whether the last request was allowed (lets one statement decide and report).
+    allowed = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tat"], name="ratelimit_tat")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -20,6 +20,7 @@ SCHEDULES: list[Periodic] = [
     Periodic("policy sweep", "orders.tasks.sweep_deadlines", minutes=1),
     Periodic("notification e-mails", "notifications.tasks.send_digests", minutes=1),
     Periodic("idempotency purge", "foundation.tasks.purge_idempotency_records", minutes=60),
+    Periodic("rate limit purge", "foundation.tasks.purge_rate_limit_buckets", minutes=60),
     Periodic("amazon refund check", "refunds.tasks.sweep_external_refunds", minutes=10),
     Periodic("shopify webhooks sweep", "integrations.shopify.inbound.sweep_received", minutes=1),
     Periodic("shopify reconcile", "orders.tasks.reconcile_shopify_mirrors", minutes=10),

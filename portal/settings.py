@@ -97,6 +97,8 @@ MIDDLEWARE = [
     # A signed-in user's saved language wins over the browser's (blank: the browser decides).
     "tenants.middleware.UserLanguageMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
+    # The RateLimit-* headers on every API answer counted against a key's budget.
+    "foundation.api.ratelimit.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into tenants.lockout's page.
@@ -240,6 +242,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["foundation.api.filters.StrictDjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "foundation.api.errors.problem_exception_handler",
+    # Per key and scope class, shared by every process through PostgreSQL (KEELSON_API_RATE_LIMITS).
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_throttle.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
@@ -256,7 +260,11 @@ SPECTACULAR_SETTINGS = {
         "**Lists** are cursor-paginated: `?limit=` (1 to 200, default 50); follow the opaque "
         "`next` link until it is null.\n\n"
         "**Retries**: POSTs that create something accept an `Idempotency-Key` header; the same "
-        "key and body return the first answer, kept 24 hours."
+        "key and body return the first answer, kept 24 hours.\n\n"
+        "**Rate limits**: each key has a budget for reads and one for writes (each operation "
+        "says which, and how large: `x-rate-limit`). Answers carry `RateLimit-Limit`, "
+        "`RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`; over the budget the "
+        "answer is `429 rate_limited` with `Retry-After` seconds, and nothing was done."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -355,6 +363,13 @@ KEELSON_DEMO = env_bool("KEELSON_DEMO", False)
 KEELSON_PUBLIC_URL = os.environ.get("KEELSON_PUBLIC_URL", "").strip() or "http://127.0.0.1:8000"
 # A concurrent retry with the same Idempotency-Key waits this long for the first request.
 KEELSON_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("KEELSON_IDEMPOTENCY_WAIT_SECONDS", "10"))
+# Partner API requests allowed per API key and scope class (tenants/api_throttle.py): reads (GET:
+# the *:read scopes, and /merchants/) and writes (POST: the *:write scopes) have separate budgets,
+# as (requests, window in seconds). Bursts up to the whole budget, then evenly spread (GCRA).
+KEELSON_API_RATE_LIMITS = {
+    "read": (int(os.environ.get("KEELSON_API_READS_PER_MINUTE", "600")), 60),
+    "write": (int(os.environ.get("KEELSON_API_WRITES_PER_MINUTE", "120")), 60),
+}
 # Our own token buckets in front of Amazon's SP-API (integrations/amazon/ratelimit.py). Off only
 # for benchmarks against the emulator with its limits off.
 KEELSON_AMAZON_RATE_LIMITS = env_bool("KEELSON_AMAZON_RATE_LIMITS", True)

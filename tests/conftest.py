@@ -60,6 +60,16 @@ def _start_slow_tests_first(items) -> None:
     )
 
 
+# The suite's API calls must never meet a 429: a budget no test reaches. The rate-limit tests
+# (tests/api/test_rate_limits.py) set their own small ones.
+UNREACHABLE_RATE_LIMITS = {"read": (1_000_000, 60), "write": (1_000_000, 60)}
+
+
+@pytest.fixture(autouse=True)
+def _unreachable_api_rate_limits(settings):
+    settings.KEELSON_API_RATE_LIMITS = UNREACHABLE_RATE_LIMITS
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_connections_before_test_databases_are_dropped(django_db_setup, django_db_blocker):
     # The application alias is a test mirror: Django drops the database through the owner

@@ -3,8 +3,10 @@
 - ``ApiKeyAuthenticationScheme`` describes the Bearer key.
 - ``AutoSchema`` adds to every operation what DRF's introspection cannot see: the problem+json
   error responses it may answer (401, 403, 404, 400, 409, 415, 422, 429; a ``Problem``
-  component), the scope it requires (``x-required-scope`` and a line in its description), and
-  for ``@idempotent`` methods the ``Idempotency-Key`` header.
+  component), the scope it requires (``x-required-scope`` and a line in its description), its
+  rate limit (``x-rate-limit``, a line in its description, and the ``RateLimit-*`` headers on
+  every response counted against the key's budget, ``Retry-After`` on the 429), and for
+  ``@idempotent`` methods the ``Idempotency-Key`` header.
 - ``document_error_codes`` (a post-processing hook) lists every stable error code in the API
   description, the domain ones collected from ``DomainError`` subclasses.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.plumbing import ResolvedComponent, build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from foundation.api import idempotency
 from foundation.api.errors import PROBLEM_CONTENT_TYPE, DomainError
+from tenants import api_throttle
 from tenants.api_auth import ANY_SCOPE, HasApiKey, declared_scope
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -68,8 +71,29 @@ _ERRORS = {
     "415": "The body is not JSON (`unsupported_media_type`).",
     "422": "An amount or quantity breaks a business rule (a domain code such as "
     "`refund_exceeds_balance`).",
-    "429": "Too many requests (`rate_limited`); wait for `Retry-After` seconds.",
+    "429": "Too many requests with this key (`rate_limited`); wait `Retry-After` seconds.",
 }
+
+# Answers given after the request was counted against the key's budget (DRF throttles after
+# authentication and permissions: a 401 or 403 is not counted and carries no RateLimit headers).
+COUNTED_ERRORS = ("400", "409", "415", "422", "429")
+_INTEGER = {"type": "integer", "minimum": 0}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": (
+        _INTEGER,
+        "Requests this key may make in the policy's window, for this operation's scope class.",
+    ),
+    "RateLimit-Remaining": (_INTEGER, "Requests the key may still make right now."),
+    "RateLimit-Reset": (_INTEGER, "Seconds until the whole budget is available again."),
+    "RateLimit-Policy": (
+        {"type": "string", "pattern": "^[0-9]+;w=[0-9]+$", "example": "600;w=60"},
+        "The budget: `<requests>;w=<seconds>` (IETF draft httpapi-ratelimit-headers).",
+    ),
+}
+RETRY_AFTER = (
+    {"type": "integer", "minimum": 1},
+    "Seconds to wait before the next request of this scope class is allowed.",
+)
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -134,7 +158,46 @@ class AutoSchema(openapi.AutoSchema):
                 description = operation.get("description", "")
                 operation["description"] = f"{description}\n\n{note}".strip()
         self._add_problem_responses(operation)
+        if self._needs_api_key():
+            self._add_rate_limit(operation)
         return operation
+
+    def _add_rate_limit(self, operation: dict) -> None:
+        kind = api_throttle.scope_class(declared_scope(self.view, self.method), self.method)
+        policy = api_throttle.policy_for(kind)
+        operation["x-rate-limit"] = {
+            "class": kind,
+            "limit": policy.limit,
+            "window": policy.window,
+        }
+        operation["description"] = (
+            f"{operation.get('description', '')}\n\nRate limit: {policy.limit} requests every "
+            f"{policy.window} seconds per API key, shared by the key's {kind} operations; "
+            "then `429 rate_limited`."
+        ).strip()
+        headers = {name: self._header(name, *spec) for name, spec in RATE_LIMIT_HEADERS.items()}
+        for status, response in operation.get("responses", {}).items():
+            if status.startswith("2") or status in COUNTED_ERRORS:
+                response["headers"] = {**response.get("headers", {}), **headers}
+            elif status == "404":
+                # A path whose id is not even a number ("/orders/abc/") matches no endpoint:
+                # that 404 is answered before any key is looked at, so without the headers.
+                response["headers"] = {
+                    name: {"schema": schema, "description": description, "required": False}
+                    for name, (schema, description) in RATE_LIMIT_HEADERS.items()
+                }
+            if status == "429":
+                response["headers"]["Retry-After"] = self._header("Retry-After", *RETRY_AFTER)
+
+    def _header(self, name: str, schema: dict, description: str) -> dict:
+        component = ResolvedComponent(
+            name=name.replace("-", ""),
+            type=ResolvedComponent.HEADER,
+            object=name,
+            schema={"schema": schema, "description": description, "required": True},
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
 
     def _handler(self):
         action = getattr(self.view, "action", None)

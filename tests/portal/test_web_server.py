@@ -4,11 +4,7 @@ made once (Django's development server reset connections under the same load).""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -17,52 +13,17 @@ import requests
 from refunds.models import Refund
 from tenants.scope import tenant_context
 from tests.refunds.conftest import Shop
-from tests.support.processes import ROOT, child_database_env, stop_process
+from tests.support.processes import web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 CLIENTS = 50
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def web(tmp_path):
-    port = free_port()
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "portal" / "gunicorn_conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=child_database_env(KEELSON_WEB_ACCESS_LOG=""),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-        try:
-            requests.get(f"{base}/login/", timeout=30)
-            break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
-    yield base
-    stop_process(proc)
-    log.close()
+    with web_server(tmp_path / "gunicorn.log") as base:
+        yield base
 
 
 def test_fifty_concurrent_api_clients_are_all_served_without_a_reset_or_a_5xx(

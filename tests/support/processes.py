@@ -39,6 +39,8 @@ def child_database_env(**extra: str) -> dict[str, str]:
     env["DATABASE_APP_URL"] = _url(connections["default"].settings_dict)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     env["PYTHONUNBUFFERED"] = "1"
+    # As in this process (tests/conftest.py): no test's API calls meet a 429.
+    env["KEELSON_API_READS_PER_MINUTE"] = env["KEELSON_API_WRITES_PER_MINUTE"] = "1000000"
     env.update(extra)
     return env
 
@@ -105,3 +107,51 @@ def qcluster(**env_extra: str) -> Iterator[subprocess.Popen]:
     env = child_database_env(Q_POLL="0.2", Q_WORKERS="2", **env_extra)
     with running(["qcluster"], env=env, log_name="qcluster") as proc:
         yield proc
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def web_server(log_path: Path, **env_extra: str) -> Iterator[str]:
+    """gunicorn as production runs it (portal/gunicorn_conf.py) on a free port of the test
+    database; yields its base URL once it answers."""
+    import requests
+
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "portal" / "gunicorn_conf.py"),
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            env=child_database_env(KEELSON_WEB_ACCESS_LOG="", **env_extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    requests.get(f"{base}/login/", timeout=30)
+                    break
+                except requests.ConnectionError:
+                    assert time.monotonic() < deadline, "gunicorn did not come up"
+                    time.sleep(0.2)
+            yield base
+        finally:
+            stop_process(proc)
