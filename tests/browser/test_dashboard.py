@@ -46,3 +46,30 @@ def test_an_agency_owner_logs_in_sees_all_its_merchants_and_switches_to_one(
     orders = page.locator("#result_list")
     expect(orders.get_by_role("link", name=world.harbor_order.external_id)).to_be_visible()
     expect(orders.get_by_role("link", name=world.at_risk.external_id)).to_have_count(0)
+
+
+def test_an_agency_owner_switches_the_portal_to_thai_and_it_stays_thai(
+    portal_page, world, expect, screenshot
+):
+    """The header's language menu: the dashboard comes back in Thai (the words the compiled
+    catalogue gives, not English), and the choice is the user's own from then on."""
+    from django.utils import translation
+
+    with translation.override("th"):
+        heading = translation.gettext("Orders that need attention")
+        unshipped = translation.gettext("Unshipped")
+    assert heading != "Orders that need attention"  # the Thai catalogue is compiled
+
+    page = portal_page(world.owner)
+    expect(page.get_by_role("heading", name="Orders that need attention")).to_be_visible()
+    page.locator("#language-switcher-select").select_option("th")
+
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "th")
+    expect(page.locator("#dashboard")).to_contain_text(unshipped)
+    screenshot(page, "dashboard-thai")
+    world.owner.refresh_from_db()
+    assert world.owner.language == "th"
+
+    page.goto("/")  # a new request: the saved choice, not a one-off
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
