@@ -83,6 +83,10 @@ def deliver(message: OutboxMessage) -> dict:
         if refund.amazon_feed_id and feed_batches.member_for(message) is None:
             return _deliver_single_feed(gateway, refund)  # sent before feeds were batched
         return _deliver(gateway, refund, message)
+    except feed_batches.BatchDocumentInvalid as exc:
+        raise _invalid(refund, exc.errors) from exc
+    except feed_batches.MalformedReport as exc:
+        raise TransientDeliveryError(str(exc), code="amazon_report_unreadable") from exc
     except AmazonThrottled as exc:
         raise TransientDeliveryError(
             f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after

@@ -9,16 +9,19 @@ attempt; the handler owns the domain, this module only the feed):
    when there is none), with the next MessageID. An outbox message is in one batch at most
    (a unique constraint); joining again returns its membership.
 2. The batch is sealed, in one transaction, when it is full (``max_messages`` or
-   ``max_bytes``), when its oldest member has waited ``wait_seconds``, or as soon as no other
-   message of the key is due in the outbox (nobody to wait for: a lone refund goes at once).
-   Until then ``advance`` answers ``waiting``; the outbox asks again (``DeferredDelivery``).
+   ``max_bytes``), when its oldest member has waited ``wait_seconds``, or at once when no
+   other message of the key is due in the outbox AND the key sent no feed within the last
+   ``wait_seconds`` (a lone refund on a quiet account does not wait; a busy account sends at
+   most one feed per wait, plus the full ones). Until then ``advance`` answers ``waiting``;
+   the outbox asks again (``DeferredDelivery``, not counted as an attempt).
 3. A sealed batch is sent by one worker at a time (a lease on the row): the document is built
    from the members, validated against Amazon's XSDs and stored; then createFeedDocument and
    the upload (the document id is stored), ``create_feed_attempted_at`` is stored, createFeed
    (the feed id is stored). A retry after a crash resumes where the row says: the same
    document, the same MessageIDs and MerchantAdjustmentItemIDs; never a second batch.
 4. getFeed until Amazon is done; then the processing report is read ONCE for the batch and
-   every member gets its own lines (by MessageID); each handler settles its own message.
+   every member gets its own lines (by MessageID); the members' messages are made due at once
+   and each handler settles its own refund or cancellation.
 
 A member whose message must not go (R8: the account is no longer connected) leaves the batch
 with ``leave`` as long as createFeed was not attempted; after that it was sent.
@@ -41,6 +44,7 @@ from integrations.amazon import feed_documents
 from integrations.amazon.gateway import AmazonGateway, FeedStatus
 from integrations.models import AmazonFeedBatch, AmazonFeedMessage
 from integrations.models import AmazonFeedBatchStatus as Status
+from integrations.outbox import services as outbox_services
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 
 # Defaults of the settings (portal/settings.py documents them).
@@ -240,10 +244,10 @@ def leave(message: OutboxMessage) -> bool:
         batch.document = None
         batch.document_id = ""
         fields += ["document", "document_id"]
-        if batch.message_count == 0:
-            batch.status = Status.ABANDONED
-            batch.finished_at = timezone.now()
-            fields += ["status", "finished_at"]
+    if batch.message_count == 0:
+        batch.status = Status.ABANDONED
+        batch.finished_at = timezone.now()
+        fields += ["status", "finished_at"]
     batch.save(update_fields=fields)
     return True
 
@@ -284,7 +288,9 @@ def _seal_if_due(batch_id: int, member: AmazonFeedMessage) -> Outcome | None:
         if batch.status != Status.OPEN:
             return None
         now = timezone.now()
-        if now < batch.due_at and _companions_due(batch, member):
+        if now < batch.due_at and (
+            _companions_due(batch, member) or _recent_feed(batch, now - _wait(batch))
+        ):
             remaining = (batch.due_at - now).total_seconds()
             return Outcome(
                 "waiting",
@@ -293,6 +299,26 @@ def _seal_if_due(batch_id: int, member: AmazonFeedMessage) -> Outcome | None:
             )
         _seal(batch)
     return None
+
+
+def _wait(batch: AmazonFeedBatch) -> timedelta:
+    return batch.due_at - batch.opened_at
+
+
+def _recent_feed(batch: AmazonFeedBatch, since) -> bool:
+    """Whether another batch of the same key was sealed since ``since``: then this one waits
+    its full time, so a key sends at most one feed per wait (plus the full ones)."""
+    return (
+        AmazonFeedBatch.objects.filter(
+            account_id=batch.account_id,
+            feed_type=batch.feed_type,
+            marketplace_id=batch.marketplace_id,
+            sealed_at__gt=since,
+        )
+        .exclude(pk=batch.pk)
+        .exclude(status=Status.ABANDONED)
+        .exists()
+    )
 
 
 def _companions_due(batch: AmazonFeedBatch, member: AmazonFeedMessage) -> bool:
@@ -356,6 +382,7 @@ def _submit(batch_id: int, gateway: AmazonGateway, seller_id: str) -> AmazonFeed
                 failure=f"invalid feed document (nothing was sent): {exc}"[:4000],
                 finished_at=timezone.now(),
             )
+            _wake_members(batch)
             raise BatchDocumentInvalid(exc) from exc
         batch.document = content
         AmazonFeedBatch.objects.filter(pk=batch.pk).update(document=content)
@@ -449,6 +476,24 @@ def _record_report(batch_id: int, status: FeedStatus, report: ParsedReport | Non
             member.result = report.for_message(member.message_id)
             member.save(update_fields=["result"])
     batch.save()
+    _wake_members(batch)
+
+
+def _wake_members(batch: AmazonFeedBatch) -> None:
+    """The feed is settled: every member's message is due now and asked for at once, rather
+    than at its next retry (a waiting or polling member would find the answer there anyway)."""
+    ids = list(
+        OutboxMessage.objects.filter(
+            feed_member__batch=batch, status=OutboxStatus.PENDING
+        ).values_list("pk", flat=True)
+    )
+    if not ids:
+        return
+    OutboxMessage.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now())
+    merchant_id = batch.merchant_id
+    transaction.on_commit(
+        lambda: [outbox_services.schedule_delivery(merchant_id, pk) for pk in ids]
+    )
 
 
 def _outcome(batch: AmazonFeedBatch, member: AmazonFeedMessage) -> Outcome:
