@@ -142,7 +142,7 @@ def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> 
         raise DeferredDelivery(
             f"Waiting to go to Amazon in one feed with other messages ({outcome.detail}).",
             code="feed_batching",
-            retry_after=max(outcome.retry_after, 1.0),
+            retry_after=max(outcome.retry_after, 0.5),
         )
     if outcome.state == "processing":
         services.record_feed_status(refund.pk, outcome.processing_status)

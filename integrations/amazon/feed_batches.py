@@ -291,10 +291,12 @@ def _seal_if_due(batch_id: int, member: AmazonFeedMessage) -> Outcome | None:
         if now < batch.due_at and (
             _companions_due(batch, member) or _recent_feed(batch, now - _wait(batch))
         ):
+            # Back when the batch is due: sealed earlier (its last member found nobody else
+            # coming), it wakes its members once Amazon answered; so no polling meanwhile.
             remaining = (batch.due_at - now).total_seconds()
             return Outcome(
                 "waiting",
-                retry_after=max(min(remaining, WAIT_STEP_SECONDS), 0.5),
+                retry_after=max(remaining, 0.5),
                 detail=f"waiting for other messages to share feed batch #{batch.pk}",
             )
         _seal(batch)
