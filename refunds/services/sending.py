@@ -58,13 +58,6 @@ def mark_sending(refund_id: int) -> None:
 
 
 @transaction.atomic
-def record_feed_document(refund_id: int, document_id: str) -> None:
-    Refund.objects.filter(pk=refund_id).update(
-        amazon_feed_document_id=document_id, updated_at=timezone.now()
-    )
-
-
-@transaction.atomic
 def record_feed_submitted(refund_id: int, document_id: str, feed_id: str) -> None:
     now = timezone.now()
     Refund.objects.filter(pk=refund_id).update(
