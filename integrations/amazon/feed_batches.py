@@ -12,8 +12,9 @@ attempt; the handler owns the domain, this module only the feed):
    ``max_bytes``), when its oldest member has waited ``wait_seconds``, or at once when no
    other message of the key is due in the outbox AND the key sent no feed within the last
    ``wait_seconds`` (a lone refund on a quiet account does not wait; a busy account sends at
-   most one feed per wait, plus the full ones). Until then ``advance`` answers ``waiting``;
-   the outbox asks again (``DeferredDelivery``, not counted as an attempt).
+   most one feed per wait, plus the full ones). Until then ``advance`` answers ``waiting``
+   and the outbox asks again when the batch is due (``DeferredDelivery``, not counted as an
+   attempt); a batch sealed earlier wakes its members once Amazon has answered.
 3. A sealed batch is sent by one worker at a time (a lease on the row): the document is built
    from the members, validated against Amazon's XSDs and stored; then createFeedDocument and
    the upload (the document id is stored), ``create_feed_attempted_at`` is stored, createFeed
