@@ -420,6 +420,13 @@ KEELSON_AMAZON_SPAPI_ENDPOINT = os.environ.get("KEELSON_AMAZON_SPAPI_ENDPOINT", 
 # feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
 KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))
 KEELSON_FEED_RETRY_SECONDS = float(os.environ.get("KEELSON_FEED_RETRY_SECONDS", "30"))
+# Feeds are batched per Amazon account, feed type and marketplace
+# (integrations/amazon/feed_batches.py, docs/amazon-feeds.md): at most MAX_MESSAGES messages or
+# MAX_BYTES bytes in one feed, and a message waits at most WAIT seconds for companions (none
+# when no other message of the batch is due: a lone refund goes at once).
+KEELSON_FEED_BATCH_MAX_MESSAGES = int(os.environ.get("KEELSON_FEED_BATCH_MAX_MESSAGES", "1000"))
+KEELSON_FEED_BATCH_MAX_BYTES = int(os.environ.get("KEELSON_FEED_BATCH_MAX_BYTES", "5000000"))
+KEELSON_FEED_BATCH_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_BATCH_WAIT_SECONDS", "60"))
 # The Shopify mirror (integrations/shopify/delivery.py): one call's socket timeout, and the
 # gateway's bounded waits for THROTTLED answers (count, longest wait) before the outbox's
 # back-off takes over.

@@ -1,31 +1,40 @@
 """Sending a refund or a cancellation to Amazon: the outbox handler's work (I/O only; every
 state change is a refunds.services call, in its own transaction).
 
-One outbox message per refund (key ``refund-<id>-amazon``), delivered by a worker:
+One outbox message per refund (key ``refund-<id>-amazon``), delivered by a worker; its refund
+travels to Amazon as one message of a feed shared with the other pending refunds (or
+cancellations) of the same Amazon account and marketplace (integrations/amazon/feed_batches.py,
+docs/amazon-feeds.md):
 
 1. Nothing is sent while the merchant is deactivated or the order's Amazon account is not
-   connected (R8): the message fails at once with ``amazon_account_not_connected`` and the
-   refund waits on hold until a person sends it again (``services.send_again``). Reconnecting
-   never sends anything by itself.
+   connected (R8): the message fails at once with ``amazon_account_not_connected`` (leaving a
+   batch it had joined, unless that batch's feed was already created) and the refund waits on
+   hold until a person sends it again (``services.send_again``). Reconnecting never sends
+   anything by itself.
 2. A refund first asks Amazon for the order's Finances events (R6): a refund made in Seller
    Central since the order was last synced fails ours with ``already_refunded_on_amazon``.
-3. The feed: createFeedDocument and the upload, createFeed; the feed id is stored at once, so a
-   later attempt polls that feed and never creates a second one.
-4. getFeed for a few seconds; while Amazon is still processing, the message is retried later
-   (``feed_processing``; the outbox backs off) rather than holding a worker.
-5. The processing report (getFeedDocument): our message accepted is success; an error is the
-   refund's failure with Amazon's reason in plain words.
+3. The refund's message (``<OrderAdjustment>`` or ``<OrderAcknowledgement>``) is built,
+   validated against Amazon's XSDs (an invalid one is never sent: ``invalid_feed_document``),
+   and joins the batch of its account, feed type and marketplace.
+4. The batch goes as one feed (document, upload, createFeed, each recorded at once, so a
+   retry resumes it and never builds another); while it collects companions or Amazon is
+   processing it, the message is retried later rather than holding a worker.
+5. The processing report, read once per batch: our MessageID without an error is success; an
+   error is this refund's failure with Amazon's reason in plain words. The other refunds of
+   the feed are settled from their own lines.
 
 A repeated feed is harmless: every adjusted item carries our MerchantAdjustmentItemID, which
-Amazon does not apply twice.
+Amazon does not apply twice, and a cancelled item cannot be cancelled again.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 
+from integrations.amazon import feed_batches, feed_documents
 from integrations.amazon.delivery import gateway_for_delivery
 from integrations.amazon.gateway import (
     AmazonAuthFailed,
@@ -35,34 +44,57 @@ from integrations.amazon.gateway import (
     AmazonThrottled,
     FeedStatus,
 )
-from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
+from integrations.outbox.errors import (
+    DeferredDelivery,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from integrations.outbox.models import OutboxMessage
 from refunds import feeds, policy, services
 from refunds.models import Refund, RefundKind, RefundStatus
+
+logger = logging.getLogger(__name__)
 
 # How long one delivery watches a feed before handing the worker back (seconds), how often it
 # asks, and when the retry comes (the outbox's backoff may make it later).
 FEED_WAIT_SECONDS = 10.0
 FEED_POLL_INTERVAL = 1.0
 FEED_RETRY_SECONDS = 30.0
+INVALID_DOCUMENT = "invalid_feed_document"
 
 
-def deliver(refund_id: int) -> dict:
+def deliver(message: OutboxMessage) -> dict:
+    refund_id = int(message.payload["refund"])
     refund = Refund.objects.select_related("order", "order__amazon_account").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return {"skipped": refund.status}
     order = refund.order
     hold = services.amazon_hold_reason(order)
     if hold:
-        raise PermanentDeliveryError(hold, code=services.ON_HOLD)
+        member = feed_batches.member_for(message)
+        if not refund.amazon_feed_id and not (member and member.batch.feed_id):
+            # Not on Amazon: out of its batch (unless createFeed was attempted for it, and
+            # then only a person's "send again" resumes that feed), and on hold (R8).
+            feed_batches.leave(message)
+            raise PermanentDeliveryError(hold, code=services.ON_HOLD)
+        # Its feed is at Amazon: reading the result sends nothing.
     gateway = gateway_for_delivery(order.amazon_account)
     try:
-        return _deliver(gateway, refund)
+        if refund.amazon_feed_id and feed_batches.member_for(message) is None:
+            return _deliver_single_feed(gateway, refund)  # sent before feeds were batched
+        return _deliver(gateway, refund, message)
+    except feed_batches.BatchDocumentInvalid as exc:
+        raise _invalid(refund, exc.errors) from exc
+    except feed_batches.MalformedReport as exc:
+        raise TransientDeliveryError(str(exc), code="amazon_report_unreadable") from exc
     except AmazonThrottled as exc:
         raise TransientDeliveryError(
             f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after
         ) from exc
     except AmazonAuthFailed as exc:
         # The seller's authorisation is gone: a disconnected account, as far as we can tell.
+        if not refund.amazon_feed_id:
+            feed_batches.leave(message)
         raise PermanentDeliveryError(
             f"Amazon refused our authorisation ({exc.message}); reconnect the account",
             code=services.ON_HOLD,
@@ -77,10 +109,10 @@ def deliver(refund_id: int) -> dict:
         ) from exc
 
 
-def _deliver(gateway: AmazonGateway, refund: Refund) -> dict:
+def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> dict:
     order = refund.order
-    result: dict = {}
-    if not refund.amazon_feed_id:
+    member = feed_batches.member_for(message)
+    if member is None:
         if refund.kind == RefundKind.REFUND:
             events = gateway.financial_events_for_order(order.external_id)
             check = services.check_before_sending(refund.pk, events)
@@ -92,17 +124,77 @@ def _deliver(gateway: AmazonGateway, refund: Refund) -> dict:
                     "it can no longer be refunded in Keelson (R6): make further refunds there.",
                     code=services.ALREADY_REFUNDED,
                 )
+        feed_type, body = build_message(refund)
+        seller_id = order.amazon_account.selling_partner_id
+        try:
+            feed_documents.validate(feeds.single_message_document(seller_id, feed_type, body))
+        except feed_documents.InvalidFeedDocument as exc:
+            raise _invalid(refund, exc.errors) from exc
         services.mark_sending(refund.pk)
-        feed_type, content = build_feed(refund)
-        # A document uploaded on an attempt that was then throttled at createFeed is reused.
-        document_id = refund.amazon_feed_document_id
-        if not document_id:
-            document_id = gateway.create_feed_document(content, feeds.CONTENT_TYPE)
-            services.record_feed_document(refund.pk, document_id)
-        feed_id = gateway.create_feed(feed_type, document_id, [order.marketplace_id])
-        services.record_feed_submitted(refund.pk, document_id, feed_id)
-        refund.amazon_feed_id = feed_id
-        result["submitted"] = True
+        member = feed_batches.join(message, batch_key(refund, feed_type), body)
+    outcome = feed_batches.advance(
+        member, gateway, seller_id=order.amazon_account.selling_partner_id
+    )
+    if outcome.feed_id and refund.amazon_feed_id != outcome.feed_id:
+        services.record_feed_submitted(refund.pk, outcome.document_id, outcome.feed_id)
+        refund.amazon_feed_id = outcome.feed_id
+    if outcome.state == "waiting":
+        raise DeferredDelivery(
+            f"Waiting to go to Amazon in one feed with other messages ({outcome.detail}).",
+            code="feed_batching",
+            retry_after=max(outcome.retry_after, 0.5),
+        )
+    if outcome.state == "processing":
+        services.record_feed_status(refund.pk, outcome.processing_status)
+        raise TransientDeliveryError(
+            f"Amazon is processing feed {outcome.feed_id} ({outcome.processing_status}).",
+            code="feed_processing",
+            retry_after=float(getattr(settings, "KEELSON_FEED_RETRY_SECONDS", FEED_RETRY_SECONDS)),
+        )
+    if outcome.state == "failed":
+        code = f"amazon_feed_{(outcome.processing_status or 'failed').lower()}"
+        if outcome.detail.startswith("invalid feed document"):
+            code = INVALID_DOCUMENT
+        raise PermanentDeliveryError(outcome.detail, code=code)
+    services.record_feed_status(refund.pk, outcome.processing_status, outcome.report)
+    if outcome.errors:
+        first = outcome.errors[0]
+        result = feeds.ReportResult(
+            str(outcome.message_id), first.result_code, first.message_code, first.description
+        )
+        raise PermanentDeliveryError(
+            feeds.plain_words(result), code=f"amazon_{first.message_code or 'error'}"
+        )
+    return {
+        "feed_id": outcome.feed_id,
+        "feed_status": outcome.processing_status,
+        "message_id": outcome.message_id,
+        "report": outcome.report,
+    }
+
+
+def _invalid(refund: Refund, errors: list[str]) -> PermanentDeliveryError:
+    """A message that breaks Amazon's schema is our bug: never sent, and said loudly."""
+    logger.error("refund %s: invalid Amazon feed message, not sent: %s", refund.pk, errors)
+    return PermanentDeliveryError(
+        "Keelson built a message Amazon's feed schema refuses, so nothing was sent (this is "
+        f"a bug of ours; please tell support): {'; '.join(errors[:3])}",
+        code=INVALID_DOCUMENT,
+    )
+
+
+def batch_key(refund: Refund, feed_type: str) -> feed_batches.BatchKey:
+    order = refund.order
+    return feed_batches.BatchKey(
+        account_id=order.amazon_account_id,
+        feed_type=feed_type,
+        message_type=feeds.MESSAGE_TYPES[feed_type],
+        marketplace_id=order.marketplace_id,
+    )
+
+
+def _deliver_single_feed(gateway: AmazonGateway, refund: Refund) -> dict:
+    """A refund sent in a feed of its own (before feeds were batched): read its result."""
     status = _watch(gateway, refund.amazon_feed_id)
     if not status.finished:
         services.record_feed_status(refund.pk, status.processing_status)
@@ -121,25 +213,20 @@ def _deliver(gateway: AmazonGateway, refund: Refund) -> dict:
         refund.pk, status.processing_status, report.as_dict() if report else None
     )
     if status.processing_status != "DONE" or report is None:
-        detail = ""
-        if report is not None and report.results:
-            detail = ": " + report.results[0].description
         raise PermanentDeliveryError(
-            f"Amazon could not process the feed ({status.processing_status}){detail}",
+            f"Amazon could not process the feed ({status.processing_status})",
             code=f"amazon_feed_{status.processing_status.lower()}",
         )
     if not report.accepted:
         errors = report.errors_for()
         if errors:
-            first = errors[0]
             raise PermanentDeliveryError(
-                feeds.plain_words(first), code=f"amazon_{first.message_code or 'error'}"
+                feeds.plain_words(errors[0]), code=f"amazon_{errors[0].message_code or 'error'}"
             )
         raise PermanentDeliveryError(
             "Amazon processed the feed but did not accept the message.", code="amazon_rejected"
         )
     return {
-        **result,
         "feed_id": status.feed_id,
         "feed_status": status.processing_status,
         "report": report.as_dict(),
@@ -156,14 +243,13 @@ def _watch(gateway: AmazonGateway, feed_id: str) -> FeedStatus:
         time.sleep(FEED_POLL_INTERVAL)
 
 
-def build_feed(refund: Refund) -> tuple[str, bytes]:
-    """The feed type and XML document that tell Amazon about this refund or cancellation."""
+def build_message(refund: Refund) -> tuple[str, str]:
+    """The feed type and the message body that tell Amazon about this refund or
+    cancellation."""
     order = refund.order
-    seller_id = order.amazon_account.selling_partner_id
     lines = list(refund.lines.select_related("order_line").order_by("id"))
     if refund.kind == RefundKind.CANCELLATION:
-        return feeds.ORDER_ACKNOWLEDGEMENT, feeds.order_cancellation(
-            seller_id=seller_id,
+        return feeds.ORDER_ACKNOWLEDGEMENT, feeds.order_cancellation_body(
             amazon_order_id=order.external_id,
             items=[
                 feeds.CancelledItem(line.external_item_id, refund.cancel_reason)
@@ -171,8 +257,7 @@ def build_feed(refund: Refund) -> tuple[str, bytes]:
                 if line.quantity > 0
             ],
         )
-    return feeds.PAYMENT_ADJUSTMENT, feeds.payment_adjustment(
-        seller_id=seller_id,
+    return feeds.PAYMENT_ADJUSTMENT, feeds.payment_adjustment_body(
         amazon_order_id=order.external_id,
         currency=refund.currency,
         items=[

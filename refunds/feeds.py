@@ -1,5 +1,6 @@
 """Amazon's XML order feeds for refunds and cancellations, and its processing report (pure:
-no ORM, no I/O).
+no ORM, no I/O). Each refund or cancellation is one message (its body built here); the
+envelope around the messages of a batch is integrations.amazon.feed_documents'.
 
 - ``POST_PAYMENT_ADJUSTMENT_DATA`` (``OrderAdjustment``): a refund, one ``AdjustedItem`` per order
   item with its components (Principal, Tax, Shipping, ShippingTax). Every item carries our
@@ -18,12 +19,17 @@ from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import ElementTree as SafeET
 
+from integrations.amazon import feed_documents
 from refunds.policy import Components, quantize
 
 PAYMENT_ADJUSTMENT = "POST_PAYMENT_ADJUSTMENT_DATA"
 ORDER_ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
-CONTENT_TYPE = "text/xml; charset=UTF-8"
-MESSAGE_ID = "1"  # one message per feed: one refund, or one cancellation
+MESSAGE_TYPES = {
+    PAYMENT_ADJUSTMENT: "OrderAdjustment",
+    ORDER_ACKNOWLEDGEMENT: "OrderAcknowledgement",
+}
+CONTENT_TYPE = feed_documents.CONTENT_TYPE
+MESSAGE_ID = "1"  # a feed of one message (feeds sent before batching)
 
 COMPONENT_TYPES = (
     ("principal", "Principal"),
@@ -48,26 +54,14 @@ class CancelledItem:
     reason: str
 
 
-def _envelope(seller_id: str, message_type: str, body: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<AmazonEnvelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        'xsi:noNamespaceSchemaLocation="amzn-envelope.xsd">'
-        "<Header><DocumentVersion>1.01</DocumentVersion>"
-        f"<MerchantIdentifier>{escape(seller_id)}</MerchantIdentifier></Header>"
-        f"<MessageType>{message_type}</MessageType>"
-        f"<Message><MessageID>{MESSAGE_ID}</MessageID>{body}</Message>"
-        "</AmazonEnvelope>\n"
-    )
-
-
 def _amount(value: Decimal, currency: str) -> str:
     return f"{quantize(value, currency):f}"
 
 
-def payment_adjustment(
-    *, seller_id: str, amazon_order_id: str, currency: str, items: Sequence[AdjustedItem]
-) -> bytes:
+def payment_adjustment_body(
+    *, amazon_order_id: str, currency: str, items: Sequence[AdjustedItem]
+) -> str:
+    """The ``<OrderAdjustment>`` of one refund (one message of a feed)."""
     parts = []
     for item in items:
         components = "".join(
@@ -90,19 +84,17 @@ def payment_adjustment(
             f"{quantity}"
             "</AdjustedItem>"
         )
-    body = (
+    return (
         "<OrderAdjustment>"
         f"<AmazonOrderID>{escape(amazon_order_id)}</AmazonOrderID>"
         "<ActionType>Refund</ActionType>"
         f"{''.join(parts)}"
         "</OrderAdjustment>"
     )
-    return _envelope(seller_id, "OrderAdjustment", body).encode("utf-8")
 
 
-def order_cancellation(
-    *, seller_id: str, amazon_order_id: str, items: Sequence[CancelledItem]
-) -> bytes:
+def order_cancellation_body(*, amazon_order_id: str, items: Sequence[CancelledItem]) -> str:
+    """The ``<OrderAcknowledgement>`` (StatusCode Failure) of one cancellation."""
     parts = "".join(
         "<Item>"
         f"<AmazonOrderItemCode>{escape(item.order_item_id)}</AmazonOrderItemCode>"
@@ -110,14 +102,34 @@ def order_cancellation(
         "</Item>"
         for item in items
     )
-    body = (
+    return (
         "<OrderAcknowledgement>"
         f"<AmazonOrderID>{escape(amazon_order_id)}</AmazonOrderID>"
         "<StatusCode>Failure</StatusCode>"
         f"{parts}"
         "</OrderAcknowledgement>"
     )
-    return _envelope(seller_id, "OrderAcknowledgement", body).encode("utf-8")
+
+
+def single_message_document(seller_id: str, feed_type: str, body: str) -> bytes:
+    """A whole feed document holding one message (MessageID 1)."""
+    return feed_documents.envelope(
+        seller_id, MESSAGE_TYPES[feed_type], [feed_documents.FeedMessage(1, body)]
+    )
+
+
+def payment_adjustment(
+    *, seller_id: str, amazon_order_id: str, currency: str, items: Sequence[AdjustedItem]
+) -> bytes:
+    body = payment_adjustment_body(amazon_order_id=amazon_order_id, currency=currency, items=items)
+    return single_message_document(seller_id, PAYMENT_ADJUSTMENT, body)
+
+
+def order_cancellation(
+    *, seller_id: str, amazon_order_id: str, items: Sequence[CancelledItem]
+) -> bytes:
+    body = order_cancellation_body(amazon_order_id=amazon_order_id, items=items)
+    return single_message_document(seller_id, ORDER_ACKNOWLEDGEMENT, body)
 
 
 # --- the processing report -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Outbox handlers of the refunds app (registered at start-up, see integrations.apps):
 
-- ``amazon.refund``: a refund, as a payment-adjustment feed (POST_PAYMENT_ADJUSTMENT_DATA);
-- ``amazon.cancel_order``: a cancellation, as an order-acknowledgement feed
+- ``amazon.refund``: a refund, as a message of a payment-adjustment feed
+  (POST_PAYMENT_ADJUSTMENT_DATA) shared with the account's other pending refunds;
+- ``amazon.cancel_order``: a cancellation, as a message of an order-acknowledgement feed
   (POST_ORDER_ACKNOWLEDGEMENT_DATA, StatusCode Failure, with the cancel reason).
 
 Both do refunds/amazon.py's work; the outcome is written by refunds.services in the outbox's
@@ -14,6 +15,7 @@ transaction (on_sent, on_failed), which also writes the timeline, so the outbox 
 
 from __future__ import annotations
 
+from integrations.amazon import feed_batches
 from integrations.outbox.errors import DeliveryError, PermanentDeliveryError
 from integrations.outbox.registry import Handler, register
 from integrations.shopify.delivery import DESTINATION as SHOPIFY
@@ -21,7 +23,7 @@ from refunds import amazon, services, shopify
 
 
 def _send(message) -> dict:
-    return amazon.deliver(int(message.payload["refund"]))
+    return amazon.deliver(message)
 
 
 def _sent(message, result: dict) -> None:
@@ -34,6 +36,7 @@ def _failed(message, error: DeliveryError) -> None:
         error.code,
         error.message,
         final=isinstance(error, PermanentDeliveryError),
+        may_be_on_amazon=feed_batches.was_sent(message),
     )
 
 

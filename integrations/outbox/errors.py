@@ -18,6 +18,15 @@ class TransientDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class DeferredDelivery(TransientDeliveryError):
+    """Not a failure: the handler asks to be called again after `retry_after` seconds (say,
+    a message waiting for companions to share one Amazon feed). It does not count as an
+    attempt, and no backoff applies; the handler bounds how long it defers."""
+
+    def __init__(self, message: str, *, code: str = "deferred", retry_after: float = 1.0):
+        super().__init__(message, code=code, retry_after=retry_after)
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (the destination refused the request): the message fails now."""
 

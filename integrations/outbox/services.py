@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.outbox.errors import (
+    DeferredDelivery,
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -180,7 +181,11 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
     message.last_error_code = error.code[:64]
     message.lease_until = None
     permanent = isinstance(error, PermanentDeliveryError)
-    if permanent or message.attempts >= message.max_attempts:
+    if isinstance(error, DeferredDelivery):
+        # Asked to come back later: not a failed attempt, and no backoff.
+        message.attempts = max(message.attempts - 1, 0)
+        message.next_attempt_at = timezone.now() + timedelta(seconds=max(error.retry_after, 0))
+    elif permanent or message.attempts >= message.max_attempts:
         message.status = OutboxStatus.FAILED
     else:
         retry_after = getattr(error, "retry_after", None)
@@ -189,6 +194,7 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
     message.save(
         update_fields=[
             "status",
+            "attempts",
             "last_error",
             "last_error_code",
             "lease_until",

@@ -38,7 +38,6 @@ from refunds.services.external import (
 from refunds.services.sending import (
     hold_refund,
     mark_sending,
-    record_feed_document,
     record_feed_status,
     record_feed_submitted,
     refund_failed,
@@ -80,7 +79,6 @@ __all__ = [
     "mirror_amazon_cancellations",
     "reconcile_shopify_refunds",
     "record_external_refunds",
-    "record_feed_document",
     "record_feed_status",
     "record_feed_submitted",
     "refresh_financial_status",

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from foundation.api.errors import IdempotencyKeyReused
 from fulfillment.selectors import has_fulfillment_request_in_progress
+from integrations.amazon.feed_batches import BatchKey
 from integrations.outbox.services import enqueue
 from integrations.shopify.delivery import active_store
 from orders import policy as order_policy
@@ -30,7 +31,7 @@ from orders.models import (
     ShopifyState,
 )
 from orders.services import ensure_action_allowed
-from refunds import errors, policy, selectors
+from refunds import errors, feeds, policy, selectors
 from refunds.models import AmazonSync, Refund, RefundKind, RefundLine, RefundStatus, ShopifySync
 from tenants.models import AccountStatus, ApiKey, Merchant
 
@@ -245,7 +246,7 @@ def _create(
         enqueue(
             merchant_id=order.merchant_id,
             kind=AMAZON_CANCEL_KIND if kind == RefundKind.CANCELLATION else AMAZON_REFUND_KIND,
-            payload={"refund": refund.pk},
+            payload={"refund": refund.pk, "feed_batch": _feed_batch_hint(order, kind)},
             idempotency_key=selectors.amazon_message_key(refund),
             order_id=order.pk,
             max_attempts=AMAZON_MAX_ATTEMPTS,
@@ -256,6 +257,22 @@ def _create(
     else:
         refresh_financial_status(order)
     return refund
+
+
+def _feed_batch_hint(order: Order, kind: str) -> str:
+    """Which Amazon feed batch the message will join (integrations.amazon.feed_batches): its
+    batch waits for it while it is due and has not joined yet."""
+    feed_type = (
+        feeds.ORDER_ACKNOWLEDGEMENT
+        if kind == RefundKind.CANCELLATION
+        else (feeds.PAYMENT_ADJUSTMENT)
+    )
+    return BatchKey(
+        order.amazon_account_id or 0,
+        feed_type,
+        feeds.MESSAGE_TYPES[feed_type],
+        order.marketplace_id,
+    ).hint
 
 
 def _hold_text(why: str) -> str:

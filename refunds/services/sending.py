@@ -60,13 +60,6 @@ def mark_sending(refund_id: int) -> None:
 
 
 @transaction.atomic
-def record_feed_document(refund_id: int, document_id: str) -> None:
-    Refund.objects.filter(pk=refund_id).update(
-        amazon_feed_document_id=document_id, updated_at=timezone.now()
-    )
-
-
-@transaction.atomic
 def record_feed_submitted(refund_id: int, document_id: str, feed_id: str) -> None:
     now = timezone.now()
     Refund.objects.filter(pk=refund_id).update(
@@ -141,13 +134,17 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
     return refund
 
 
-def refund_failed(refund_id: int, code: str, message: str, *, final: bool = True) -> Refund:
+def refund_failed(
+    refund_id: int, code: str, message: str, *, final: bool = True, may_be_on_amazon: bool = False
+) -> Refund:
     """The outbox gave up on the message (its on_failed, inside its transaction).
 
     - The account is not connected (R8): the refund waits, on hold, until a person sends it
       again after reconnecting; nothing is sent on its own.
-    - The feed went to Amazon but its result could not be read: the refund stays pending (it
-      may well be applied); sending it again only reads the result, it does not resend.
+    - The feed went to Amazon (or createFeed was attempted for its batch:
+      ``may_be_on_amazon``) but its result could not be read: the refund stays pending (it
+      may well be applied); sending it again only reads the result (or resumes the same
+      feed, whose adjustment ids Amazon does not apply twice).
     - Otherwise it failed, with Amazon's reason, and the merchant is told.
     """
     order, refund = _locked_refund(refund_id)
@@ -155,11 +152,12 @@ def refund_failed(refund_id: int, code: str, message: str, *, final: bool = True
         return refund
     if code == ON_HOLD:
         return _hold(order, refund, message)
-    if refund.amazon_feed_id and not final:
+    if (refund.amazon_feed_id or may_be_on_amazon) and not final:
         refund.amazon_sync = AmazonSync.SUBMITTED
         refund.failure_code = code
         refund.failure_message = (
-            f"Amazon's result for feed {refund.amazon_feed_id} could not be read: {message} "
+            f"Amazon's result for feed {refund.amazon_feed_id or '(id not yet known)'} could "
+            f"not be read: {message} "
             "Send it again to read the result (the feed is not sent twice)."
         )
         refund.save()

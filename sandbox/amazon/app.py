@@ -317,6 +317,11 @@ class SandboxApp:
             response = Response(exc.status, exc.body(), headers)
         if decision.kind in ("truncated", "malformed") and response.status < 300:
             response = self._mangle(response, decision.kind)
+        if decision.kind == "lost_response" and response.status < 300:
+            error = ApiError(
+                500, "InternalFailure", "We encountered an internal error. Please try again."
+            )
+            return Response(500, error.body(), headers)
         return response
 
     @staticmethod

@@ -16,7 +16,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("error_500", "error_503", "throttle", "latency", "truncated", "malformed")
+KINDS = (
+    "error_500",
+    "error_503",
+    "throttle",
+    "latency",
+    "truncated",
+    "malformed",
+    # The request takes effect, then the answer is lost (a 500 instead of it): the caller
+    # crashed, or the connection dropped, after Amazon did the work.
+    "lost_response",
+)
 
 
 def make_rule(data: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,10 @@ Keelson sends, with an XML processing report like Amazon's.
   never more than was paid.
 
 Each message succeeds or fails on its own; the report counts them and explains every failure.
+Every message is validated against Amazon's XSDs first (``sandbox/amazon/xsd.py``): a message
+that breaks the schema fails with 5000 and its line and column, the others go on; a broken
+envelope or header fails the whole feed (FATAL). A MessageID used twice in one feed fails the
+second message (18041): each message is applied once.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from xml.sax.saxutils import escape
 from defusedxml import ElementTree as SafeET
 from django.db import transaction
 
-from sandbox.amazon import lifecycle, services
+from sandbox.amazon import lifecycle, services, xsd
 from sandbox.amazon.models import (
     AmazonFeed,
     AmazonFeedDocument,
@@ -89,6 +93,7 @@ CODE_INVALID_AMOUNT = 18037
 CODE_DUPLICATE = 18038
 CODE_ALREADY_CANCELED = 18039
 CODE_MARKETPLACE = 18040
+CODE_DUPLICATE_MESSAGE = 18041
 REFUND_CODES = {
     "order_pending": CODE_ORDER_PENDING,
     "item_not_found": CODE_ITEM_NOT_FOUND,
@@ -221,12 +226,29 @@ def process(feed: AmazonFeed, at: datetime) -> Report:
         )
         return report
     handler = _acknowledge if feed.feed_type == ORDER_ACKNOWLEDGEMENT else _adjust
-    for message in root.findall("Message"):
+    schema_errors = xsd.message_errors(content)
+    if schema_errors.envelope:
+        report.fatal = f"XML Parsing Error: {schema_errors.envelope[0]}"
+        return report
+    seen_ids: set[str] = set()
+    for index, message in enumerate(root.findall("Message")):
         report.processed += 1
         message_id = (message.findtext("MessageID") or str(report.processed)).strip()
         body = message.find(expected)
         order_id = ((body.findtext("AmazonOrderID") if body is not None else "") or "").strip()
         try:
+            if message_id in seen_ids:
+                # Amazon answers each MessageID once: a second message with the same id is
+                # refused, never applied (a feed built twice into one document, say).
+                raise MessageFailed(
+                    CODE_DUPLICATE_MESSAGE,
+                    f"MessageID {message_id} is used by more than one message in this feed; "
+                    "only the first was processed.",
+                )
+            seen_ids.add(message_id)
+            errors = schema_errors.by_message.get(index)
+            if errors:
+                raise MessageFailed(CODE_XML, f"XML Parsing Error: {errors[0]}")
             if body is None:
                 raise MessageFailed(CODE_MISSING, f"Message {message_id} has no <{expected}>.")
             with transaction.atomic():

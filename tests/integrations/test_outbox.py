@@ -215,3 +215,42 @@ def test_a_worker_killed_between_send_and_ack_causes_the_effect_once(two_merchan
     assert message.status == OutboxStatus.SENT and message.attempts == 2
     assert [r["key"] for r in sink.requests] == ["once", "once"]
     assert list(sink.effects) == ["once"]  # the effect happened once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_delivery_is_not_a_failed_attempt(two_merchants):
+    """A handler that asks to be called later (a message waiting for companions to share an
+    Amazon feed) neither uses up its attempts nor backs off: it comes back when it asked."""
+    from integrations.outbox.errors import DeferredDelivery
+    from integrations.outbox.registry import Handler, register
+
+    a, _ = two_merchants
+    calls = []
+
+    def send(message):
+        calls.append(message.attempts)
+        if len(calls) <= 5:
+            raise DeferredDelivery("waiting for companions", code="waiting", retry_after=40)
+        return {"sent": True}
+
+    register(Handler(kind="tests.deferred", send=send, describe_sent=lambda m, r: None))
+    with tenant_context(a), transaction.atomic():
+        message = services.enqueue(
+            merchant_id=a.id,
+            kind="tests.deferred",
+            payload={},
+            idempotency_key="deferred",
+            max_attempts=2,
+        )
+    for _ in range(5):
+        _make_due(a, message)
+        _deliver(a)
+        message = _reload(a, message)
+        assert (message.status, message.attempts) == (OutboxStatus.PENDING, 0)
+        assert message.last_error_code == "waiting"
+        assert message.next_attempt_at >= message.updated_at + timedelta(seconds=39)
+    _make_due(a, message)
+    _deliver(a)
+    message = _reload(a, message)
+    assert (message.status, message.attempts) == (OutboxStatus.SENT, 1)
+    assert calls == [1, 1, 1, 1, 1, 1]  # each call was its message's first attempt

@@ -114,3 +114,24 @@ def feeds_received(seller_id: str, feed_type: str | None = None) -> list[AmazonF
 def fast_feeds(sandbox) -> None:
     """Feeds are processed as soon as they are read (virtual time still applies)."""
     sandbox.control.set_settings(feed_queue_seconds=0, feed_processing_seconds=0)
+
+
+def adjustments_applied_twice(seller_id: str) -> int:
+    """How many of our adjusted items the emulator applied more than once (a double refund):
+    rows with the same MerchantAdjustmentItemID and component in two adjustments."""
+    from django.db.models import Count
+
+    from sandbox.amazon.models import AmazonAdjustment
+
+    return (
+        AmazonAdjustment.objects.filter(order__seller__selling_partner_id=seller_id)
+        .exclude(merchant_adjustment_item_id="")
+        .values("merchant_adjustment_item_id", "component")
+        .annotate(n=Count("adjustment_id", distinct=True))
+        .filter(n__gt=1)
+        .count()
+    )
+
+
+def messages_in(feed: AmazonFeed) -> int:
+    return bytes(feed.input_document.content).decode().count("<Message>")
