@@ -348,7 +348,9 @@ def _requested_lines(
     over = {pk: qty for pk, qty in merged.items() if qty > available[pk]}
     if over:
         detail = "; ".join(
-            f"line {pk}: {qty} asked, {available[pk]} left" for pk, qty in sorted(over.items())
+            _("line %(line)s: %(asked)s asked, %(left)s left")
+            % {"line": pk, "asked": qty, "left": available[pk]}
+            for pk, qty in sorted(over.items())
         )
         raise errors.QuantityExceeded(
             _("More than is left to fulfil (%(detail)s).") % {"detail": detail}

@@ -217,7 +217,7 @@ def revert_to_unfulfilled(
     fo_lines = {fl.pk: fl for fl in _fo_lines(fo)}
     _decide(fo, Action.REVERT, actor, Facts(shipped=_shipped_any(fo)))
     wanted = _requested_lines(
-        lines, {pk: fl.remaining_quantity for pk, fl in fo_lines.items()}, "fulfillment order"
+        lines, {pk: fl.remaining_quantity for pk, fl in fo_lines.items()}, _("fulfillment order")
     )
     for pk, qty in wanted:
         fo_lines[pk].remaining_quantity -= qty

@@ -279,7 +279,7 @@ def report_shipment(
     # Who may report, and in which state, before the body (403, then 409).
     _decide(fo, Action.REPORT_SHIPMENT, actor, Facts(shipped=_shipped_any(fo)))
     _ensure_order_allows(order, policy.Action.FULFIL, request_in_progress_ok=True)
-    wanted = _requested_lines(lines, available, "fulfillment order")
+    wanted = _requested_lines(lines, available, _("fulfillment order"))
     ship_date = _validate_shipment(order, shipment)
     for pk, qty in wanted:
         fo_lines[pk].remaining_quantity -= qty
@@ -325,7 +325,7 @@ def fulfil_order(
     available = {
         pk: selectors.unfulfilled_quantity(line, fulfilled) for pk, line in order_lines.items()
     }
-    wanted = _requested_lines(lines, available, "order")
+    wanted = _requested_lines(lines, available, _("order"))
     ship_date = _validate_shipment(order, shipment)
     pairs = [(order_lines[pk], qty, None) for pk, qty in wanted]
     fulfillment = _record_fulfillment(order, pairs, shipment, ship_date, actor, None)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from foundation.api.errors import IdempotencyKeyReused
+from foundation.text import N_
 from fulfillment.selectors import has_fulfillment_request_in_progress
 from integrations.amazon.feed_batches import BatchKey
 from integrations.outbox.services import enqueue
@@ -283,14 +284,20 @@ def _hold_text(why: str) -> str:
 
 
 def _lines_text(refund: Refund) -> str:
-    parts = []
+    """The refund's lines for the timeline ("SKU-1 × 2, SKU-2 (price adjustment)"), each
+    reader's words kept translatable (a ``Text`` of the parts)."""
+    parts: list[str] = []
     for line in refund.lines.select_related("order_line").all():
         label = line.order_line.sku if line.order_line else line.external_item_id
         if line.quantity:
             parts.append(f"{label} × {line.quantity}")
         elif line.amount:
-            parts.append(f"{label} (price adjustment)")
-    return ", ".join(parts) or "shipping only"
+            parts.append(N_("%(label)s (price adjustment)", label=label))
+    if not parts:
+        return N_("shipping only")
+    # A list, not a sentence: its template joins the parts and needs no translation.
+    template = ", ".join(f"%(part{i})s" for i in range(len(parts)))
+    return N_(template, **{f"part{i}": part for i, part in enumerate(parts)})
 
 
 def refresh_financial_status(order: Order) -> str:

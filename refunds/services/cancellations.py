@@ -102,15 +102,15 @@ def cancel_order(
         requested_reason=reason,
         buyer_requested=buyer_requested,
     )
-    what = "the whole order" if plan.full_cancellation else _lines_text(created)
+    what = N_("the whole order") if plan.full_cancellation else _lines_text(created)
     rule = {
-        policy.BUYER_REQUESTED: " as the buyer asked (B4)",
-        policy.ADDRESS_CHANGE: (
+        policy.BUYER_REQUESTED: N_(" as the buyer asked (B4)"),
+        policy.ADDRESS_CHANGE: N_(
             " because the buyer wants another address: the buyer re-orders with it (A5)"
         ),
     }.get(reason, "")
     sending = (
-        " Sending the cancellation to Amazon."
+        N_(" Sending the cancellation to Amazon.")
         if created.amazon_sync == AmazonSync.PENDING
         else (" " + created.failure_message if created.failure_message else "")
     )

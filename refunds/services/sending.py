@@ -100,7 +100,7 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
     refund.save()
     cur = order.currency
     if refund.is_cancellation:
-        what = "the order" if refund.full_cancellation else _lines_text(refund)
+        what = N_("the order") if refund.full_cancellation else _lines_text(refund)
         _event(
             order,
             EventKind.ORDER_CANCELLED,
@@ -116,7 +116,7 @@ def refund_succeeded(refund_id: int, result: Mapping) -> Refund:
         )
         _apply_cancellation(order, refund, AMAZON)
     else:
-        already = " (Amazon had it already)" if result.get("already_on_amazon") else ""
+        already = N_(" (Amazon had it already)") if result.get("already_on_amazon") else ""
         _event(
             order,
             EventKind.REFUND_SUCCEEDED,
