@@ -70,6 +70,18 @@ def _unreachable_api_rate_limits(settings):
     settings.KEELSON_API_RATE_LIMITS = UNREACHABLE_RATE_LIMITS
 
 
+@pytest.fixture(autouse=True)
+def _site_language():
+    """Every test starts in the site's language: the language a request activated (the test
+    client runs LocaleMiddleware in this thread) would otherwise stay for the next test."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_connections_before_test_databases_are_dropped(django_db_setup, django_db_blocker):
     # The application alias is a test mirror: Django drops the database through the owner
