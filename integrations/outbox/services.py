@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,8 +24,15 @@ from integrations.outbox.registry import handler_for, outcome_listeners
 logger = logging.getLogger(__name__)
 
 # A claim lasts longer than any handler may take (Amazon back-off included); a killed worker's
-# message is delivered again once its lease has expired.
+# message is delivered again once its lease has expired (KEELSON_OUTBOX_LEASE_SECONDS).
 LEASE = timedelta(minutes=5)
+
+
+def lease() -> timedelta:
+    seconds = getattr(settings, "KEELSON_OUTBOX_LEASE_SECONDS", None)
+    return timedelta(seconds=float(seconds)) if seconds else LEASE
+
+
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 3600.0
 
@@ -101,7 +109,7 @@ def claim(*, limit: int = 50, message_id: int | None = None) -> tuple[list[int],
         )
         if ids:
             OutboxMessage.objects.filter(pk__in=ids).update(
-                lease_until=now + LEASE, lease_token=token, attempts=F("attempts") + 1
+                lease_until=now + lease(), lease_token=token, attempts=F("attempts") + 1
             )
     return ids, token
 
