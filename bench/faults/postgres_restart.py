@@ -134,8 +134,8 @@ class OwnPostgres:
     def destroy(self) -> None:
         try:
             self.stop()
-        except Exception:
-            pass
+        except Exception as exc:  # already stopped, or never started
+            print(f"  (PostgreSQL stop: {exc})", flush=True)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -427,7 +427,7 @@ def run(
 
 
 def _spawn(args: list[str], env: dict[str, str], log_dir: Path, name: str) -> subprocess.Popen:
-    log = open(log_dir / f"{name}-{os.getpid()}.log", "wb")  # noqa: SIM115
+    log = open(log_dir / f"{name}-{os.getpid()}.log", "wb")
     try:
         return subprocess.Popen(
             [sys.executable, *args],
