@@ -111,13 +111,18 @@ def run(
     deadline = Deadline(deadline_seconds)
     control, sid = sandbox.control, sandbox.seller["selling_partner_id"]
     now = parse_iso(control.now())
-    control.generate_orders(
-        sid,
-        orders,
-        seed=f"keelson-faults-{seed}",
-        placed_from=isoformat(now - timedelta(days=20)),
-        placed_to=isoformat(now - timedelta(hours=6)),
-    )
+    # In slices of 2,000 (one control call each stays well within its timeout), each over its
+    # own part of the 20 days.
+    slices = max(1, -(-orders // 2000))
+    start, span = now - timedelta(days=20), (timedelta(days=20) - timedelta(hours=6)) / slices
+    for n in range(slices):
+        control.generate_orders(
+            sid,
+            orders // slices + (1 if n < orders % slices else 0),
+            seed=f"keelson-faults-{seed}-{n}",
+            placed_from=isoformat(start + n * span),
+            placed_to=isoformat(start + (n + 1) * span - timedelta(seconds=1)),
+        )
     print(f"  {deadline.elapsed:6.1f} s  {orders} orders generated at the emulator", flush=True)
     account = connect(merchant, sandbox, backfill_days=30)
     plan = kill_plan(rng, kills, max(2, orders // PAGE))

@@ -110,6 +110,8 @@ def prepare(*, merchant, sandbox, confirmations: int, refunds: int, seed: int):
     account = connect(merchant, sandbox, backfill_days=5)
     for amazon_id in ids[confirmations:]:
         ship(sandbox, account, amazon_id)
+    # Amazon's order index lags two minutes (LastUpdatedBefore): let the shipments age past it.
+    control.advance_clock(minutes=3)
     sync_until_caught_up(account)
     with tenant_context(merchant):
         by_id = {o.external_id: o for o in Order.objects.filter(external_id__in=ids)}

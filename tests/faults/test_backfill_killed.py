@@ -13,7 +13,13 @@ from bench.faults.harness import ROOT, print_counts
 from sandbox.amazon.testing import running_amazon_sandbox
 from tests.support.processes import child_database_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# A loaded 2-core CI machine: several real processes, so more than the suite's 300 s bound.
+pytestmark = [
+    pytest.mark.timeout(480),
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 SEED = 20261207
 

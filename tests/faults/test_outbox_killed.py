@@ -1,5 +1,5 @@
-"""The outbox drained through SIGKILLs (issue 14, rules R3, R6): a real qcluster delivers 60
-shipment confirmations and 60 refunds to the SP-API emulator answering one call in ten with a
+"""The outbox drained through SIGKILLs (issue 14, rules R3, R6): a real qcluster delivers 40
+shipment confirmations and 30 refunds to the SP-API emulator answering one call in ten with a
 5xx and throwing 429 storms, and is killed with SIGKILL three times at seeded random moments.
 The emulator then holds one package per confirmed order and exactly each refund's amount per
 refunded order: none lost, none doubled. The full size: ``python -m bench.faults.outbox``."""
@@ -13,7 +13,13 @@ from bench.faults.harness import ROOT, print_counts
 from sandbox.amazon.testing import running_amazon_sandbox
 from tests.support.processes import child_database_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# A loaded 2-core CI machine: several real processes, so more than the suite's 300 s bound.
+pytestmark = [
+    pytest.mark.timeout(480),
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 SEED = 20261208
 
@@ -29,15 +35,15 @@ def test_confirmations_and_refunds_drained_through_three_kills_arrive_exactly_on
             merchant=merchant,
             sandbox=sandbox,
             child_env=child_database_env(),
-            confirmations=60,
-            refunds=60,
+            confirmations=40,
+            refunds=30,
             kills=3,
             seed=SEED,
-            deadline_seconds=240,
+            deadline_seconds=360,
             log_dir=ROOT / ".data" / "test-logs",
         )
     print_counts("Outbox drained through SIGKILLs:", report.counts())
     assert report.kills == 3
     assert report.served_5xx > 0 and report.served_429 > 0
     assert (report.lost, report.duplicated, report.parked_failed) == (0, 0, 0), report.problems
-    assert (report.confirmed_once, report.refunded_once) == (60, 60)
+    assert (report.confirmed_once, report.refunded_once) == (40, 30)
