@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "--storm-calls",
         type=int,
         nargs=2,
-        default=(2, 8),
+        default=(1, 3),
         metavar=("MIN", "MAX"),
         help="429s in a row per storm (5 or more make a run yield for up to a minute)",
     )

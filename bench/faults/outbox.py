@@ -193,7 +193,19 @@ def run(
         return counts()[OutboxStatus.SENT]
 
     def seen() -> dict:
-        return {**counts(), "kills": cluster.kills, "log": str(log_dir), **served(control)}
+        with tenant_context(merchant):
+            parked = list(
+                OutboxMessage.objects.filter(status=OutboxStatus.FAILED).values_list(
+                    "kind", "attempts", "last_error"
+                )[:3]
+            )
+        return {
+            **counts(),
+            "kills": cluster.kills,
+            "log": str(log_dir),
+            **served(control),
+            "parked": parked,
+        }
 
     last_sweep = [0.0]
 

@@ -108,16 +108,24 @@ def claim(*, limit: int = 50, message_id: int | None = None) -> tuple[list[int],
             .values_list("id", flat=True)[:limit]
         )
         if ids:
+            # The attempt is counted when a message is sent (deliver_claimed), not here: a
+            # worker killed with a batch in hand must not use up the attempts of messages it
+            # never tried (after enough kills they would be parked as failed, never sent).
             OutboxMessage.objects.filter(pk__in=ids).update(
-                lease_until=now + lease(), lease_token=token, attempts=F("attempts") + 1
+                lease_until=now + lease(), lease_token=token
             )
     return ids, token
 
 
 def deliver_claimed(message_id: int, token: uuid.UUID) -> OutboxStatus:
     """Send one claimed message and record the outcome."""
+    # Start the attempt: count it and renew the lease for this one message (the batch's lease
+    # was taken when it was claimed, maybe several slow deliveries ago), if it is still ours.
+    started = OutboxMessage.objects.filter(
+        pk=message_id, lease_token=token, status=OutboxStatus.PENDING
+    ).update(attempts=F("attempts") + 1, lease_until=timezone.now() + lease())
     message = OutboxMessage.objects.get(pk=message_id)
-    if message.lease_token != token or message.status != OutboxStatus.PENDING:
+    if not started:
         return OutboxStatus(message.status)
     try:
         handler = handler_for(message.kind)

@@ -215,3 +215,33 @@ def test_a_worker_killed_between_send_and_ack_causes_the_effect_once(two_merchan
     assert message.status == OutboxStatus.SENT and message.attempts == 2
     assert [r["key"] for r in sink.requests] == ["once", "once"]
     assert list(sink.effects) == ["once"]  # the effect happened once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_with_a_claimed_batch_uses_up_no_attempt_of_messages_it_never_sent(
+    two_merchants,
+):
+    """Found by bench/faults/outbox.py: a claim counted an attempt for every message of the
+    batch (up to 50), so each SIGKILLed worker used up an attempt of messages it never tried,
+    and after a few kills and a few 5xx a message was parked as failed, never sent."""
+    a, _ = two_merchants
+    with Sink() as sink:
+        messages = [
+            _enqueue(a, sink, key=f"batch-{n}", deliver_after=timezone.now(), max_attempts=2)
+            for n in range(3)
+        ]
+        for _ in range(3):  # three workers claim the batch and die before sending anything
+            with tenant_context(a):
+                ids, _token = services.claim()
+                assert len(ids) == 3
+                OutboxMessage.objects.filter(pk__in=ids).update(
+                    lease_until=timezone.now() - timedelta(seconds=1)
+                )
+        sink.fail_next = [503]  # and the first real try fails: one attempt is left for it
+        _deliver(a)
+        _make_due(a, messages[0])
+        _deliver(a)
+        sent = [_reload(a, m) for m in messages]
+    assert [m.status for m in sent] == [OutboxStatus.SENT] * 3
+    assert [m.attempts for m in sent] == [2, 1, 1]
+    assert len(sink.effects) == 3
