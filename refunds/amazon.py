@@ -35,7 +35,11 @@ from integrations.amazon.gateway import (
     AmazonThrottled,
     FeedStatus,
 )
-from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
+from integrations.outbox.errors import (
+    PermanentDeliveryError,
+    ThrottledDeliveryError,
+    TransientDeliveryError,
+)
 from refunds import feeds, policy, services
 from refunds.models import Refund, RefundKind, RefundStatus
 
@@ -58,7 +62,7 @@ def deliver(refund_id: int) -> dict:
     try:
         return _deliver(gateway, refund)
     except AmazonThrottled as exc:
-        raise TransientDeliveryError(
+        raise ThrottledDeliveryError(
             f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after
         ) from exc
     except AmazonAuthFailed as exc:

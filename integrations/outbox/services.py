@@ -15,6 +15,7 @@ from django.utils import timezone
 from integrations.outbox.errors import (
     DeliveryError,
     PermanentDeliveryError,
+    ThrottledDeliveryError,
     TransientDeliveryError,
     UnknownMessageKind,
 )
@@ -196,14 +197,18 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
     message.last_error_code = error.code[:64]
     message.lease_until = None
     permanent = isinstance(error, PermanentDeliveryError)
-    if permanent or message.attempts >= message.max_attempts:
+    throttled = isinstance(error, ThrottledDeliveryError)
+    if permanent or (message.attempts >= message.max_attempts and not throttled):
         message.status = OutboxStatus.FAILED
     else:
         retry_after = getattr(error, "retry_after", None)
         delay = max(retry_after or 0.0, backoff_delay(message.attempts))
         message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        if throttled:
+            message.attempts = max(message.attempts - 1, 0)  # not an attempt: see the error
     message.save(
         update_fields=[
+            "attempts",
             "status",
             "last_error",
             "last_error_code",
