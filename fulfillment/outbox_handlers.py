@@ -47,6 +47,7 @@ from integrations.amazon.gateway import (
 from integrations.outbox.errors import (
     DeliveryError,
     PermanentDeliveryError,
+    ThrottledDeliveryError,
     TransientDeliveryError,
 )
 from integrations.outbox.registry import Handler, register
@@ -82,7 +83,7 @@ def _confirm(message) -> dict:
             items=[(item_id, int(qty)) for item_id, qty in payload["items"]],
         )
     except AmazonThrottled as exc:
-        raise TransientDeliveryError(
+        raise ThrottledDeliveryError(
             f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after
         ) from exc
     except (AmazonPermanentError, AmazonAuthFailed) as exc:

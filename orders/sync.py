@@ -109,9 +109,15 @@ def default_backfill_days() -> int:
 
 
 # The task one sync run is (queued by the fan-out and "Sync now"), and how long the lease
-# claimed for a queued task lasts before another worker may take the account.
+# claimed for a queued task lasts before another worker may take the account (a cluster killed
+# with the task in hand leaves the account to the fan-out after that; the broker hands the
+# task itself out again after Q_CLUSTER's ``retry``). KEELSON_SYNC_QUEUED_LEASE_SECONDS.
 SYNC_TASK = "orders.tasks.sync_amazon_account"
 QUEUED_LEASE_SECONDS = 600
+
+
+def queued_lease_seconds() -> float:
+    return float(getattr(settings, "KEELSON_SYNC_QUEUED_LEASE_SECONDS", QUEUED_LEASE_SECONDS))
 
 
 # --- connecting an account -------------------------------------------------------------------
@@ -842,7 +848,7 @@ def queue_sync(account_id: int, merchant_id: int, owner: str | None = None) -> b
     from django_q.tasks import async_task
 
     owner = owner or new_lease_owner()
-    if not claim_lease(account_id, owner, seconds=QUEUED_LEASE_SECONDS):
+    if not claim_lease(account_id, owner, seconds=queued_lease_seconds()):
         return False
     try:
         async_task(

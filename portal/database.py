@@ -119,6 +119,13 @@ def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]
         if "host" in query and not config.get("HOST"):
             config["HOST"] = query["host"][0]
         config["ENGINE"] = "tenants.db"
+        # Surviving a database restart (foundation.database_outage): a kept connection is
+        # tested before a request uses it, and connecting gives up after a bounded time
+        # (an unreachable host answers a clean 503 instead of holding the worker).
+        config["CONN_HEALTH_CHECKS"] = True
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", int(os.environ.get("KEELSON_DB_CONNECT_TIMEOUT", "5"))
+        )
         config["KEELSON_ROLE"] = alias
         # KEELSON_TEST_DB_SUFFIX lets several test runs share one server side by side.
         suffix = os.environ.get("KEELSON_TEST_DB_SUFFIX", "")

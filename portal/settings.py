@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request that lost the database leaves as a clean 503 (foundation.database_outage).
+    "foundation.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -389,6 +391,13 @@ if KEELSON_CLOCK == "sandbox" and not DEBUG:
 KEELSON_SYNC_RUN_SECONDS = float(os.environ.get("KEELSON_SYNC_RUN_SECONDS", "240"))
 KEELSON_SYNC_LEASE_SECONDS = float(os.environ.get("KEELSON_SYNC_LEASE_SECONDS", "300"))
 KEELSON_SYNC_MAX_WAIT = float(os.environ.get("KEELSON_SYNC_MAX_WAIT", "10"))
+# How long a worker's claim of an outbox message lasts (a killed worker's message is sent
+# again after it): longer than any delivery may take, Amazon's back-off included.
+KEELSON_OUTBOX_LEASE_SECONDS = float(os.environ.get("KEELSON_OUTBOX_LEASE_SECONDS", "300"))
+# How long the fan-out's claim of an account lasts while its task waits in the queue.
+KEELSON_SYNC_QUEUED_LEASE_SECONDS = float(
+    os.environ.get("KEELSON_SYNC_QUEUED_LEASE_SECONDS", "600")
+)
 KEELSON_SYNC_BACKFILL_DAYS = int(os.environ.get("KEELSON_SYNC_BACKFILL_DAYS", "30"))
 # Amazon's ORDER_CHANGE notifications (orders/order_changes.py): the SQS queue Amazon delivers
 # them to (empty: none, the sync polls only), its credentials (empty: boto3's own chain), and

@@ -47,6 +47,7 @@ from integrations.amazon.gateway import (
 from integrations.outbox.errors import (
     DeferredDelivery,
     PermanentDeliveryError,
+    ThrottledDeliveryError,
     TransientDeliveryError,
 )
 from integrations.outbox.models import OutboxMessage
@@ -88,7 +89,7 @@ def deliver(message: OutboxMessage) -> dict:
     except feed_batches.MalformedReport as exc:
         raise TransientDeliveryError(str(exc), code="amazon_report_unreadable") from exc
     except AmazonThrottled as exc:
-        raise TransientDeliveryError(
+        raise ThrottledDeliveryError(
             f"Amazon throttled: {exc.message}", code="amazon_throttled", retry_after=exc.retry_after
         ) from exc
     except AmazonAuthFailed as exc:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import requests
 
-from integrations.outbox.errors import PermanentDeliveryError, TransientDeliveryError
+from integrations.outbox.errors import (
+    PermanentDeliveryError,
+    ThrottledDeliveryError,
+    TransientDeliveryError,
+)
 from integrations.outbox.registry import Handler, register
 
 
@@ -22,7 +26,8 @@ def _send(message) -> dict:
         raise TransientDeliveryError(f"{type(exc).__name__}: {exc}", code="network_error") from exc
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After")
-        raise TransientDeliveryError(
+        error = ThrottledDeliveryError if response.status_code == 429 else TransientDeliveryError
+        raise error(
             f"HTTP {response.status_code}",
             code=f"http_{response.status_code}",
             retry_after=float(retry_after) if retry_after else None,

@@ -27,6 +27,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from foundation.database_outage import CODE as DATABASE_UNAVAILABLE
+from foundation.database_outage import DETAIL as DATABASE_UNAVAILABLE_DETAIL
+from foundation.database_outage import RETRY_AFTER_SECONDS, is_database_unavailable
 from foundation.i18n import localize
 
 logger = logging.getLogger("keelson.api")
@@ -239,6 +242,17 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         exc = exceptions.ParseError(_("The request is malformed."))
 
     if not isinstance(exc, exceptions.APIException):
+        if is_database_unavailable(exc):
+            # Not our bug, and nothing was changed: the client may simply try again.
+            logger.warning(
+                "database unavailable in %s: %s", type(context.get("view")).__name__, exc
+            )
+            return problem(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE_DETAIL,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+            )
         return server_error(exc, context)
 
     set_rollback()

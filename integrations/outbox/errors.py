@@ -27,6 +27,12 @@ class DeferredDelivery(TransientDeliveryError):
         super().__init__(message, code=code, retry_after=retry_after)
 
 
+class ThrottledDeliveryError(TransientDeliveryError):
+    """The destination asked us to slow down (429): try again after ``retry_after``. It uses up
+    no attempt: being throttled says nothing about the message, and a burst of 429s must not
+    park a message that was never refused (found by bench/faults/outbox.py)."""
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (the destination refused the request): the message fails now."""
 

@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,6 +16,7 @@ from integrations.outbox.errors import (
     DeferredDelivery,
     DeliveryError,
     PermanentDeliveryError,
+    ThrottledDeliveryError,
     TransientDeliveryError,
     UnknownMessageKind,
 )
@@ -24,8 +26,15 @@ from integrations.outbox.registry import handler_for, outcome_listeners
 logger = logging.getLogger(__name__)
 
 # A claim lasts longer than any handler may take (Amazon back-off included); a killed worker's
-# message is delivered again once its lease has expired.
+# message is delivered again once its lease has expired (KEELSON_OUTBOX_LEASE_SECONDS).
 LEASE = timedelta(minutes=5)
+
+
+def lease() -> timedelta:
+    seconds = getattr(settings, "KEELSON_OUTBOX_LEASE_SECONDS", None)
+    return timedelta(seconds=float(seconds)) if seconds else LEASE
+
+
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 3600.0
 
@@ -101,16 +110,24 @@ def claim(*, limit: int = 50, message_id: int | None = None) -> tuple[list[int],
             .values_list("id", flat=True)[:limit]
         )
         if ids:
+            # The attempt is counted when a message is sent (deliver_claimed), not here: a
+            # worker killed with a batch in hand must not use up the attempts of messages it
+            # never tried (after enough kills they would be parked as failed, never sent).
             OutboxMessage.objects.filter(pk__in=ids).update(
-                lease_until=now + LEASE, lease_token=token, attempts=F("attempts") + 1
+                lease_until=now + lease(), lease_token=token
             )
     return ids, token
 
 
 def deliver_claimed(message_id: int, token: uuid.UUID) -> OutboxStatus:
     """Send one claimed message and record the outcome."""
+    # Start the attempt: count it and renew the lease for this one message (the batch's lease
+    # was taken when it was claimed, maybe several slow deliveries ago), if it is still ours.
+    started = OutboxMessage.objects.filter(
+        pk=message_id, lease_token=token, status=OutboxStatus.PENDING
+    ).update(attempts=F("attempts") + 1, lease_until=timezone.now() + lease())
     message = OutboxMessage.objects.get(pk=message_id)
-    if message.lease_token != token or message.status != OutboxStatus.PENDING:
+    if not started:
         return OutboxStatus(message.status)
     try:
         handler = handler_for(message.kind)
@@ -181,20 +198,23 @@ def _record_failure(message_id: int, token: uuid.UUID, error: DeliveryError) -> 
     message.last_error_code = error.code[:64]
     message.lease_until = None
     permanent = isinstance(error, PermanentDeliveryError)
+    throttled = isinstance(error, ThrottledDeliveryError)
     if isinstance(error, DeferredDelivery):
         # Asked to come back later: not a failed attempt, and no backoff.
         message.attempts = max(message.attempts - 1, 0)
         message.next_attempt_at = timezone.now() + timedelta(seconds=max(error.retry_after, 0))
-    elif permanent or message.attempts >= message.max_attempts:
+    elif permanent or (message.attempts >= message.max_attempts and not throttled):
         message.status = OutboxStatus.FAILED
     else:
         retry_after = getattr(error, "retry_after", None)
         delay = max(retry_after or 0.0, backoff_delay(message.attempts))
         message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        if throttled:
+            message.attempts = max(message.attempts - 1, 0)  # not an attempt: see the error
     message.save(
         update_fields=[
-            "status",
             "attempts",
+            "status",
             "last_error",
             "last_error_code",
             "lease_until",

@@ -154,14 +154,25 @@ def money_2026(amount: Decimal, currency: str) -> dict[str, str]:
     return {"amount": marketplaces.format_amount(amount, currency), "currencyCode": currency}
 
 
-def _proceeds_breakdowns(components: dict, currency: str, tax_included: bool) -> list[dict]:
+def _proceeds_breakdowns(
+    components: dict, currency: str, tax_included: bool, *, detailed: bool = False
+) -> list[dict]:
     rows = [
         {"type": "ITEM", "subtotal": money_2026(components["Principal"], currency)},
         {"type": "SHIPPING", "subtotal": money_2026(components["Shipping"], currency)},
     ]
     if not tax_included:
         tax = components["Tax"] + components["ShippingTax"]
-        rows.append({"type": "TAX", "subtotal": money_2026(tax, currency)})
+        row: dict[str, Any] = {"type": "TAX", "subtotal": money_2026(tax, currency)}
+        if detailed:
+            # An item's TAX is split into the item's and the shipping's (the model's
+            # ItemProceedsDetailedBreakdown), as v0's ItemTax and ShippingTax: without it a
+            # client cannot know which part a refund of the item may take back.
+            row["detailedBreakdowns"] = [
+                {"subtype": "ITEM", "value": money_2026(components["Tax"], currency)},
+                {"subtype": "SHIPPING", "value": money_2026(components["ShippingTax"], currency)},
+            ]
+        rows.append(row)
     return rows
 
 
@@ -299,7 +310,7 @@ def _item_2026(
         components = lifecycle.item_charge_components(item, kept, currency)
         data["proceeds"] = {
             "proceedsTotal": money_2026(lifecycle.charge_total(components, tax_included), currency),
-            "breakdowns": _proceeds_breakdowns(components, currency, tax_included),
+            "breakdowns": _proceeds_breakdowns(components, currency, tax_included, detailed=True),
         }
     if "CANCELLATION" in included:
         cancellation: dict[str, Any] = {}

@@ -475,3 +475,24 @@ def test_a_sync_that_keeps_failing_is_never_turned_off_and_the_merchant_is_told_
     assert state_of(account).failures == 0
     (sync_status,) = call("get", "/api/v1/merchants/", key=key).json()["results"][0]["amazon_sync"]
     assert (sync_status["consecutive_failures"], sync_status["last_error"]) == (0, "")
+
+
+def test_a_backfill_through_search_orders_keeps_item_and_shipping_tax_apart_as_v0_does(
+    unlimited, make_merchant
+):
+    """Found by bench/faults/outbox.py: searchOrders gave an item's tax as one TAX breakdown,
+    which the sync keeps as item tax; a refund of the item then asked Amazon for the shipping's
+    tax too, and Amazon refused it (18034). The item's TAX carries its detailed breakdowns."""
+    sandbox, sid = unlimited, unlimited.seller["selling_partner_id"]
+    sandbox.control.generate_orders(
+        sid,
+        40,
+        seed="keelson-tax-split",
+        marketplace_ids=["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"],  # tax on top of the price
+        **window(amazon_now(sandbox), days_ago=5, hours_ago=6),
+    )
+    account = connect(make_merchant(), sandbox)
+    reports = sync_until_caught_up(account)
+    assert sum(r.search_pages for r in reports) >= 1  # the backfill reads searchOrders
+    problems, compared, _ = differences(account, emulated_orders(sid), taxes=True)
+    assert problems == [] and compared >= 35
