@@ -448,7 +448,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
             request,
             _("Refund of %(money)s created") % {"money": _money(refund.total, refund.currency)}
             + (
-                ": it succeeds once Amazon accepts it."
+                _(": it succeeds once Amazon accepts it.")
                 if refund.amazon_sync == AmazonSync.PENDING
                 else f". {refund.failure_message}"
                 if refund.failure_message
@@ -497,7 +497,7 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     _("Cancellation with a refund of %(money)s recorded")
                     % {"money": _money(created.total, created.currency)}
                     + (
-                        ": it takes effect once Amazon accepts it."
+                        _(": it takes effect once Amazon accepts it.")
                         if created.amazon_sync == AmazonSync.PENDING
                         else f". {created.failure_message}"
                         if created.failure_message

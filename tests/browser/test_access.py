@@ -49,7 +49,7 @@ def test_an_api_key_is_revoked_from_the_key_list(portal_page, world, expect):
     page.get_by_label("Select action to run").select_option(label="Revoke selected keys")
     page.get_by_role("button", name="Run").click()
 
-    expect(page.get_by_text("Revoked 1 key(s).")).to_be_visible()
+    expect(page.get_by_text("Revoked 1 key.")).to_be_visible()
     expect(row).to_contain_text("Revoked")
     world.api_key.refresh_from_db()
     assert world.api_key.revoked_at is not None

@@ -25,7 +25,7 @@ def test_part_of_a_shipped_order_is_refunded_from_its_page_R6(portal_page, world
     page = portal_page(world.owner)
     open_order(page, order)
     balance = page.locator("#refunds .refund-balance")
-    expect(balance).to_have_text("Paid 428.00 USD · refunded 0.00 USD · left to refund 428.00 USD")
+    expect(balance).to_have_text("Paid $428.00 · refunded $0.00 · left to refund $428.00")
 
     page.get_by_role("link", name="Refund…").click()
     page.get_by_label("Quantity of TENT-2P").fill("1")
@@ -33,11 +33,9 @@ def test_part_of_a_shipped_order_is_refunded_from_its_page_R6(portal_page, world
     page.get_by_role("button", name="Refund", exact=True).click()
 
     expect(
-        page.get_by_text("Refund of 189.00 USD created: it succeeds once Amazon accepts it.")
+        page.get_by_text("Refund of $189.00 created: it succeeds once Amazon accepts it.")
     ).to_be_visible()
-    expect(balance).to_have_text(
-        "Paid 428.00 USD · refunded 189.00 USD · left to refund 239.00 USD"
-    )
+    expect(balance).to_have_text("Paid $428.00 · refunded $189.00 · left to refund $239.00")
     row = page.locator("#refunds tr.refund-row")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("TENT-2P × 1")
@@ -64,7 +62,7 @@ def test_a_buyers_cancellation_request_is_answered_by_cancelling_as_requested_B4
     expect(page.get_by_label(re.compile(r"^Refund"))).to_have_value("48.00")
     page.get_by_role("button", name="Cancel as requested by buyer").click()
 
-    expect(page.get_by_text("Cancellation with a refund of 48.00 USD recorded")).to_be_visible()
+    expect(page.get_by_text("Cancellation with a refund of $48.00 recorded")).to_be_visible()
     expect(page.get_by_text("The buyer's cancellation request was answered")).to_be_visible()
     expect(page.get_by_role("link", name="Cancel as requested by buyer")).to_have_count(0)
     expect(page.locator("#refunds tr.refund-row")).to_contain_text("Cancellation")
