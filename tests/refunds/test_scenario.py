@@ -83,7 +83,9 @@ def test_refund_in_the_portal_is_processed_by_amazon_through_a_real_qcluster(
                     .first()
                 )
 
-        with qcluster():
+        # The second refund follows the first within the batch wait, so it waits for
+        # companions (docs/amazon-feeds.md): a short wait keeps the scenario short.
+        with qcluster(KEELSON_FEED_BATCH_WAIT_SECONDS="5"):
             refund_in_portal(client, order, {f"quantity_{line.pk}": "1", "shipping_amount": "3"})
             refund = wait_for("Amazon to accept the refund", refund_done)
             assert refund.status == "succeeded", refund.failure_message
