@@ -28,7 +28,7 @@ from notifications.models import (
     NotificationRecipient,
 )
 from notifications.selectors import DEFAULT_CHOICE, preferences_for, recipients_for_merchant
-from tenants.db import session_alias
+from tenants.db import session_alias, session_try_lock
 from tenants.models import Merchant, User
 
 logger = logging.getLogger(__name__)
@@ -67,16 +67,8 @@ def sweep_digests_held() -> Iterator[None]:
 def safety_net_digest_slot() -> Iterator[bool]:
     """For the safety-net digest: True when no sweep runs (and none starts until the block
     ends); False while one does, and the sweep e-mails what it made itself."""
-    connection = connections[session_alias()]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [DIGEST_LOCK_KEY])
-        (got,) = cursor.fetchone()
-    try:
+    with session_try_lock(DIGEST_LOCK_KEY) as got:
         yield got
-    finally:
-        if got:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [DIGEST_LOCK_KEY])
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ taken away after the job was queued stops it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
@@ -33,7 +33,7 @@ from foundation.i18n import localize
 from fulfillment import services as fulfillment_services
 from orders.models import Order
 from portal.models import BulkJob, BulkJobItem, BulkJobItemStatus, BulkJobKind, BulkJobStatus
-from tenants.db import session_alias
+from tenants.db import session_try_lock
 from tenants.models import User
 from tenants.policy import Access, Capability
 from tenants.scope import tenant_context
@@ -153,23 +153,10 @@ def _stalled_jobs(cutoff: datetime, limit: int) -> list[BulkJob]:
     return stalled
 
 
-@contextmanager
-def job_lock(job_id: int) -> Iterator[bool]:
-    """A PostgreSQL advisory lock per job, held by the session while a worker runs it: True if
-    this worker has it, False while another runs the job. A worker that dies lets go with its
-    connection."""
-    key = JOB_LOCK_BASE + job_id
-    # A session lock: on the direct connection even behind a transaction pooler (tenants.db).
-    connection = connections[session_alias()]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        (got,) = cursor.fetchone()
-    try:
-        yield got
-    finally:
-        if got:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+def job_lock(job_id: int) -> AbstractContextManager[bool]:
+    """A PostgreSQL advisory lock per job, held by the session while a worker runs it (True),
+    or False while another runs the job. A worker that dies lets go with its connection."""
+    return session_try_lock(JOB_LOCK_BASE + job_id)
 
 
 # --- running it (portal.tasks.run_bulk_job) ------------------------------------------------------

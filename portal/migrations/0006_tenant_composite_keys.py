@@ -15,6 +15,8 @@ listed, with reasons, in tests/test_citus_readiness.py.
 
 from django.db import migrations
 
+from tenants import composite_keys
+
 # Tables whose primary key becomes (merchant_id, id).
 TABLES = [
     "tenants_amazonaccount",
@@ -65,45 +67,6 @@ FOREIGN_KEYS = [
 ]
 
 
-def _fk_name(table: str, column: str) -> str:
-    return f"{table}_{column}_tenant_fk"[:63]
-
-
-def forward_sql() -> list[str]:
-    sql = []
-    for table in TABLES:
-        sql += [
-            # Lookups by id alone (Django's pk) keep an index; not unique: a distributed
-            # table cannot keep a unique index without merchant_id. The identity sequence
-            # hands out each id once.
-            f'CREATE INDEX "{table}_id_idx" ON "{table}" ("id")',
-            f'ALTER TABLE "{table}" DROP CONSTRAINT "{table}_pkey"',
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ("merchant_id", "id")',
-        ]
-    for table, column, target in FOREIGN_KEYS:
-        # Deferred to commit, like Django's own foreign keys (it deletes children in Python).
-        sql.append(
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{_fk_name(table, column)}" '
-            f'FOREIGN KEY ("merchant_id", "{column}") REFERENCES "{target}" ("merchant_id", "id") '
-            "DEFERRABLE INITIALLY DEFERRED"
-        )
-    return sql
-
-
-def reverse_sql() -> list[str]:
-    sql = [
-        f'ALTER TABLE "{table}" DROP CONSTRAINT "{_fk_name(table, column)}"'
-        for table, column, _ in FOREIGN_KEYS
-    ]
-    for table in TABLES:
-        sql += [
-            f'ALTER TABLE "{table}" DROP CONSTRAINT "{table}_pkey"',
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ("id")',
-            f'DROP INDEX "{table}_id_idx"',
-        ]
-    return sql
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("portal", "0005_tenant_foreign_keys"),
@@ -114,4 +77,10 @@ class Migration(migrations.Migration):
         ("notifications", "0004_tenant_foreign_keys"),
     ]
 
-    operations = [migrations.RunSQL(forward_sql(), reverse_sql(), elidable=False)]
+    operations = [
+        migrations.RunSQL(
+            composite_keys.forward_sql(TABLES, FOREIGN_KEYS),
+            composite_keys.reverse_sql(TABLES, FOREIGN_KEYS),
+            elidable=False,
+        )
+    ]

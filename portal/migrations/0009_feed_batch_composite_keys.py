@@ -4,6 +4,8 @@ composite foreign keys to the account, the batch and the outbox message."""
 
 from django.db import migrations
 
+from tenants import composite_keys
+
 TABLES = ["integrations_amazonfeedbatch", "integrations_amazonfeedmessage"]
 
 # (table, column, referenced table)
@@ -14,45 +16,16 @@ FOREIGN_KEYS = [
 ]
 
 
-def _fk_name(table: str, column: str) -> str:
-    return f"{table}_{column}_tenant_fk"[:63]
-
-
-def forward_sql() -> list[str]:
-    sql = []
-    for table in TABLES:
-        sql += [
-            f'CREATE INDEX "{table}_id_idx" ON "{table}" ("id")',
-            f'ALTER TABLE "{table}" DROP CONSTRAINT "{table}_pkey"',
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ("merchant_id", "id")',
-        ]
-    for table, column, target in FOREIGN_KEYS:
-        sql.append(
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{_fk_name(table, column)}" '
-            f'FOREIGN KEY ("merchant_id", "{column}") REFERENCES "{target}" ("merchant_id", "id") '
-            "DEFERRABLE INITIALLY DEFERRED"
-        )
-    return sql
-
-
-def reverse_sql() -> list[str]:
-    sql = [
-        f'ALTER TABLE "{table}" DROP CONSTRAINT "{_fk_name(table, column)}"'
-        for table, column, _ in FOREIGN_KEYS
-    ]
-    for table in TABLES:
-        sql += [
-            f'ALTER TABLE "{table}" DROP CONSTRAINT "{table}_pkey"',
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ("id")',
-            f'DROP INDEX "{table}_id_idx"',
-        ]
-    return sql
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("portal", "0008_translatable_labels"),
         ("integrations", "0007_amazon_feed_batches"),
     ]
 
-    operations = [migrations.RunSQL(forward_sql(), reverse_sql(), elidable=False)]
+    operations = [
+        migrations.RunSQL(
+            composite_keys.forward_sql(TABLES, FOREIGN_KEYS),
+            composite_keys.reverse_sql(TABLES, FOREIGN_KEYS),
+            elidable=False,
+        )
+    ]
