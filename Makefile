@@ -35,11 +35,12 @@ install: $(STAMP)
 	@scripts/install-gettext.sh
 	@$(MAKE) --no-print-directory messages-compile
 
-# Compile the catalogues (needs no database). `make messages` extracts the strings again first
-# (after changing them; README, "Adding a language").
+# Compile the catalogues. Without the project's settings, so that no database is started for it
+# (manage.py would start the embedded one and leave it running). `make messages` extracts the
+# strings again first (after changing them; README, "Adding a language").
 messages-compile:
 	@if command -v msgfmt >/dev/null 2>&1; then \
-		$(PY) manage.py compilemessages --ignore .venv --ignore .data --ignore sandbox -v 0; \
+		env -u DJANGO_SETTINGS_MODULE $(PY) -m django compilemessages --ignore .venv --ignore .data --ignore sandbox -v 0; \
 	else \
 		echo "messages: GNU gettext's msgfmt is missing: the portal shows English (make install tries apt-get)."; \
 	fi
