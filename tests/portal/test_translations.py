@@ -25,6 +25,7 @@ import pytest
 from babel.messages.pofile import read_po
 from django.conf import settings
 
+from tests.support.processes import child_database_env
 from tests.support.translations import gettext_tools_or_skip, locale_name, po_path
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
@@ -112,7 +113,9 @@ def extracted(tmp_path_factory) -> set:
         else:
             shutil.copy2(item, copy / item.name)
     (copy / "locale").mkdir()
-    env = {**os.environ, "PYTHONPATH": str(copy), "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    # The test run's database URL: makemessages connects to none, and the copy must not start
+    # an embedded server of its own (it would outlive the test).
+    env = child_database_env(PYTHONPATH=str(copy))
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "-l", "en", "--keep-pot", "-v", "0"],
         cwd=copy,
