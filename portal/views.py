@@ -20,6 +20,7 @@ from tenants.middleware import SESSION_MERCHANT_KEY
 from tenants.models import User
 from tenants.request_scope import allowed_merchant_ids
 from tenants.selectors import merchants_by_ids
+from tenants.services import update_user_settings
 
 ALL_MERCHANTS = "all"
 # After switching, a page about one object of the previous merchant would be a 404: go to the
@@ -119,9 +120,17 @@ def set_language(request: HttpRequest) -> HttpResponseRedirect:
     response = HttpResponseRedirect(_redirect_target(request))
     if code not in dict(settings.LANGUAGES):
         return response
-    if request.user.is_authenticated and request.user.language != code:
-        request.user.language = code
-        request.user.save(update_fields=["language"])
+    if request.user.is_authenticated:
+        update_user_settings(user=request.user, changes={"language": code})
+    _remember_language(request, response, code)
+    return response
+
+
+def _remember_language(request: HttpRequest, response: HttpResponseRedirect, code: str) -> None:
+    """The language cookie (LocaleMiddleware reads it before sign-in); none for "the browser's"."""
+    if not code:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH)
+        return
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         code,
@@ -132,7 +141,6 @@ def set_language(request: HttpRequest) -> HttpResponseRedirect:
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
     )
-    return response
 
 
 class UserSettingsForm(forms.ModelForm):
@@ -146,15 +154,14 @@ def user_settings(request: HttpRequest, site) -> TemplateResponse | HttpResponse
     user = request.user
     form = UserSettingsForm(request.POST or None, instance=user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        update_user_settings(
+            user=user, changes={f: form.cleaned_data[f] for f in UserSettingsForm.Meta.fields}
+        )
         if user.language:
             translation.activate(user.language)
         messages.success(request, _("Your settings were saved."))
         response = HttpResponseRedirect(reverse("portal:user_settings"))
-        if user.language:
-            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language)
-        else:
-            response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+        _remember_language(request, response, user.language)
         return response
     context = {**site.each_context(request), "title": _("My settings"), "form": form}
     return TemplateResponse(request, "portal/user_settings.html", context)

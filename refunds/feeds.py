@@ -116,20 +116,6 @@ def single_message_document(seller_id: str, feed_type: str, body: str) -> bytes:
     )
 
 
-def payment_adjustment(
-    *, seller_id: str, amazon_order_id: str, currency: str, items: Sequence[AdjustedItem]
-) -> bytes:
-    body = payment_adjustment_body(amazon_order_id=amazon_order_id, currency=currency, items=items)
-    return single_message_document(seller_id, PAYMENT_ADJUSTMENT, body)
-
-
-def order_cancellation(
-    *, seller_id: str, amazon_order_id: str, items: Sequence[CancelledItem]
-) -> bytes:
-    body = order_cancellation_body(amazon_order_id=amazon_order_id, items=items)
-    return single_message_document(seller_id, ORDER_ACKNOWLEDGEMENT, body)
-
-
 # --- the processing report -------------------------------------------------------------------
 
 

@@ -117,6 +117,26 @@ def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str
         raise NotEditable(f"{what}: {', '.join(unknown)} cannot be changed here.")
 
 
+USER_SETTINGS_FIELDS = frozenset(
+    {"first_name", "last_name", "email", "language", "email_notifications"}
+)
+
+
+def update_user_settings(*, user: User, changes: Mapping[str, Any]) -> User:
+    """A person's own settings (name, e-mail, language, e-mail notifications): the settings
+    page and the header's language menu both change them here."""
+    _check_fields(changes, USER_SETTINGS_FIELDS, "Your settings")
+    # Compared with the stored row: a validated ModelForm has already set its instance's fields.
+    stored = User.objects.get(pk=user.pk)
+    changed = {f: v for f, v in changes.items() if getattr(stored, f) != v}
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if changed:
+        user.full_clean(exclude=["password"], validate_unique=False)
+        user.save(update_fields=sorted(changed))
+    return user
+
+
 def update_merchant_settings(*, merchant: Merchant, changes: Mapping[str, Any]) -> Merchant:
     """Change a merchant's settings (time zone, currency, automatic fulfillment, warnings)."""
     _check_fields(changes, MERCHANT_SETTINGS_FIELDS, "Merchant settings")

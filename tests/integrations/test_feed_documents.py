@@ -84,23 +84,6 @@ def test_a_batch_of_many_messages_is_one_valid_document_with_a_message_id_each()
     assert len([line for line in text.splitlines() if line.startswith("<Message>")]) == 49
 
 
-def test_the_legacy_single_message_builders_are_valid_too():
-    for content in (
-        feeds.payment_adjustment(
-            seller_id=SELLER,
-            amazon_order_id=ORDER,
-            currency="USD",
-            items=[feeds.AdjustedItem(ITEM_A, "KLS-9-9", "CustomerReturn", Components(Decimal(1)))],
-        ),
-        feeds.order_cancellation(
-            seller_id=SELLER,
-            amazon_order_id=ORDER,
-            items=[feeds.CancelledItem(ITEM_A, "BuyerCanceled")],
-        ),
-    ):
-        feed_documents.validate(content)
-
-
 BROKEN = {
     "an element out of order": adjustment()
     .replace("<ActionType>Refund</ActionType>", "")
