@@ -139,7 +139,7 @@ class ProcessingReport:
         return [
             r
             for r in self.results
-            if r.result_code == "Error" and r.message_id in (message_id, "0", "")
+            if r.result_code == "Error" and feed_reports.concerns(r.message_id, message_id)
         ]
 
     @property

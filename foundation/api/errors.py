@@ -27,9 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from foundation.database_outage import CODE as DATABASE_UNAVAILABLE
-from foundation.database_outage import DETAIL as DATABASE_UNAVAILABLE_DETAIL
-from foundation.database_outage import RETRY_AFTER_SECONDS, is_database_unavailable
+from foundation.database_outage import is_database_unavailable
 from foundation.i18n import localize
 
 logger = logging.getLogger("keelson.api")
@@ -243,16 +241,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
 
     if not isinstance(exc, exceptions.APIException):
         if is_database_unavailable(exc):
-            # Not our bug, and nothing was changed: the client may simply try again.
-            logger.warning(
-                "database unavailable in %s: %s", type(context.get("view")).__name__, exc
-            )
-            return problem(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                DATABASE_UNAVAILABLE,
-                DATABASE_UNAVAILABLE_DETAIL,
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
-            )
+            # Answered once, for the API and the portal alike, by the outermost middleware
+            # (foundation.middleware: 503 database_unavailable): DRF re-raises it to there.
+            return None
         return server_error(exc, context)
 
     set_rollback()

@@ -12,6 +12,12 @@ class MalformedReport(ValueError):
     pass
 
 
+def concerns(line_message_id: str, message_id: int | str) -> bool:
+    """Whether a report line is about this message: its own MessageID, or the whole document's
+    (MessageID 0, or none)."""
+    return line_message_id in (str(message_id), "0", "")
+
+
 @dataclass
 class ParsedReport:
     processed: int = 0
@@ -30,7 +36,7 @@ class ParsedReport:
 
     def for_message(self, message_id: int) -> dict:
         """This message's lines (and those about the whole document, MessageID 0)."""
-        mine = [r for r in self.results if r["message_id"] in (str(message_id), "0", "")]
+        mine = [r for r in self.results if concerns(r["message_id"], message_id)]
         errors = any(r["result_code"] == "Error" for r in mine)
         return {
             "message_id": message_id,
