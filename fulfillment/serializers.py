@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from foundation.api.serializers import FieldsBuiltOnce
 from fulfillment import workflow
 from fulfillment.models import (
     Fulfillment,
@@ -16,14 +17,14 @@ from fulfillment.models import (
 )
 
 
-class ServiceRefSerializer(serializers.ModelSerializer):
+class ServiceRefSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = FulfillmentService
         fields = ["id", "name", "workflow"]
         read_only_fields = fields
 
 
-class FulfillmentOrderLineSerializer(serializers.ModelSerializer):
+class FulfillmentOrderLineSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line_id", read_only=True)
     order_item_id = serializers.CharField(source="order_line.external_id", read_only=True)
     sku = serializers.CharField(source="order_line.sku", read_only=True)
@@ -45,7 +46,7 @@ class FulfillmentOrderLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FulfillmentLineSerializer(serializers.ModelSerializer):
+class FulfillmentLineSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line_id", read_only=True)
     fulfillment_order_line = serializers.IntegerField(
         source="fulfillment_order_line_id", read_only=True, allow_null=True
@@ -58,7 +59,7 @@ class FulfillmentLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FulfillmentSerializer(serializers.ModelSerializer):
+class FulfillmentSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """One shipment (package), with its confirmation to Amazon (R3)."""
 
     merchant = serializers.IntegerField(source="merchant_id", read_only=True)
@@ -93,7 +94,7 @@ class FulfillmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FulfillmentOrderSerializer(serializers.ModelSerializer):
+class FulfillmentOrderSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     merchant = serializers.IntegerField(source="merchant_id", read_only=True)
     order = serializers.IntegerField(source="order_id", read_only=True)
     order_number = serializers.CharField(source="order.external_id", read_only=True)

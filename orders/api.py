@@ -15,7 +15,7 @@ from foundation.api.filters import (
     UtcDateTimeFilter,
 )
 from foundation.api.pagination import CursorPagination
-from foundation.api.serializers import DirectRepresentation
+from foundation.api.serializers import DirectRepresentation, FieldsBuiltOnce
 from foundation.i18n import localize
 from orders import api_sections, selectors
 from orders.models import (
@@ -33,7 +33,7 @@ from tenants.api_auth import HasScope
 from tenants.models import Merchant
 
 
-class OrderLineSerializer(serializers.ModelSerializer):
+class OrderLineSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = OrderLine
         fields = [
@@ -54,14 +54,14 @@ class OrderLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class DeadlinesSerializer(serializers.Serializer):
+class DeadlinesSerializer(FieldsBuiltOnce, serializers.Serializer):
     ship_by = serializers.DateTimeField(allow_null=True)
     confirm_by = serializers.DateTimeField(allow_null=True)
     warn_at = serializers.DateTimeField(allow_null=True)
     verify_by = serializers.DateTimeField(allow_null=True)
 
 
-class FlagsSerializer(serializers.Serializer):
+class FlagsSerializer(FieldsBuiltOnce, serializers.Serializer):
     in_buyer_cancel_hold = serializers.BooleanField()
     hold_ends_at = serializers.DateTimeField(allow_null=True)
     pending_too_long = serializers.BooleanField()
@@ -79,7 +79,7 @@ class ActionSerializer(serializers.Serializer):
     rule = serializers.CharField(allow_null=True)
 
 
-class OrderSerializer(DirectRepresentation, serializers.ModelSerializer):
+class OrderSerializer(FieldsBuiltOnce, DirectRepresentation, serializers.ModelSerializer):
     merchant = serializers.IntegerField(source="merchant_id", read_only=True)
     order_number = serializers.CharField(source="external_id", read_only=True)
 
@@ -111,14 +111,7 @@ class OrderSerializer(DirectRepresentation, serializers.ModelSerializer):
         ]
 
 
-# The model fields OrderSerializer reads.
-ORDER_LIST_COLUMNS = tuple(
-    {"merchant": "merchant_id", "order_number": "external_id"}.get(name, name)
-    for name in OrderSerializer.Meta.fields
-)
-
-
-class ShopifyMirrorSerializer(serializers.Serializer):
+class ShopifyMirrorSerializer(FieldsBuiltOnce, serializers.Serializer):
     """The order's mirror in the merchant's Shopify store (issue 12)."""
 
     id = serializers.CharField(
@@ -173,10 +166,10 @@ class OrderDetailSerializer(OrderSerializer):
             "lines",
         ]
 
-    def get_fields(self):
+    def build_fields(self):
         # Then the sections the apps above orders contribute (fulfillment orders, fulfillments,
-        # refunds: orders.api_sections).
-        return {**super().get_fields(), **api_sections.section_fields()}
+        # refunds: orders.api_sections), registered when the apps are ready.
+        return {**super().build_fields(), **api_sections.section_fields()}
 
     def _assessment(self, order: Order):
         cache = self.context.setdefault("_assessments", {})
@@ -274,9 +267,13 @@ class OrderList(generics.ListAPIView):
     required_scope = "orders:read"
 
     def get_queryset(self):
-        # A page reads the columns it shows and nothing else: no merchant join, no shipping
-        # address to decode (docs/benchmarks.md, "API at scale").
-        return selectors.order_list().select_related(None).only(*ORDER_LIST_COLUMNS)
+        # A page reads the columns it shows as plain rows: no model instances, no merchant
+        # join, no shipping address to decode (docs/benchmarks.md, "API at scale").
+        return selectors.order_list().select_related(None).values(*OrderSerializer.row_columns())
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(OrderSerializer.represent_rows(page))
 
 
 class OrderDetail(generics.RetrieveAPIView):
@@ -287,7 +284,7 @@ class OrderDetail(generics.RetrieveAPIView):
     required_scope = "orders:read"
 
     def get_queryset(self):
-        return selectors.order_detail()
+        return selectors.order_detail().prefetch_related(*api_sections.prefetches())
 
 
 class OrderEventList(generics.ListAPIView):

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import JSONObject
 
 from orders import extensions, policy
 from orders.models import AmazonSyncState, MarketplacePolicy, Order, OrderEvent, OrderLine
@@ -19,8 +20,19 @@ def order_list() -> QuerySet[Order]:
 
 
 def order_detail() -> QuerySet[Order]:
-    return Order.objects.select_related("merchant", "amazon_account").prefetch_related(
-        Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
+    """An order with what its assessment needs: the merchant, the account, the lines, and its
+    marketplace's rule (a subquery of the same statement: ``assess_order`` reads it)."""
+    rule = MarketplacePolicy.objects.filter(marketplace_id=OuterRef("marketplace_id")).values(
+        json=JSONObject(
+            confirm_days_after_order="confirm_days_after_order",
+            confirm_business_days_after_ship_by="confirm_business_days_after_ship_by",
+            time_zone="time_zone",
+        )
+    )[:1]
+    return (
+        Order.objects.select_related("merchant", "amazon_account")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
+        .annotate(marketplace_rule_read=Subquery(rule))
     )
 
 
@@ -124,8 +136,17 @@ def is_refunded_on_amazon(order: Order) -> bool:
 
 def assess_order(order: Order, now: datetime) -> policy.Assessment:
     """Deadlines, flags and allowed actions of one order (API detail, portal order page). Uses
-    the order's merchant and lines when they were read with it (``order_detail``)."""
+    the order's merchant, lines and marketplace rule when they were read with it
+    (``order_detail``)."""
     merchant = order.merchant if Order.merchant.is_cached(order) else None
+    rule = None
+    if hasattr(order, "marketplace_rule_read"):
+        read = order.marketplace_rule_read  # None: the marketplace has no row, the default
+        rule = (
+            policy.DEFAULT_MARKETPLACE
+            if read is None
+            else policy.MarketplaceRule(**read, marketplace_id=order.marketplace_id)
+        )
     lines = getattr(order, "_prefetched_objects_cache", {}).get("lines")
     quantities = None
     if lines is not None:
@@ -136,6 +157,7 @@ def assess_order(order: Order, now: datetime) -> policy.Assessment:
     return policy.assess(
         order_times(
             order,
+            rule,
             merchant=merchant,
             quantities=quantities,
             refunded_on_amazon=is_refunded_on_amazon(order),

@@ -31,6 +31,7 @@ from foundation.api.inputs import (
     StrictIntegerField,
     StrictRegexField,
 )
+from foundation.api.serializers import FieldsBuiltOnce
 from orders import selectors as order_selectors
 from refunds import policy, selectors, services
 from refunds.models import (
@@ -87,7 +88,7 @@ def money_input(**kwargs) -> StrictRegexField:
 # --- output ----------------------------------------------------------------------------------
 
 
-class RefundLineSerializer(serializers.ModelSerializer):
+class RefundLineSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     line = serializers.IntegerField(source="order_line_id", read_only=True, allow_null=True)
     sku = serializers.SerializerMethodField()
     amount = MoneyField(help_text="Item price (and tax where it is added on top).")
@@ -117,12 +118,12 @@ class RefundLineSerializer(serializers.ModelSerializer):
         return obj.order_line.sku if obj.order_line else ""
 
 
-class ActorOutput(serializers.Serializer):
+class ActorOutput(FieldsBuiltOnce, serializers.Serializer):
     type = serializers.CharField()
     name = serializers.CharField()
 
 
-class RefundSerializer(serializers.ModelSerializer):
+class RefundSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """A refund, or a cancellation with the refund it implies (``kind``)."""
 
     merchant = serializers.IntegerField(source="merchant_id", read_only=True)

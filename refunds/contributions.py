@@ -11,8 +11,13 @@ from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, api_sections, extensions, shopify_mirror
 from orders.models import Order
 from refunds.api import RefundSerializer
-from refunds.models import BuyerCancelResolution
-from refunds.selectors import order_refunds, refunded_on_amazon
+from refunds.models import BuyerCancelResolution, RefundOrigin
+from refunds.selectors import (
+    order_refunds_prefetch,
+    order_refunds_section,
+    prefetched_refunds,
+    refunded_on_amazon,
+)
 from refunds.services import mirror_amazon_cancellations, reconcile_shopify_refunds
 from refunds.shopify_inbound import on_order_cancelled, on_refund_created
 from refunds.tasks import schedule_check
@@ -25,7 +30,11 @@ def on_order_changes(changes: announcements.OrderChangeSet) -> None:
 
 
 def is_refunded_on_amazon(order: Order) -> bool:
-    """R6/A4: Amazon reports a refund of this order that was not made in Keelson."""
+    """R6/A4: Amazon reports a refund of this order that was not made in Keelson. From the
+    order's refunds when they were read with it (the API's detail), else one query."""
+    refunds_read = prefetched_refunds(order)
+    if refunds_read is not None:
+        return any(refund.origin == RefundOrigin.AMAZON for refund in refunds_read)
     return refunded_on_amazon(order) is not None
 
 
@@ -56,7 +65,9 @@ def register() -> None:
         rule="R7",
         description=_("cancel in the Shopify store the mirrored orders Amazon cancelled"),
     )
-    api_sections.register("refunds", RefundSerializer, order_refunds)
+    api_sections.register(
+        "refunds", RefundSerializer, order_refunds_section, prefetch=order_refunds_prefetch
+    )
     # Refunds and cancellations made in the merchant's Shopify admin (R6, R7).
     shopify_inbound.register("refunds/create", "refunds.from_shopify", on_refund_created)
     shopify_inbound.register("orders/cancelled", "refunds.cancel_from_shopify", on_order_cancelled)

@@ -41,6 +41,28 @@ def order_refunds(order: Order | int) -> QuerySet[Refund]:
     return refunds().filter(order_id=order_id)
 
 
+def order_refunds_prefetch() -> Prefetch:
+    """The order's refunds with their lines, read with the order (the order API's detail)."""
+    return Prefetch(
+        "refunds",
+        queryset=Refund.objects.prefetch_related(
+            Prefetch("lines", queryset=RefundLine.objects.select_related("order_line"))
+        ).order_by("-id"),
+    )
+
+
+def prefetched_refunds(order: Order) -> list[Refund] | None:
+    """The order's refunds when they were read with it (``order_refunds_prefetch``)."""
+    cache = getattr(order, "_prefetched_objects_cache", None) or {}
+    return list(cache["refunds"]) if "refunds" in cache else None
+
+
+def order_refunds_section(order: Order) -> list[Refund]:
+    """The refunds section of the order API's detail, newest first."""
+    refunds_read = prefetched_refunds(order)
+    return refunds_read if refunds_read is not None else list(order_refunds(order))
+
+
 def is_tax_included(order: Order) -> bool:
     known = marketplace(order.marketplace_id)
     return policy.tax_included(known.country if known else None)

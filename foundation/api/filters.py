@@ -16,7 +16,20 @@ from rest_framework.exceptions import ValidationError
 class StrictFilterSet(django_filters.FilterSet):
     """A typed filter given with an empty value (`?updated_after=`) is an error, not "no
     filter": a client that sent it meant something, and silently listing everything would
-    hide its bug. Text filters (search) may be empty."""
+    hide its bug. Text filters (search) may be empty.
+
+    The form class is built once per filter set class, as Django builds a form's fields once
+    per class: django-filter makes a new class, with every filter's form field, for each
+    request (a third of a list request's own work; docs/benchmarks.md, "API at scale"). Each
+    form still gets its own copies of the fields, and their messages stay lazy (translated in
+    the reader's language when shown)."""
+
+    def get_form_class(self):
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = cls._form_class = super().get_form_class()
+        return form_class
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
@@ -111,4 +124,9 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
         )
         if repeated:
             raise ValidationError({name: [_("Give this parameter once.")] for name in repeated})
+        if filterset_class is not None and set(filterset_class.base_filters).isdisjoint(
+            request.query_params
+        ):
+            # No filter asked for: every filter would let the list through unchanged.
+            return queryset
         return super().filter_queryset(request, queryset, view)

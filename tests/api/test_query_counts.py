@@ -151,3 +151,30 @@ def test_the_order_detail_costs_the_same_queries_for_1_line_as_for_10(
         merchant_reads = 'FROM "tenants_merchant" WHERE "tenants_merchant"."id" ='
         assert not [q for q in sql if merchant_reads in q], "the merchant is read again"
     assert counts[0] == counts[1], counts
+
+
+def test_the_order_detail_reads_each_table_once_R6(call, make_merchant, make_api_key):
+    """The refunds section's rows answer R6 (refunded on Amazon?) too, and the marketplace's
+    rule is read with the order: one statement per table, whatever the order holds."""
+    from refunds.models import Refund, RefundKind, RefundOrigin, RefundStatus
+
+    merchant = make_merchant()
+    key = make_api_key(merchant=merchant)
+    order = create_order(merchant, (("SKU-E", 1, "5.00"),), status="Shipped")
+    with tenant_context(merchant):
+        Refund.objects.create(
+            merchant=merchant,
+            order=order,
+            kind=RefundKind.REFUND,
+            origin=RefundOrigin.AMAZON,
+            status=RefundStatus.SUCCEEDED,
+            currency=order.currency,
+        )
+    url = reverse("api:order-detail", kwargs={"pk": order.pk})
+    _, sql, _ = _queries(call, key, url)
+    assert sum('FROM "refunds_refund"' in q for q in sql) == 1, sql
+    assert not [q for q in sql if q.lstrip().startswith('SELECT "orders_marketplacepolicy"')]
+    body = call("get", url, key=key).json()
+    # R6: a refund Amazon reports (made in Seller Central) leaves no refund to make here.
+    assert "refund" not in body["allowed_actions"]
+    assert [r["origin"] for r in body["refunds"]] == ["amazon"]

@@ -1,6 +1,7 @@
 """DirectRepresentation (foundation/api/serializers.py) outputs what DRF outputs, value for value:
 for the order list's and detail's serializers, over orders with every kind of value (null
-dates, choices, booleans, decimals, JSON, sections), in UTC and in another current time zone."""
+dates, choices, booleans, decimals, JSON, sections), in UTC and in another current time zone;
+and so do the list's plain rows (``represent_rows``), which build no model instance."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -70,6 +72,27 @@ def test_direct_output_is_drfs_output(orders, serializer_class, zone):
         assert direct[1]["purchase_date"] == "2026-03-29T01:30:15.123456Z"
     assert direct[1]["latest_ship_date"] is None
     assert direct[1]["total_amount"] == "1234.50"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Bangkok", "America/New_York"])
+def test_the_lists_plain_rows_give_drfs_output(orders, zone):
+    with tenant_context(orders[0].merchant_id), timezone.override(zone):
+        rows = (
+            Order.objects.filter(pk__in=[o.pk for o in orders])
+            .order_by("id")
+            .values(*OrderSerializer.row_columns())
+        )
+        direct = OrderSerializer.represent_rows(rows)
+        plain = drf_only(OrderSerializer)(orders, many=True).data
+    assert direct == [dict(row) for row in plain]
+    assert list(direct[0]) == list(plain[0])
+
+
+def test_a_serializer_that_needs_its_instances_cannot_be_read_from_rows():
+    """The detail has method fields and nested sections: refused at once, never a different
+    output."""
+    with pytest.raises(ImproperlyConfigured, match="not a plain column"):
+        OrderDetailSerializer.row_columns()
 
 
 def test_a_column_read_lazily_is_still_read(orders):
