@@ -118,3 +118,15 @@ def test_a_naive_or_string_datetime_goes_through_drf():
                 "purchase_date": "2026-01-01T12:00:00Z",
             }
         )
+
+
+def test_fields_built_once_are_bound_anew_for_each_serializer(orders):
+    """FieldsBuiltOnce: two serializers never share a bound field (each has its own parent and
+    context), and a nested serializer's children are its own."""
+    first, second = OrderDetailSerializer(orders[0]), OrderDetailSerializer(orders[1])
+    for name, field in first.fields.items():
+        assert field is not second.fields[name]
+        assert field.parent is first and second.fields[name].parent is second
+    assert first.fields["lines"].child is not second.fields["lines"].child
+    assert first.fields["lines"].child.fields["sku"].root is first
+    assert first.data["id"] == orders[0].pk and second.data["id"] == orders[1].pk
