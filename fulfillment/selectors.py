@@ -95,7 +95,18 @@ def fulfillment_orders(api_key: ApiKey | None = None) -> QuerySet[FulfillmentOrd
 
 
 def order_fulfillment_orders(order: Order) -> list[FulfillmentOrder]:
-    return list(fulfillment_orders().filter(order=order).order_by("id"))
+    """The order's fulfillment orders, oldest first; each holds the given order (not read again
+    with them)."""
+    rows = list(
+        fulfillment_orders()
+        .select_related(None)
+        .select_related("service")
+        .filter(order=order)
+        .order_by("id")
+    )
+    for fulfillment_order in rows:
+        fulfillment_order.order = order
+    return rows
 
 
 def order_fulfillments(order: Order | int) -> list[Fulfillment]:

@@ -20,8 +20,8 @@ def order_list() -> QuerySet[Order]:
 
 
 def order_detail() -> QuerySet[Order]:
-    """An order with what its assessment needs: the merchant, the account, the lines, and its
-    marketplace's rule (a subquery of the same statement: ``assess_order`` reads it)."""
+    """An order with what its assessment needs: the merchant, the lines, and its marketplace's
+    rule (a subquery of the same statement: ``assess_order`` reads it)."""
     rule = MarketplacePolicy.objects.filter(marketplace_id=OuterRef("marketplace_id")).values(
         json=JSONObject(
             confirm_days_after_order="confirm_days_after_order",
@@ -30,7 +30,7 @@ def order_detail() -> QuerySet[Order]:
         )
     )[:1]
     return (
-        Order.objects.select_related("merchant", "amazon_account")
+        Order.objects.select_related("merchant")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
         .annotate(marketplace_rule_read=Subquery(rule))
     )
