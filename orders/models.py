@@ -325,9 +325,12 @@ class OrderLine(TenantModel):
     # is 0, and how it divides is not known until getOrderItems (v0) says (orders/tax_splits.py).
     # A refund that would take from the line is refused meanwhile (refunds.policy,
     # ``tax_split_pending``).
+    # A default in the database too: code that does not know the column yet (workers of the
+    # release before, during a rolling deploy; raw inserts) still writes lines.
     tax_split_pending = models.BooleanField(
         verbose_name=_("tax split pending"),
         default=False,
+        db_default=False,
         help_text=_(
             "Amazon has not yet said how the tax divides between the item and its shipping."
         ),

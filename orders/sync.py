@@ -29,7 +29,7 @@ Design (docs/benchmarks.md "Sync: which Orders API" has the measurements behind 
   backfill's time range covered (pages come in LastUpdateDate order), with an estimate of the
   time left.
 - **Lease.** Only the holder of the account's lease runs (``claim_lease``: one conditional
-  UPDATE). A run stops after ``KEELSON_SYNC_RUN_SECONDS`` and when both lanes are done or
+  UPDATE). A run stops after ``KEELSON_SYNC_RUN_SECONDS`` and when its lanes are done or
   waiting for Amazon's rate limits, then releases the lease and sets ``next_sync_at``: soon
   for accounts with recent changes, up to five minutes for quiet ones, later after throttling
   or failures.
@@ -315,7 +315,7 @@ def sync_account(
     gateway: AmazonGateway | None = None,
 ) -> RunReport:
     """One run of the sync for one account (inside its merchant's tenant context): claim the
-    lease, read pages until both lanes are done, waiting for Amazon, or out of ``budget``
+    lease, read pages until its lanes are done, waiting for Amazon, or out of ``budget``
     seconds (or ``max_pages``), then release the lease with the next run's time."""
     owner = owner or new_lease_owner()
     report = RunReport(account_id=account_id)

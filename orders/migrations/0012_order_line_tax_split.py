@@ -1,8 +1,9 @@
 # An order line whose tax Amazon gave as one figure (searchOrders without the TAX breakdown's
 # detail) while it has a shipping charge: the split between item and shipping tax is pending
-# until getOrderItems gives it (orders/tax_splits.py). The sync's work list is a partial index
-# of the pending lines, built concurrently: the lines table is large, and a plain CREATE INDEX
-# would block the sync's writes while it scans it.
+# until getOrderItems gives it (orders/tax_splits.py). The flag has a default in the database
+# too, so workers still running the release before (a rolling deploy) keep writing lines. The
+# sync's work list is a partial index of the pending lines, built concurrently: the lines table
+# is large, and a plain CREATE INDEX would block the sync's writes while it scans it.
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
@@ -26,6 +27,7 @@ class Migration(migrations.Migration):
             model_name="orderline",
             name="tax_split_pending",
             field=models.BooleanField(
+                db_default=False,
                 default=False,
                 help_text=(
                     "Amazon has not yet said how the tax divides between the item and its "
