@@ -281,6 +281,8 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
                             ),
                             item.buyer_cancel_requested,
                             item.buyer_cancel_reason,
+                            not item.tax_split_known,
+                            None,
                         )
                     )
     raw.commit()

@@ -51,6 +51,7 @@ class OrderLineSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "promotion_discount",
             "buyer_cancel_requested",
             "buyer_cancel_reason",
+            "tax_split_pending",
         ]
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -641,3 +642,56 @@ def pending_too_long_message(purchase_date: datetime, time_zone: str) -> str:
         "it, even if the buyer asks. Amazon cancels it if payment is not approved.",
         when=When(purchase_date, time_zone),
     )
+
+
+# --- an order line's tax: item and shipping --------------------------------------------------
+#
+# Amazon's payment-adjustment feed refunds ItemTax and ShippingTax separately, each at most
+# what the buyer paid of it (else error 18034), so a refund needs the split. Orders v0 always
+# gives it (getOrderItems: ItemTax, ShippingTax); Orders 2026-01-01 gives it only when the TAX
+# breakdown carries its ``detailedBreakdowns``. The sync stores what it knows and asks v0 for
+# the rest (orders/tax_splits.py); these rules decide what is stored.
+
+
+@dataclass(frozen=True)
+class TaxSplit:
+    """A line's tax: the item's and the shipping's; ``known`` False when Amazon gave it as one
+    figure (all of it in ``item_tax``) and part of it may be the shipping's."""
+
+    item_tax: Decimal
+    shipping_tax: Decimal
+    known: bool = True
+
+    @property
+    def total(self) -> Decimal:
+        return self.item_tax + self.shipping_tax
+
+
+def kept_tax_split(incoming: TaxSplit, stored: TaxSplit | None) -> TaxSplit:
+    """The split the sync's upsert writes for a line: what Amazon sent, except that a tax
+    without its split (``incoming.known`` False) never replaces a known one: Amazon may leave
+    the detail out of one answer after giving it (or getOrderItems giving it) before. The
+    known split stays unless the undivided tax is now larger than it: searchOrders reports the
+    tax of the quantity not cancelled, v0 that of the whole line, so a smaller figure is the
+    same tax after a cancellation, while a larger one is news whose split is unknown again."""
+    if incoming.known or stored is None or not stored.known:
+        return incoming
+    if incoming.total <= stored.total:
+        return stored
+    return incoming
+
+
+def resolved_tax_split(
+    undivided: Decimal, item_tax: Decimal | None, shipping_tax: Decimal | None
+) -> TaxSplit | None:
+    """The split getOrderItems gives for a line whose tax Amazon gave as one figure
+    (``undivided``, held as item tax), or None when its answer cannot settle it: no tax in it
+    (Amazon shows none while an order is Pending), or less tax than searchOrders reported (an
+    answer from before the order last changed). v0's figures are for the whole line, as the
+    v0 sync stores them (a refund takes its share per shipped unit)."""
+    if item_tax is None:
+        return None
+    shipping_tax = shipping_tax or Decimal(0)
+    if item_tax + shipping_tax < undivided:
+        return None
+    return TaxSplit(item_tax, shipping_tax, True)

@@ -88,6 +88,22 @@ def line_quantities(order_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {order_id: (ordered or 0, shipped or 0) for order_id, ordered, shipped in rows}
 
 
+def tax_split_due_orders(
+    account_id: int, *, asked_before: datetime, limit: int = 1
+) -> list[tuple[int, str]]:
+    """Orders of the Amazon account with a line whose tax split is pending and due to be asked
+    for (not asked since Amazon last changed it, or last asked before ``asked_before``), newest
+    first, as (id, Amazon order id): the sync's work list (orders/tax_splits.py)."""
+    due = OrderLine.objects.filter(tax_split_pending=True).filter(
+        Q(tax_split_asked_at__isnull=True) | Q(tax_split_asked_at__lt=asked_before)
+    )
+    return list(
+        Order.objects.filter(amazon_account_id=account_id, pk__in=due.values("order_id"))
+        .order_by("-purchase_date", "-id")
+        .values_list("id", "external_id")[:limit]
+    )
+
+
 def order_times(
     order: Order,
     marketplace_policy: MarketplacePolicy | policy.MarketplaceRule | None = None,

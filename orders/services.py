@@ -1,8 +1,9 @@
-"""Write use cases of the orders app: the Amazon upsert, the stored policy deadlines, and the
-policy sweep."""
+"""Write use cases of the orders app: the Amazon upsert, the split of a line's tax, the stored
+policy deadlines, and the policy sweep."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from foundation import clock
 from foundation.text import N_, Text, When
 from integrations.amazon.marketplaces import marketplace
-from integrations.amazon.records import AmazonOrder, Money
+from integrations.amazon.records import AmazonOrder, AmazonOrderItem, Money
 from notifications.models import NotificationKind
 from notifications.services import NewNotification, notify_merchant_many
 from orders import announcements, bulk, errors, policy, selectors
@@ -33,6 +34,8 @@ from orders.models import (
     ShipmentConfirmation,
 )
 from tenants.models import AmazonAccount, Merchant
+
+logger = logging.getLogger(__name__)
 
 # Fields the sync owns: an upsert overwrites these and nothing else (fulfillment and financial
 # state are ours).
@@ -76,6 +79,10 @@ SYNCED_LINE_FIELDS = [
     "promotion_discount",
     "buyer_cancel_requested",
     "buyer_cancel_reason",
+    # What the sync knows of the split of the line's tax (orders/tax_splits.py); a line Amazon
+    # changed is asked about again at once.
+    "tax_split_pending",
+    "tax_split_asked_at",
 ]
 # Stored policy deadlines the upsert writes with the synced fields (orders.policy.deadlines of
 # the order as written; no clock involved), and the sweep's flags it leaves alone.
@@ -239,10 +246,14 @@ def upsert_amazon_orders(
             _amount(item.promotion_discount),
             item.buyer_cancel_requested,
             item.buyer_cancel_reason,
+            not item.tax_split_known,
+            None,
         )
         for order_id, record in incoming.items()
         for item in record.items or ()
     ]
+    if any(row[_PENDING] for row in lines):
+        lines = _keep_known_tax_splits(lines)
     if lines:
         bulk.write_rows(
             OrderLine,
@@ -368,6 +379,9 @@ ORDER_ROW_FIELDS = (
     "verify_by",
 )
 LINE_ROW_FIELDS = ("merchant_id", "order_id", "external_id", *SYNCED_LINE_FIELDS)
+_ITEM_TAX = LINE_ROW_FIELDS.index("item_tax")
+_SHIPPING_TAX = LINE_ROW_FIELDS.index("shipping_tax")
+_PENDING = LINE_ROW_FIELDS.index("tax_split_pending")
 EVENT_ROW_FIELDS = (
     "merchant_id",
     "order_id",
@@ -378,6 +392,36 @@ EVENT_ROW_FIELDS = (
     "data",
     "message_i18n",
 )
+
+
+def _keep_known_tax_splits(rows: list[tuple]) -> list[tuple]:
+    """Line rows (LINE_ROW_FIELDS) whose tax Amazon gave without its split, with the split
+    already known for the line kept instead where ``policy.kept_tax_split`` says so (from
+    getOrderItems, or an earlier answer with the detail). Read under the orders' row locks,
+    which the tax split's resolution takes too (``record_tax_split``)."""
+    pending = {(row[1], row[2]) for row in rows if row[_PENDING]}
+    known = {
+        (order_id, item_id): policy.TaxSplit(item_tax, shipping_tax)
+        for order_id, item_id, item_tax, shipping_tax in OrderLine.objects.filter(
+            order_id__in={order_id for order_id, _ in pending}, tax_split_pending=False
+        ).values_list("order_id", "external_id", "item_tax", "shipping_tax")
+        if (order_id, item_id) in pending
+    }
+    if not known:
+        return rows
+    out = []
+    for row in rows:
+        stored = known.get((row[1], row[2])) if row[_PENDING] else None
+        if stored is not None:
+            split = policy.kept_tax_split(
+                policy.TaxSplit(row[_ITEM_TAX], row[_SHIPPING_TAX], known=False), stored
+            )
+            row = list(row)
+            row[_ITEM_TAX], row[_SHIPPING_TAX] = split.item_tax, split.shipping_tax
+            row[_PENDING] = not split.known
+            row = tuple(row)
+        out.append(row)
+    return out
 
 
 def _quantities_after_upsert(
@@ -486,6 +530,84 @@ def _event_row(merchant_id: int, order_id: int, kind: str, message: str, data: d
     """An Amazon timeline event as a row of EVENT_ROW_FIELDS."""
     i18n = message.to_json() if isinstance(message, Text) else {}
     return (merchant_id, order_id, kind, message, ActorType.AMAZON, "Amazon", data, i18n)
+
+
+# --- the split of a line's tax (orders/tax_splits.py) ----------------------------------------
+
+RESOLVE_TAX_SPLIT_TASK = "orders.tasks.resolve_tax_split"
+
+
+@dataclass(frozen=True)
+class TaxSplitOutcome:
+    resolved: int = 0  # lines whose split is now known
+    unsettled: int = 0  # lines still pending: the answer did not give their split
+
+
+@transaction.atomic
+def record_tax_split(
+    order_id: int, items: Iterable[AmazonOrderItem], *, now: datetime
+) -> TaxSplitOutcome:
+    """Store the split getOrderItems (``items``, Orders v0) gives for the order's lines whose
+    split is pending (``policy.resolved_tax_split``): item and shipping tax, the split known.
+    A line the answer does not settle (no such item, no tax shown, an older answer) stays
+    pending, marked as asked at ``now`` so the sync asks again only later. Idempotent: lines
+    whose split is known are left alone. Locks the order, as the sync's upsert does, so a page
+    read meanwhile and this answer are applied one after the other, each seeing the other's."""
+    if Order.objects.select_for_update().filter(pk=order_id).values_list("pk").first() is None:
+        return TaxSplitOutcome()
+    by_item = {item.order_item_id: item for item in items}
+    resolved: list[OrderLine] = []
+    unsettled: list[int] = []
+    for line in OrderLine.objects.filter(order_id=order_id, tax_split_pending=True).only(
+        "id", "external_id", "item_tax", "shipping_tax"
+    ):
+        item = by_item.get(line.external_id)
+        split = None
+        if item is not None:
+            split = policy.resolved_tax_split(
+                line.item_tax + line.shipping_tax,
+                item.item_tax.amount if item.item_tax is not None else None,
+                item.shipping_tax.amount if item.shipping_tax is not None else None,
+            )
+        if split is None:
+            unsettled.append(line.pk)
+            continue
+        line.item_tax, line.shipping_tax = split.item_tax, split.shipping_tax
+        line.tax_split_pending, line.tax_split_asked_at = False, None
+        resolved.append(line)
+    if resolved:
+        bulk.update(
+            OrderLine,
+            resolved,
+            ["item_tax", "shipping_tax", "tax_split_pending", "tax_split_asked_at"],
+        )
+    if unsettled:
+        OrderLine.objects.filter(pk__in=unsettled).update(tax_split_asked_at=now)
+    return TaxSplitOutcome(len(resolved), len(unsettled))
+
+
+def request_tax_split(order: Order) -> None:
+    """Ask Amazon at once for the split of the order's pending lines (a refund waits for it):
+    queues ``orders.tasks.resolve_tax_split`` when the caller's transaction commits (at once
+    outside one). Cheap to repeat: the task does nothing once the split is known. If the queue
+    refuses the task, the sync asks in its next run anyway."""
+    merchant_id, order_id = order.merchant_id, order.pk
+
+    def queue() -> None:
+        from django_q.tasks import async_task
+
+        try:
+            async_task(
+                RESOLVE_TAX_SPLIT_TASK,
+                merchant_id,
+                order_id,
+                task_name=f"amazon tax split {order_id}",
+                group="amazon-tax-split",
+            )
+        except Exception:  # the broker being down must not turn a refusal into an error
+            logger.exception("could not queue the tax split of order %s", order_id)
+
+    transaction.on_commit(queue)
 
 
 # --- policy deadlines and the sweep (orders/policy.py) ---------------------------------------

@@ -13,6 +13,9 @@ Design (docs/benchmarks.md "Sync: which Orders API" has the measurements behind 
   orders, the B5 notification, fulfillment, the R6 refund check), and the sync
   state (token, position, and the cursor when the window is done), under a lock of the account
   row that also checks our lease. Re-reading any page or window changes nothing.
+- **Tax splits.** searchOrders may give an item's tax as one figure although part of it is
+  the shipping's; a third lane asks getOrderItems for those splits, with getOrderItems tokens
+  the live lane does not need (``orders/tax_splits.py``).
 - **API per situation.** Small deltas: Orders v0 getOrders (one page per call) and
   getOrderItems only for orders that are new or changed (its burst of 30 makes a handful
   instant). Large deltas and backfills: Orders 2026-01-01 searchOrders, 100 orders with their
@@ -26,7 +29,7 @@ Design (docs/benchmarks.md "Sync: which Orders API" has the measurements behind 
   backfill's time range covered (pages come in LastUpdateDate order), with an estimate of the
   time left.
 - **Lease.** Only the holder of the account's lease runs (``claim_lease``: one conditional
-  UPDATE). A run stops after ``KEELSON_SYNC_RUN_SECONDS`` and when both lanes are done or
+  UPDATE). A run stops after ``KEELSON_SYNC_RUN_SECONDS`` and when its lanes are done or
   waiting for Amazon's rate limits, then releases the lease and sets ``next_sync_at``: soon
   for accounts with recent changes, up to five minutes for quiet ones, later after throttling
   or failures.
@@ -66,9 +69,14 @@ from integrations.amazon.gateway import (
 from integrations.amazon.records import AmazonOrder, OrdersPage
 from notifications.models import NotificationKind
 from notifications.services import notify_merchant
-from orders import amazon_reads, order_changes
+from orders import amazon_reads, order_changes, selectors, tax_splits
 from orders.models import AmazonSyncState, Channel, Order
-from orders.services import UpsertResult, after_amazon_upsert, upsert_amazon_orders
+from orders.services import (
+    UpsertResult,
+    after_amazon_upsert,
+    record_tax_split,
+    upsert_amazon_orders,
+)
 from tenants.models import AccountStatus, AmazonAccount, AmazonRegion, Merchant
 
 logger = logging.getLogger(__name__)
@@ -274,6 +282,7 @@ class RunReport:
     v0_pages: int = 0
     search_pages: int = 0
     item_calls: int = 0
+    tax_splits: int = 0  # lines whose tax split getOrderItems gave (orders/tax_splits.py)
     backfilling: bool = False
     next_sync_at: datetime | None = None
     error: str = ""
@@ -306,7 +315,7 @@ def sync_account(
     gateway: AmazonGateway | None = None,
 ) -> RunReport:
     """One run of the sync for one account (inside its merchant's tenant context): claim the
-    lease, read pages until both lanes are done, waiting for Amazon, or out of ``budget``
+    lease, read pages until its lanes are done, waiting for Amazon, or out of ``budget``
     seconds (or ``max_pages``), then release the lease with the next run's time."""
     owner = owner or new_lease_owner()
     report = RunReport(account_id=account_id)
@@ -366,8 +375,9 @@ class _Run:
         now = timezone.now()
         state.last_run_at = now
         AmazonSyncState.objects.filter(pk=state.pk).update(last_run_at=now)
-        # The backfill first: its first page sets the cursor the live lane starts from.
-        lanes = {"backfill": self._backfill_step, "live": self._live_step}
+        # The backfill first: its first page sets the cursor the live lane starts from. The
+        # tax lane asks getOrderItems for the tax splits searchOrders left unknown.
+        lanes = {"backfill": self._backfill_step, "live": self._live_step, "tax": self._tax_step}
         done: set[str] = set()
         blocked: dict[str, float] = {}
         if not state.backfilling:
@@ -402,7 +412,9 @@ class _Run:
         report.lanes = {"done": sorted(done), "blocked": blocked}
         report.backfilling = self.state.backfilling
         if not report.outcome:
-            report.outcome = "throttled" if blocked else "caught_up"
+            # Splits left for later do not hold the orders back: they are caught up.
+            waiting = set(blocked) - {"tax"}
+            report.outcome = "throttled" if waiting else "caught_up"
         return self._finish(done, blocked)
 
     def _out_of_budget(self) -> bool:
@@ -423,6 +435,8 @@ class _Run:
                 candidates.append(now + self._poll_interval(now) - SCHEDULE_SLACK)
             if state.backfilling:
                 candidates.append(now + timedelta(seconds=blocked.get("backfill", 0)))
+            if "tax" in blocked:  # more splits to ask for once getOrderItems has tokens
+                candidates.append(now + timedelta(seconds=blocked["tax"]))
             when = min(candidates)
         AmazonSyncState.objects.filter(pk=state.pk).update(
             last_success_at=now, last_outcome=self.report.outcome, failures=0, last_error=""
@@ -618,6 +632,43 @@ class _Run:
 
         self._commit(page.orders, update, cursor=first)
         return finished
+
+    # -- tax lane ------------------------------------------------------------------------------
+
+    def _tax_step(self) -> bool:
+        """Ask getOrderItems for the tax split of one order whose split searchOrders left
+        unknown (orders/tax_splits.py), newest order first; True when none is due. Only with
+        getOrderItems tokens beyond ``tax_splits.LIVE_RESERVE`` (the live lane's new orders and
+        refunds waiting come first), and without waiting for one: it yields instead."""
+        now = timezone.now()
+        due = selectors.tax_split_due_orders(
+            self.account.pk, asked_before=tax_splits.due_before(now), limit=1
+        )
+        if not due:
+            return True
+        wait = self._wait_for("getOrderItems", tax_splits.LIVE_RESERVE + 1)
+        if wait > 0:
+            raise _Blocked(wait)
+        order_id, amazon_order_id = due[0]
+        items = self._call(lambda: tax_splits.read_items(self.gateway, amazon_order_id))
+        self.report.item_calls += 1
+        with transaction.atomic():
+            self._hold_lease()
+            outcome = record_tax_split(order_id, items, now=now)
+        self.report.tax_splits += outcome.resolved
+        return False
+
+    def _hold_lease(self) -> None:
+        """Inside a transaction: lock the account, check the lease is still ours and extend
+        it (else LeaseLost: another worker has the account)."""
+        locked = (
+            AmazonAccount.objects.select_for_update().only("lease_owner").get(pk=self.account.pk)
+        )
+        if locked.lease_owner != self.owner:
+            raise LeaseLost()
+        AmazonAccount.objects.filter(pk=self.account.pk).update(
+            lease_until=timezone.now() + timedelta(seconds=lease_seconds())
+        )
 
     # -- shared --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from foundation import clock
 from integrations.shopify.delivery import MIRRORED_STATUSES as MIRRORED_STORE_STATUSES
 from notifications.services import sweep_digests_held
 from notifications.tasks import send_digests
-from orders import order_changes, selectors, services, shopify_mirror, sync
+from orders import order_changes, selectors, services, shopify_mirror, sync, tax_splits
 from tenants.models import AccountStatus, AmazonAccount, ShopifyStore
 from tenants.scope import system_context, tenant_context
 
@@ -106,6 +106,15 @@ def sync_amazon_account(account_id: int, merchant_id: int, lease_owner: str | No
 
     with tenant_context(merchant_id):
         return sync.sync_account(account_id, owner=lease_owner).as_dict()
+
+
+def resolve_tax_split(merchant_id: int, order_id: int) -> dict:
+    """Ask Amazon for the split of an order's tax between its items and their shipping, which
+    searchOrders left unknown, because a refund waits for it (``orders.tax_splits``; queued by
+    ``orders.services.request_tax_split``). Idempotent; retried if Amazon cannot answer now."""
+
+    with tenant_context(merchant_id):
+        return tax_splits.resolve_order(order_id)
 
 
 def receive_amazon_order_changes() -> dict:

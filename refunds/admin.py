@@ -355,6 +355,9 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
         money = selectors.order_money(order)
         per_unit = money.charged_per_shipped_unit
         cur = order.currency
+        # Lines a refund cannot take from until Amazon splits their tax: ask Amazon now.
+        waiting = any(state.tax_split_unknown for state in money.lines.values())
+        asking = services.ask_for_tax_split(order) if waiting else False
         rows = []
         for line in order.lines.order_by("id"):
             state = money.lines[line.pk]
@@ -370,6 +373,12 @@ class RefundPortalAdmin(TenantScopedAdminMixin, ModelAdmin):
                     "left": _money(left.item, cur),
                     "quantity_value": values.get(f"quantity_{line.pk}", ""),
                     "amount_value": values.get(f"amount_{line.pk}", ""),
+                    # Refunding the line waits for Amazon's split of its tax (refunds.policy).
+                    "tax_split_message": (
+                        policy.tax_split_pending_message(state.label, asking=asking)
+                        if state.tax_split_unknown
+                        else ""
+                    ),
                 }
             )
         shipping_left = sum(

@@ -287,9 +287,14 @@ def _request_key(request) -> str:
         "Refused for Pending (`order_pending`) and FBA (`order_read_only`) orders, while a "
         "fulfillment request is in progress (`fulfillment_request_in_progress`, F3), once "
         "Amazon refunded the order outside Keelson (`already_refunded_on_amazon`, R6), beyond "
-        "what is left (`refund_exceeds_balance`, `quantity_exceeds_remaining`), and for "
-        "amounts with more decimals than the currency has (`invalid_amount`). The refund is "
-        "`pending` until Amazon accepts it (`succeeded`) or refuses it (`failed`, with "
+        "what is left (`refund_exceeds_balance`, `quantity_exceeds_remaining`), for "
+        "amounts with more decimals than the currency has (`invalid_amount`), and while "
+        "Amazon has not said how the tax of a line it would take from (its items, or "
+        "shipping) divides between the item and its shipping (`tax_split_pending`, 409 with "
+        "`Retry-After`; the order line's `tax_split_pending` is true meanwhile): Keelson asks "
+        "Amazon at once, and the same request, with the same Idempotency-Key, goes through "
+        "once the split is known (an Idempotency-Key does not keep this refusal). The refund "
+        "is `pending` until Amazon accepts it (`succeeded`) or refuses it (`failed`, with "
         "`failure_code` and `failure_message`).",
     ),
 )

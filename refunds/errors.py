@@ -51,6 +51,17 @@ class AmazonAccountNotConnected(DomainError):
     title = "The order's Amazon account is not connected"
 
 
+class TaxSplitPending(DomainError):
+    """A refund would take from a line whose tax Amazon gave as one figure, before Amazon said
+    how it divides between the item and its shipping (orders/tax_splits.py). Temporary: the
+    refusal asks Amazon at once (its ``follow_up``), and the same request may be sent again
+    in a minute (``Retry-After``; an Idempotency-Key does not keep this answer)."""
+
+    code = "tax_split_pending"
+    title = "Amazon has not yet said how the item's tax divides between item and shipping"
+    retry_after = 60
+
+
 class InvalidRefundInput(DomainError):
     """Input the serializer cannot judge alone (a line of another order): a 400
     ``validation_error`` with ``errors`` by field."""
@@ -68,4 +79,5 @@ POLICY_ERRORS: dict[str, type[DomainError]] = {
     QuantityExceedsRemaining.code: QuantityExceedsRemaining,
     InvalidRefundInput.code: InvalidRefundInput,
     InvalidTransition.code: InvalidTransition,
+    TaxSplitPending.code: TaxSplitPending,
 }

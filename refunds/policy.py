@@ -12,9 +12,18 @@ price: US and Canada), ``shipping`` and ``shipping_tax``. Where prices include t
 MX, AU, SE, ...) the tax is inside principal and shipping already and the tax components are
 zero. A refund never exceeds, component by component, what was paid and not yet refunded.
 
-Rules: R6 (an order refunded on Amazon can no longer be refunded here), R7 (cancelling needs a
-refund above 0), A4 (cancellations for missing inventory are counted), A5 (an address change is a
-cancellation for the buyer to re-order), B4 (cancel as requested by the buyer).
+Where tax is added on top of the price, a line's tax must be split between the item and its
+shipping, each refunded at most to what was paid of it (Amazon refuses more: 18034). When
+Amazon has not said how a line's tax divides (``LineMoney.tax_split_pending``: searchOrders gave
+it as one figure, orders/tax_splits.py), a refund that would take from that line, its items or
+its shipping, is refused with ``tax_split_pending`` rather than guessed (R6: a refund made here
+must sync to Amazon, not be refused there); cancellations are not (Amazon works out a
+cancellation's refund itself, and its total is known).
+
+Rules: R6 (refunds are made here and sync to Amazon; an order refunded on Amazon can no longer
+be refunded here), R7 (cancelling needs a refund above 0), A4 (cancellations for missing
+inventory are counted), A5 (an address change is a cancellation for the buyer to re-order), B4
+(cancel as requested by the buyer).
 """
 
 from __future__ import annotations
@@ -218,6 +227,15 @@ class LineMoney:
     refunded_quantity: int = 0
     cancelled: Components = Components()  # refunds that came with a cancellation
     cancelled_quantity: int = 0
+    # Amazon has not said how the line's tax divides between the item and its shipping (all
+    # of it is in ``charge.tax`` meanwhile): see ``tax_split_unknown``.
+    tax_split_pending: bool = False
+
+    @property
+    def tax_split_unknown(self) -> bool:
+        """A refund of this line would need a split nobody knows yet: pending, and the charge
+        has tax components (where prices include tax it has none, and nothing is missing)."""
+        return self.tax_split_pending and (self.charge.tax + self.charge.shipping_tax) > 0
 
     @property
     def open_quantity(self) -> int:
@@ -271,11 +289,12 @@ class OrderMoney:
 class RefundRefused(Exception):
     """A refund the rules refuse; ``code`` is api.md's stable code, ``field`` the input."""
 
-    def __init__(self, code: str, message: str, field: str | None = None):
+    def __init__(self, code: str, message: str, field: str | None = None, line: str = ""):
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.line = line  # the label of the line it is about, when it is about one
 
 
 REFUND_EXCEEDS_BALANCE = "refund_exceeds_balance"
@@ -284,6 +303,34 @@ INVALID_AMOUNT = "invalid_amount"
 QUANTITY_EXCEEDS_REMAINING = "quantity_exceeds_remaining"
 UNKNOWN_LINE = "validation_error"
 NOTHING_TO_CANCEL = "invalid_transition"
+TAX_SPLIT_PENDING = "tax_split_pending"
+
+
+def tax_split_pending_message(label: str, *, asking: bool = True) -> str:
+    """Why a refund of a line whose tax split is pending is refused, for the merchant;
+    ``asking`` False when Keelson cannot ask Amazon now (the account is not connected)."""
+    if asking:
+        return N_(
+            "%(line)s: Amazon has not yet told Keelson how this item's tax divides between "
+            "the item and its shipping, so Keelson cannot tell how much of each a refund may "
+            "take back without Amazon refusing it. Keelson is asking Amazon now: try again in "
+            "a few minutes.",
+            line=label,
+        )
+    return N_(
+        "%(line)s: Amazon has not yet told Keelson how this item's tax divides between the "
+        "item and its shipping, so Keelson cannot tell how much of each a refund may take "
+        "back without Amazon refusing it. Keelson can ask Amazon once the order's Amazon "
+        "account is connected and active again.",
+        line=label,
+    )
+
+
+def _check_tax_split(line: LineMoney, field: str) -> None:
+    if line.tax_split_unknown:
+        raise RefundRefused(
+            TAX_SPLIT_PENDING, tax_split_pending_message(line.label), field, line=line.label
+        )
 
 
 @dataclass(frozen=True)
@@ -363,7 +410,11 @@ def plan_refund(
     """The refund of these lines (and shipping), component by component, or a refusal.
 
     A line's amount, when omitted, is the suggested one: its price (and tax) for the quantity.
-    Shipping is spread over the lines in proportion to the shipping left on each.
+    Shipping is spread over the lines in proportion to the shipping left on each. Refused with
+    ``tax_split_pending`` when it would take from a line whose tax split Amazon has not given
+    (its items, or shipping while that line has shipping left): every amount of such a line
+    would be divided by a guess, and Amazon refuses a component beyond what was paid of it
+    (R6: the refund must sync to Amazon).
     """
     cur = money.currency
     per_unit = money.charged_per_shipped_unit
@@ -392,6 +443,8 @@ def plan_refund(
                 message.bind(line=line.label, quantity=quantity, left=left_quantity),
                 f"{field}.quantity",
             )
+        if quantity or req.amount:
+            _check_tax_split(line, f"{field}.line")
         available = line.refundable(per_unit, cur).items_only()
         if req.amount is None:
             if quantity == 0:
@@ -426,6 +479,9 @@ def plan_refund(
         shippable = {
             lid: line.refundable(per_unit, cur).shipping_only() for lid, line in money.lines.items()
         }
+        for lid in sorted(shippable):
+            if shippable[lid].shipping_total > 0:
+                _check_tax_split(money.lines[lid], "shipping_amount")
         left = sum((c.shipping_total for c in shippable.values()), ZERO)
         if ship > left:
             raise RefundRefused(

@@ -128,6 +128,7 @@ def order_money(order: Order) -> policy.OrderMoney:
             refunded_quantity=quantities[(line.pk, RefundKind.REFUND)],
             cancelled=taken[(line.pk, RefundKind.CANCELLATION)],
             cancelled_quantity=quantities[(line.pk, RefundKind.CANCELLATION)],
+            tax_split_pending=line.tax_split_pending,
         )
     paid = (
         sum((m.charge.total for m in money_lines.values()), Decimal(0))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -80,6 +81,14 @@ class DomainError(Exception):
     status = status.HTTP_409_CONFLICT
     title = "The request breaks a business rule"
     headers: dict[str, str] | None = None
+    # A refusal that holds only for a while (seconds until the request may work): answered
+    # with ``Retry-After``, and not kept by an Idempotency-Key (the client sends the same
+    # request again, with the same key). None: the refusal stands.
+    retry_after: int | None = None
+    # What the refusal sets in motion (asking Amazon for what is missing), to be done although
+    # the refused use case's transaction is undone: ``run_follow_up`` runs it once, after the
+    # rollback. None: nothing.
+    follow_up: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -99,6 +108,16 @@ class DomainError(Exception):
         self.errors = errors
         if headers:
             self.headers = headers
+
+
+def run_follow_up(exc: DomainError) -> None:
+    """Run what the refusal ``exc`` sets in motion, once. Call it where the refused use case's
+    transaction has been rolled back and what runs now is kept: outside any transaction (the
+    use case's own boundary, ``refunds.services.create_refund``), or in the transaction the
+    API's Idempotency-Key stores the answer in, after the use case's savepoint was undone."""
+    follow_up, exc.follow_up = exc.follow_up, None
+    if follow_up is not None:
+        follow_up()
 
 
 class IdempotencyKeyReused(DomainError):
@@ -214,6 +233,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     """
     if isinstance(exc, DomainError):
         set_rollback()
+        headers = dict(exc.headers or {})
+        if exc.retry_after:
+            headers.setdefault("Retry-After", str(exc.retry_after))
         # The stable code never changes; the detail (and field errors) are in the language
         # LocaleMiddleware chose from Accept-Language. Rule messages (foundation.text.Text) are
         # translated here, at the boundary.
@@ -223,7 +245,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
             localize(exc.message),
             title=str(exc.title),
             errors=_localized_errors(exc.errors),
-            headers=exc.headers,
+            headers=headers or None,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(NOT_FOUND_DETAIL)

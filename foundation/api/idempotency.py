@@ -19,7 +19,11 @@ A view method opts in with a decorator::
 - a refusal by a business rule (a ``DomainError`` with 409/422 raised by the use case) is kept
   like a success: the same request replays the refusal, another one is
   ``409 idempotency_key_reused`` (a client that retries a refused request with a changed body
-  must not find it accepted under the same key);
+  must not find it accepted under the same key); except a refusal that holds only for a while
+  (``retry_after``, answered with ``Retry-After``, e.g. ``tax_split_pending``): it is not kept,
+  so the same request with the same key runs again once the wait is over. What a refusal sets
+  in motion (its ``follow_up``) is done in the transaction that stores the answer, after the
+  use case's savepoint was undone;
 - a request whose first run is still going waits for it (up to
   ``KEELSON_IDEMPOTENCY_WAIT_SECONDS``, default 10), then replays its answer, or gets
   ``409 idempotency_key_in_progress`` with ``Retry-After``;
@@ -57,7 +61,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
-from foundation.api.errors import DomainError, IdempotencyKeyInProgress, IdempotencyKeyReused
+from foundation.api.errors import (
+    DomainError,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    run_follow_up,
+)
 from foundation.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -95,7 +104,9 @@ def idempotent(handler: Callable) -> Callable:
             except DomainError as exc:
                 if not is_use_case_refusal(exc):
                     raise
-                refused = True
+                # Kept with the answer: what the refusal sets in motion (run_follow_up).
+                run_follow_up(exc)
+                refused = exc.retry_after is None
                 response = view.handle_exception(exc)
             response = view.finalize_response(request, response, *args, **kwargs)
             if hasattr(response, "render"):

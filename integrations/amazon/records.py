@@ -29,6 +29,11 @@ class AmazonOrderItem:
     promotion_discount: Money | None = None
     buyer_cancel_requested: bool = False
     buyer_cancel_reason: str = ""
+    # False when Amazon gave the item's tax as one figure although part of it may be the
+    # shipping's (Orders 2026-01-01: a TAX breakdown without ``detailedBreakdowns`` on an item
+    # with a shipping charge): ``item_tax`` then holds all of it and ``shipping_tax`` is None,
+    # and only getOrderItems (v0) tells how it divides.
+    tax_split_known: bool = True
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ _ERRORS = {
     "object is never revealed.",
     "409": "The request conflicts with the object's state (a domain code such as "
     "`invalid_transition`), or with an earlier use of its Idempotency-Key "
-    "(`idempotency_key_reused`, `idempotency_key_in_progress`).",
+    "(`idempotency_key_reused`, `idempotency_key_in_progress`). A conflict that passes by "
+    "itself (`tax_split_pending`, `idempotency_key_in_progress`) says when to send the same "
+    "request again (`Retry-After`).",
     "415": "The body is not JSON (`unsupported_media_type`).",
     "422": "An amount or quantity breaks a business rule (a domain code such as "
     "`refund_exceeds_balance`).",
@@ -233,6 +235,14 @@ class AutoSchema(openapi.AutoSchema):
                     "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
                 },
             )
+        if "409" in statuses:
+            schema, _description = RETRY_AFTER
+            responses["409"].setdefault("headers", {})["Retry-After"] = {
+                "schema": schema,
+                "description": "Seconds to wait before sending the same request again, when "
+                "the conflict passes by itself.",
+                "required": False,
+            }
 
 
 def _domain_errors() -> list[type[DomainError]]:

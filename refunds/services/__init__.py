@@ -29,7 +29,7 @@ from refunds.services.base import (
     refresh_financial_status,
 )
 from refunds.services.cancellations import cancel_order, decline_buyer_cancellation
-from refunds.services.create import create_refund
+from refunds.services.create import ask_for_tax_split, create_refund
 from refunds.services.external import (
     ExternalRefundsResult,
     check_before_sending,
@@ -69,6 +69,7 @@ __all__ = [
     "Actor",
     "ExternalRefundsResult",
     "amazon_hold_reason",
+    "ask_for_tax_split",
     "cancel_order",
     "check_before_sending",
     "create_refund",

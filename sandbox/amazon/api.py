@@ -422,12 +422,22 @@ def _included(ctx: Context) -> frozenset[str]:
     return frozenset(values)
 
 
-def _render_2026(orders: list[AmazonOrder], included: frozenset[str]) -> list[dict]:
+def _render_2026(ctx: Context, orders: list[AmazonOrder], included: frozenset[str]) -> list[dict]:
     packages: dict[int, list[AmazonPackage]] = {}
     if "PACKAGES" in included and orders:
         for p in AmazonPackage.objects.filter(order__in=orders):
             packages.setdefault(p.order_id, []).append(p)
-    return [render.order_2026(o, o.items.all(), packages.get(o.pk, []), included) for o in orders]
+    share = ctx.seller.tax_detail_omitted_share
+    return [
+        render.order_2026(
+            o,
+            o.items.all(),
+            packages.get(o.pk, []),
+            included,
+            tax_detail=not render.tax_detail_omitted(o, share),
+        )
+        for o in orders
+    ]
 
 
 def search_orders(ctx: Context) -> tuple[int, Any]:
@@ -462,7 +472,7 @@ def search_orders(ctx: Context) -> tuple[int, Any]:
         }
     qs = _orders_matching(ctx, spec)
     rows, cursor = _page(qs, spec["mode"], spec["cursor"], size)
-    body: dict[str, Any] = {"orders": _render_2026(rows, included)}
+    body: dict[str, Any] = {"orders": _render_2026(ctx, rows, included)}
     if cursor:
         body["pagination"] = {
             "nextToken": _dump_token("searchOrders", {**spec, "cursor": cursor, "size": size})
@@ -474,7 +484,7 @@ def search_orders(ctx: Context) -> tuple[int, Any]:
 def get_order_2026(ctx: Context) -> tuple[int, Any]:
     included = _included(ctx)
     order = services.get_order(ctx.seller, ctx.path_params["orderId"], ctx.now)
-    return 200, {"order": _render_2026([order], included)[0]}
+    return 200, {"order": _render_2026(ctx, [order], included)[0]}
 
 
 # --- Feeds 2021-06-30 ------------------------------------------------------------------------

@@ -556,6 +556,7 @@ class SandboxApp:
             "notifications_queue_url": sqs.queue_url(self.base_url),
             "token_ttl_seconds": seller.token_ttl_seconds,
             "auto_cancel_days": seller.auto_cancel_days,
+            "tax_detail_omitted_share": seller.tax_detail_omitted_share,
         }
 
     def _sellers(self, method: str, parts: list[str], data: dict) -> Response:
@@ -571,6 +572,7 @@ class SandboxApp:
                     token_ttl_seconds=int(data.get("token_ttl_seconds", 3600)),
                     auto_cancel_days=int(data.get("auto_cancel_days", 30)),
                     rate_limit_overrides=data.get("rate_limit_overrides"),
+                    tax_detail_omitted_share=float(data.get("tax_detail_omitted_share", 0)),
                 )
                 return Response(201, self.seller_json(seller))
             return Response(
@@ -583,6 +585,8 @@ class SandboxApp:
         now = clock.virtual_now()
         services.catch_up(seller.pk, now)
         if not rest:
+            if method == "POST":
+                seller = services.update_seller(seller, data)
             return Response(200, self.seller_json(seller))
         if rest == ["revoke-tokens"] and method == "POST":
             services.revoke_tokens(seller)

@@ -48,6 +48,11 @@ class AmazonSandboxClient:
     def seller(self, selling_partner_id: str) -> dict:
         return self._call("GET", f"/sellers/{selling_partner_id}")
 
+    def update_seller(self, selling_partner_id: str, **fields: Any) -> dict:
+        """``tax_detail_omitted_share``: the share of orders (0 to 1, the same ones every time)
+        whose Orders 2026-01-01 items give their tax without the ITEM/SHIPPING detail."""
+        return self._call("POST", f"/sellers/{selling_partner_id}", fields)
+
     def revoke_tokens(self, selling_partner_id: str) -> dict:
         return self._call("POST", f"/sellers/{selling_partner_id}/revoke-tokens", {})
 

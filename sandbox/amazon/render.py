@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -176,12 +177,27 @@ def _proceeds_breakdowns(
     return rows
 
 
+def tax_detail_omitted(order: AmazonOrder, share: float) -> bool:
+    """Whether this order's 2026 items give their TAX without ``detailedBreakdowns``: the
+    seller's ``tax_detail_omitted_share`` of its orders, always the same ones (a hash of the
+    order id, stable across processes and runs)."""
+    if share <= 0:
+        return False
+    if share >= 1:
+        return True
+    return zlib.crc32(order.amazon_order_id.encode()) % 10_000 < share * 10_000
+
+
 def order_2026(
     order: AmazonOrder,
     items: Iterable[AmazonOrderItem],
     packages: Iterable[AmazonPackage],
     included: frozenset[str],
+    *,
+    tax_detail: bool = True,
 ) -> dict[str, Any]:
+    """An order in Orders 2026-01-01's shape. ``tax_detail`` False: each item's TAX proceeds
+    breakdown comes without its ``detailedBreakdowns``, as Amazon's model allows."""
     items = list(items)
     market = marketplaces.get(order.marketplace_id)
     tax_included = market.tax_included if market else False
@@ -261,7 +277,9 @@ def order_2026(
                 "latestDateTime": isoformat(order.latest_delivery_date),
             },
         }
-    data["orderItems"] = [_item_2026(order, item, included, paid, tax_included) for item in items]
+    data["orderItems"] = [
+        _item_2026(order, item, included, paid, tax_included, tax_detail) for item in items
+    ]
     if "PACKAGES" in included and order.fulfillment_channel == "MFN":
         data["packages"] = [
             _clean(
@@ -290,6 +308,7 @@ def _item_2026(
     included: frozenset[str],
     paid: bool,
     tax_included: bool,
+    tax_detail: bool = True,
 ) -> dict[str, Any]:
     currency = order.currency
     unit = item.item_price / item.quantity_ordered if item.quantity_ordered else Decimal(0)
@@ -310,7 +329,9 @@ def _item_2026(
         components = lifecycle.item_charge_components(item, kept, currency)
         data["proceeds"] = {
             "proceedsTotal": money_2026(lifecycle.charge_total(components, tax_included), currency),
-            "breakdowns": _proceeds_breakdowns(components, currency, tax_included, detailed=True),
+            "breakdowns": _proceeds_breakdowns(
+                components, currency, tax_included, detailed=tax_detail
+            ),
         }
     if "CANCELLATION" in included:
         cancellation: dict[str, Any] = {}

@@ -66,6 +66,7 @@ def create_seller(
     token_ttl_seconds: int = 3600,
     auto_cancel_days: int = 30,
     rate_limit_overrides: dict | None = None,
+    tax_detail_omitted_share: float = 0.0,
 ) -> AmazonSeller:
     marketplace_ids = list(marketplace_ids or marketplaces.DEFAULT_MARKETPLACE_IDS)
     unknown = [m for m in marketplace_ids if m not in marketplaces.MARKETPLACES]
@@ -73,6 +74,7 @@ def create_seller(
         raise ControlError(400, "unknown_marketplace", f"unknown marketplace ids: {unknown}")
     if token_ttl_seconds < 1 or auto_cancel_days < 1:
         raise ControlError(400, "invalid", "token_ttl_seconds and auto_cancel_days must be > 0")
+    _check_share(tax_detail_omitted_share)
     try:
         with transaction.atomic():
             return AmazonSeller.objects.create(
@@ -85,11 +87,33 @@ def create_seller(
                 token_ttl_seconds=token_ttl_seconds,
                 auto_cancel_days=auto_cancel_days,
                 rate_limit_overrides=rate_limit_overrides or {},
+                tax_detail_omitted_share=tax_detail_omitted_share,
             )
     except IntegrityError as exc:
         raise ControlError(
             409, "seller_exists", "a seller with this id or refresh token exists"
         ) from exc
+
+
+def _check_share(value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ControlError(400, "invalid", "tax_detail_omitted_share must be between 0 and 1")
+
+
+def update_seller(seller: AmazonSeller, data: dict) -> AmazonSeller:
+    """Change a seller's emulation settings (``tax_detail_omitted_share``)."""
+    fields = []
+    if "tax_detail_omitted_share" in data:
+        try:
+            share = float(data["tax_detail_omitted_share"])
+        except (TypeError, ValueError) as exc:
+            raise ControlError(400, "invalid", "tax_detail_omitted_share is a number") from exc
+        _check_share(share)
+        seller.tax_detail_omitted_share = share
+        fields.append("tax_detail_omitted_share")
+    if fields:
+        seller.save(update_fields=fields)
+    return seller
 
 
 def ensure_default_seller() -> AmazonSeller:

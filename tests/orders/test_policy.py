@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -515,3 +516,50 @@ def test_policy_imports_no_orm():
         elif isinstance(node, ast.ImportFrom):
             modules.add(node.module or "")
     assert not {m for m in modules if m.startswith(("django", "orders.models", "tenants"))}
+
+
+# --- a line's tax split (orders/tax_splits.py) -----------------------------------------------
+
+D = Decimal
+KNOWN = policy.TaxSplit(D("3.20"), D("0.40"))  # getOrderItems: ItemTax, ShippingTax
+UNDIVIDED = policy.TaxSplit(D("3.60"), D("0"), known=False)  # searchOrders without detail
+
+
+@pytest.mark.parametrize(
+    ("incoming", "stored", "kept"),
+    [
+        # Nothing known yet: the undivided tax is stored, pending.
+        (UNDIVIDED, None, UNDIVIDED),
+        (UNDIVIDED, policy.TaxSplit(D("3.60"), D("0"), known=False), UNDIVIDED),
+        # A page without the detail keeps what getOrderItems (or the detail) said.
+        (UNDIVIDED, KNOWN, KNOWN),
+        # ... also after a cancellation (searchOrders: the tax of the quantity not cancelled).
+        (policy.TaxSplit(D("1.80"), D("0"), known=False), KNOWN, KNOWN),
+        # More tax than the known split: news, whose split is unknown again.
+        (
+            policy.TaxSplit(D("4.00"), D("0"), known=False),
+            KNOWN,
+            policy.TaxSplit(D("4.00"), D("0"), known=False),
+        ),
+        # A split Amazon gives replaces whatever was stored.
+        (policy.TaxSplit(D("1.60"), D("0.20")), KNOWN, policy.TaxSplit(D("1.60"), D("0.20"))),
+    ],
+)
+def test_a_tax_without_its_split_never_replaces_a_known_split(incoming, stored, kept):
+    assert policy.kept_tax_split(incoming, stored) == kept
+
+
+@pytest.mark.parametrize(
+    ("item_tax", "shipping_tax", "resolved"),
+    [
+        (D("3.20"), D("0.40"), KNOWN),
+        (D("3.60"), None, policy.TaxSplit(D("3.60"), D("0"))),  # no ShippingTax: none
+        (D("6.40"), D("0.80"), policy.TaxSplit(D("6.40"), D("0.80"))),  # whole line (v0)
+        (None, None, None),  # Pending: Amazon shows no tax
+        (D("1.60"), D("0.20"), None),  # less than searchOrders said: an older answer
+    ],
+)
+def test_get_order_items_settles_a_split_only_with_at_least_the_tax_reported(
+    item_tax, shipping_tax, resolved
+):
+    assert policy.resolved_tax_split(D("3.60"), item_tax, shipping_tax) == resolved

@@ -96,3 +96,29 @@ def test_an_orders_refused_actions_are_explained_in_the_readers_language(shop, m
         if before["reason"]:
             assert action["reason"] != before["reason"]
             assert re.sub(r"\W", "", action["reason"])  # not empty
+
+
+WAITING = (
+    "%(line)s: Amazon has not yet told Keelson how this item's tax divides between the item "
+    "and its shipping, so Keelson cannot tell how much of each a refund may take back without "
+    "Amazon refusing it. Keelson is asking Amazon now: try again in a few minutes."
+)
+
+
+@pytest.mark.parametrize("language", ["sv", "th", "zh-hans", "vi"])
+def test_a_refund_waiting_for_amazons_tax_split_is_explained_in_the_readers_language(
+    shop, make_api_key, call, language
+):
+    key = make_api_key(merchant=shop.merchant)
+    order = shop.order([("TENT", 1, "40.00", 1, {"item_tax": "3.60", "shipping_price": "5.00"})])
+    (line,) = shop.lines(order)
+    shop.run(lambda: type(line).objects.filter(pk=line.pk).update(tax_split_pending=True))
+    data = {"lines": [{"line": line.pk, "quantity": 1}]}
+    url = f"/api/v1/orders/{order.pk}/refunds/"
+    response = call("post", url, key=key, data=data, headers={"Accept-Language": language})
+    problem = assert_problem(response, 409, "tax_split_pending")
+    with tenant_context(shop.merchant):
+        label = selectors.order_money(order).lines[line.pk].label
+    catalogue = "zh_Hans" if language == "zh-hans" else language
+    assert problem["detail"] == translated(catalogue, WAITING) % {"line": label}
+    assert response["Retry-After"] == "60"

@@ -11,9 +11,10 @@ import pytest
 from foundation.api.errors import DomainError
 from fulfillment import services as fulfillment_services
 from integrations.outbox.models import OutboxMessage
-from orders.models import EventKind, OrderEvent
+from orders.models import EventKind, OrderEvent, OrderLine
 from refunds import services
 from refunds.models import AmazonSync, Refund, RefundStatus
+from tenants.models import AccountStatus, AmazonAccount
 from tenants.scope import tenant_context
 from tests.refunds.conftest import ACTOR
 
@@ -258,3 +259,90 @@ def test_the_same_request_key_gives_the_same_refund_and_another_body_is_refused(
     )
     with tenant_context(shop.merchant):
         assert Refund.objects.filter(order=order).count() == 1
+
+
+# --- a line whose tax split Amazon has not given (orders/tax_splits.py) -----------------------
+
+
+def split_pending(shop, line, **known) -> None:
+    """searchOrders gave the line's tax as one figure: all of it is held as item tax, pending;
+    with ``known``, getOrderItems has since given the split."""
+    fields = {"tax_split_pending": not known, **{k: Decimal(v) for k, v in known.items()}}
+    shop.run(lambda: OrderLine.objects.filter(pk=line.pk).update(**fields))
+
+
+def test_a_refund_never_guesses_how_a_lines_tax_divides_R6(shop):
+    """3.60 of tax, of which Amazon charged 3.20 on the items and 0.40 on shipping: refunding
+    the tent with all 3.60 as ItemTax would be refused by Amazon (18034, R6)."""
+    order = shop.order(
+        [
+            ("TENT", 2, "40.00", 2, {"item_tax": "3.60", "shipping_price": "5.00"}),
+            ("MUG", 1, "10.00", 1, {"item_tax": "0.80"}),
+        ]
+    )
+    tent, mug = shop.lines(order)
+    split_pending(shop, tent)
+
+    error = refused("tax_split_pending", shop.refund, order, [(tent.pk, 1, None)])
+    assert (error.status, error.retry_after) == (409, 60)
+    assert error.message == (
+        "TENT: Amazon has not yet told Keelson how this item's tax divides between the item "
+        "and its shipping, so Keelson cannot tell how much of each a refund may take back "
+        "without Amazon refusing it. Keelson is asking Amazon now: try again in a few minutes."
+    )
+    assert error.follow_up is not None  # what asks Amazon, once the refusal is rolled back
+    refused("tax_split_pending", shop.refund, order, [(tent.pk, 0, "5.00")])  # an amount
+    refused("tax_split_pending", shop.refund, order, [], shipping="1.00")  # its shipping
+    with tenant_context(shop.merchant):
+        assert not Refund.objects.filter(order=order).exists()
+    # The other line is refunded as ever.
+    assert shop.refund(order, [(mug.pk, 1, None)]).total == Decimal("10.80")
+
+    # Once Amazon gave the split, the refund takes each part back to what was paid of it.
+    split_pending(shop, tent, item_tax="3.20", shipping_tax="0.40")
+    refund = shop.refund(order, [(tent.pk, 2, None)], shipping="5.40")
+    (rl,) = shop.run(lambda: list(refund.lines.all()))
+    assert (rl.principal, rl.tax, rl.shipping, rl.shipping_tax) == (
+        Decimal("40.00"),
+        Decimal("3.20"),
+        Decimal("5.00"),
+        Decimal("0.40"),
+    )
+
+
+def test_where_prices_include_tax_a_pending_split_holds_no_refund_up(shop):
+    """Amazon.de: the tax is inside price and shipping; a refund carries no tax components."""
+    order = shop.order(
+        [("ZELT", 1, "119.00", 1, {"item_tax": "20.00", "shipping_price": "5.95"})],
+        currency="EUR",
+        marketplace_id="A1PA6795UKMFR9",
+    )
+    (line,) = shop.lines(order)
+    split_pending(shop, line)
+    assert shop.refund(order, [(line.pk, 1, None)], shipping="5.95").total == Decimal("124.95")
+
+
+def test_a_cancellation_does_not_wait_for_a_tax_split_R7(shop):
+    """Amazon works out a cancellation's refund itself (no components are sent), and its total
+    is known: cancelling is never held up."""
+    order = shop.order(
+        [("TENT", 1, "40.00", 0, {"item_tax": "3.60", "shipping_price": "5.00"})],
+        status="Unshipped",
+    )
+    (line,) = shop.lines(order)
+    split_pending(shop, line)
+    assert shop.cancel(order, refund="48.60").total == Decimal("48.60")
+
+
+def test_a_split_is_not_asked_for_while_the_account_is_disconnected_R8(shop):
+    order = shop.order([("TENT", 1, "40.00", 1, {"item_tax": "3.60", "shipping_price": "5.00"})])
+    (line,) = shop.lines(order)
+    split_pending(shop, line)
+    shop.run(
+        lambda: AmazonAccount.objects.filter(pk=shop.account.pk).update(
+            status=AccountStatus.DISCONNECTED
+        )
+    )
+    error = refused("tax_split_pending", shop.refund, order, [(line.pk, 1, None)])
+    assert "once the order's Amazon account is connected and active again" in error.message
+    assert error.follow_up is None

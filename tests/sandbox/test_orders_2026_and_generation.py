@@ -9,7 +9,7 @@ import pytest
 from sp_api.api import Orders
 
 from sandbox.amazon.clock import isoformat, parse_iso
-from sandbox.amazon.control import sp_api_client_kwargs
+from sandbox.amazon.control import SandboxControlError, sp_api_client_kwargs
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -118,3 +118,59 @@ def test_the_same_seed_generates_the_same_orders(amazon_sandbox_unlimited):
     assert any(o["IsBusinessOrder"] for o in same) and any(o["IsPrime"] for o in same)
     yen = [o for o in same if o.get("OrderTotal", {}).get("CurrencyCode") == "JPY"]
     assert yen and all("." not in o["OrderTotal"]["Amount"] for o in yen)
+
+
+def test_a_seller_can_have_a_share_of_orders_whose_tax_comes_without_its_detail(
+    amazon_sandbox_unlimited,
+):
+    """Amazon's model makes a TAX breakdown's ``detailedBreakdowns`` optional: the emulator
+    leaves them out of ``tax_detail_omitted_share`` of the seller's orders (the same orders on
+    every read); getOrderItems (v0) keeps giving ItemTax and ShippingTax apart."""
+    control = amazon_sandbox_unlimited.control
+    now = parse_iso(control.now())
+    seller = control.create_seller(marketplace_ids=["ATVPDKIKX0DER"])
+    sid = seller["selling_partner_id"]
+    control.generate_orders(
+        sid,
+        80,
+        seed="tax-detail",
+        placed_from=isoformat(now - timedelta(days=3)),
+        placed_to=isoformat(now - timedelta(hours=2)),
+    )
+    assert (
+        control.update_seller(sid, tax_detail_omitted_share=0.5)["tax_detail_omitted_share"] == 0.5
+    )
+    api = Orders(**sp_api_client_kwargs(seller), version="2026-01-01")
+
+    def taxes() -> dict[str, bool]:
+        """Per order with tax: whether its items' TAX carry the detail."""
+        orders = api.search_orders(
+            createdAfter=isoformat(now - timedelta(days=4)),
+            includedData=["PROCEEDS"],
+            maxResultsPerPage=100,
+        ).payload["orders"]
+        out = {}
+        for order in orders:
+            rows = [
+                b
+                for item in order["orderItems"]
+                for b in (item.get("proceeds") or {}).get("breakdowns", [])
+                if b["type"] == "TAX"
+            ]
+            if rows:
+                out[order["orderId"]] = all("detailedBreakdowns" in b for b in rows)
+        return out
+
+    first = taxes()
+    assert first == taxes()  # the same orders every time
+    without = [order_id for order_id, detailed in first.items() if not detailed]
+    assert 0.3 * len(first) <= len(without) <= 0.7 * len(first)
+    # getOrderItems of an order without the detail: ItemTax and ShippingTax as ever.
+    items = Orders(**sp_api_client_kwargs(seller)).get_order_items(without[0]).payload
+    assert all({"ItemTax", "ShippingTax"} <= item.keys() for item in items["OrderItems"])
+
+    control.update_seller(sid, tax_detail_omitted_share=0)
+    assert all(taxes().values())
+    with pytest.raises(SandboxControlError) as refused:
+        control.update_seller(sid, tax_detail_omitted_share=2)
+    assert refused.value.status == 400

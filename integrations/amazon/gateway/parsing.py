@@ -141,15 +141,19 @@ def parse_item_2026(data: dict) -> AmazonOrderItem:
     """An Orders 2026-01-01 order item as an Orders v0-shaped record.
 
     ``ItemPrice`` (v0) is the line: unit price times quantity ordered. Shipping, tax and
-    discount come from the item's proceeds breakdowns (for the quantity not cancelled); a TAX
-    breakdown without detail is item tax. Without PROCEEDS (or while Pending) they are None,
-    as in v0.
+    discount come from the item's proceeds breakdowns (for the quantity not cancelled). The TAX
+    breakdown's ``detailedBreakdowns`` (ITEM, SHIPPING) divide it into v0's ItemTax and
+    ShippingTax; Amazon's model makes them optional. Without them the whole TAX is held as item
+    tax, and when the item has a shipping charge part of it may be the shipping's: the record
+    says so (``tax_split_known`` False) and the sync asks getOrderItems. Without a shipping
+    charge (or without tax) all of it is item tax and the split is known. Without PROCEEDS (or
+    while Pending) the amounts are None, as in v0.
     """
     product = data.get("product") or {}
     quantity = int(data["quantityOrdered"])
     unit = parse_money_2026((product.get("price") or {}).get("unitPrice"))
     item_price = Money(unit.amount * quantity, unit.currency) if unit else None
-    shipping_price = item_tax = shipping_tax = discount = None
+    shipping_price = item_tax = shipping_tax = discount = undivided_tax = None
     for breakdown in (data.get("proceeds") or {}).get("breakdowns") or ():
         subtotal = parse_money_2026(breakdown.get("subtotal"))
         kind = breakdown.get("type")
@@ -165,7 +169,13 @@ def parse_item_2026(data: dict) -> AmazonOrderItem:
             if detail:
                 item_tax, shipping_tax = detail.get("ITEM"), detail.get("SHIPPING")
             else:
-                item_tax = subtotal
+                item_tax = undivided_tax = subtotal
+    split_known = not (
+        undivided_tax is not None
+        and undivided_tax.amount != 0
+        and shipping_price is not None
+        and shipping_price.amount != 0
+    )
     request = (data.get("cancellation") or {}).get("cancellationRequest") or {}
     return AmazonOrderItem(
         order_item_id=data["orderItemId"],
@@ -181,6 +191,7 @@ def parse_item_2026(data: dict) -> AmazonOrderItem:
         promotion_discount=discount,
         buyer_cancel_requested=request.get("requester") == "BUYER",
         buyer_cancel_reason=(request.get("cancelReason") or "") if request else "",
+        tax_split_known=split_known,
     )
 
 
