@@ -292,8 +292,8 @@ def _request_key(request) -> str:
         "Amazon has not said how the tax of a line it would take from (its items, or "
         "shipping) divides between the item and its shipping (`tax_split_pending`, 409 with "
         "`Retry-After`; the order line's `tax_split_pending` is true meanwhile): Keelson asks "
-        "Amazon at once, and the same request, with the same Idempotency-Key, goes through "
-        "once the split is known (an Idempotency-Key does not keep this refusal). The refund "
+        "Amazon at once, and the same request goes through once the split is known (with a "
+        "new Idempotency-Key: a key keeps its refusal, as it keeps every refusal). The refund "
         "is `pending` until Amazon accepts it (`succeeded`) or refuses it (`failed`, with "
         "`failure_code` and `failure_message`).",
     ),

@@ -82,8 +82,8 @@ class DomainError(Exception):
     title = "The request breaks a business rule"
     headers: dict[str, str] | None = None
     # A refusal that holds only for a while (seconds until the request may work): answered
-    # with ``Retry-After``, and not kept by an Idempotency-Key (the client sends the same
-    # request again, with the same key). None: the refusal stands.
+    # with ``Retry-After``. An Idempotency-Key keeps it like any refusal (api.md): the retry
+    # is a new request, with a new key. None: the refusal stands.
     retry_after: int | None = None
     # What the refusal sets in motion (asking Amazon for what is missing), to be done although
     # the refused use case's transaction is undone: ``run_follow_up`` runs it once, after the

@@ -19,11 +19,11 @@ A view method opts in with a decorator::
 - a refusal by a business rule (a ``DomainError`` with 409/422 raised by the use case) is kept
   like a success: the same request replays the refusal, another one is
   ``409 idempotency_key_reused`` (a client that retries a refused request with a changed body
-  must not find it accepted under the same key); except a refusal that holds only for a while
-  (``retry_after``, answered with ``Retry-After``, e.g. ``tax_split_pending``): it is not kept,
-  so the same request with the same key runs again once the wait is over. What a refusal sets
-  in motion (its ``follow_up``) is done in the transaction that stores the answer, after the
-  use case's savepoint was undone;
+  must not find it accepted under the same key); a refusal that holds only for a while
+  (``retry_after``, answered with ``Retry-After``, e.g. ``tax_split_pending``) is kept too, as
+  api.md says of every refusal: the retry after the wait is a new request, with a new key. What
+  a refusal sets in motion (its ``follow_up``) is done in the transaction that stores the
+  answer, after the use case's savepoint was undone;
 - a request whose first run is still going waits for it (up to
   ``KEELSON_IDEMPOTENCY_WAIT_SECONDS``, default 10), then replays its answer, or gets
   ``409 idempotency_key_in_progress`` with ``Retry-After``;
@@ -106,7 +106,7 @@ def idempotent(handler: Callable) -> Callable:
                     raise
                 # Kept with the answer: what the refusal sets in motion (run_follow_up).
                 run_follow_up(exc)
-                refused = exc.retry_after is None
+                refused = True
                 response = view.handle_exception(exc)
             response = view.finalize_response(request, response, *args, **kwargs)
             if hasattr(response, "render"):

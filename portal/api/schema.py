@@ -68,8 +68,9 @@ _ERRORS = {
     "409": "The request conflicts with the object's state (a domain code such as "
     "`invalid_transition`), or with an earlier use of its Idempotency-Key "
     "(`idempotency_key_reused`, `idempotency_key_in_progress`). A conflict that passes by "
-    "itself (`tax_split_pending`, `idempotency_key_in_progress`) says when to send the same "
-    "request again (`Retry-After`).",
+    "itself (`tax_split_pending`, `idempotency_key_in_progress`) says when to send the "
+    "request again (`Retry-After`); a refusal kept by an Idempotency-Key is sent again with a "
+    "new key.",
     "415": "The body is not JSON (`unsupported_media_type`).",
     "422": "An amount or quantity breaks a business rule (a domain code such as "
     "`refund_exceeds_balance`).",

@@ -254,7 +254,7 @@ def test_a_refund_waits_for_amazons_tax_split_then_amazon_accepts_it_R6(
     assert "Keelson is asking Amazon now: try again in a few minutes." in html
     assert len(queued_tax_splits()) == 3  # the refusal asked too (and the form shown again)
 
-    # The API: 409 tax_split_pending, Retry-After; the key does not keep the refusal.
+    # The API: 409 tax_split_pending, Retry-After; the key keeps the refusal (api.md).
     key = make_api_key(merchant=merchant)
     url = f"/api/v1/orders/{order.pk}/refunds/"
     headers = {"Idempotency-Key": "refund-tent-1"}
@@ -279,7 +279,12 @@ def test_a_refund_waits_for_amazons_tax_split_then_amazon_accepts_it_R6(
         False,
     )
 
-    created = call("post", url, key=key, data=refund_all, headers=headers)
+    # The same key replays its refusal, as every refusal is kept (api.md); the retry after the
+    # wait is a new request, with a new key.
+    replayed = call("post", url, key=key, data=refund_all, headers=headers)
+    assert_problem(replayed, 409, "tax_split_pending")
+    assert replayed["Idempotent-Replayed"] == "true"
+    created = call("post", url, key=key, data=refund_all, headers={"Idempotency-Key": "refund-2"})
     assert created.status_code == 201, created.content
     assert "Idempotent-Replayed" not in created
     body = json.loads(created.content)
