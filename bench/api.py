@@ -32,9 +32,9 @@ stretches less than wall time; the database server's time is not in it):
 
 - bare: a trivial DRF endpoint (``/api/v1/_bench/ping/``, same authentication and scope
   check, body ``{"ok": true}``), the floor of any API call;
-- list: newest first; status=Unshipped; at_risk=true; updated_after (the last hour); deep
-  pages (follow `next` ``--pages`` pages from the start, every page a sample); an agency key's
-  list (100 merchants);
+- list: newest first; status=Unshipped; at_risk=true; updated_after (the merchant's last 100
+  changes); deep pages (follow `next` ``--pages`` pages from the start, every full page a
+  sample); an agency key's list (100 merchants);
 - detail: ``/api/v1/orders/{id}/`` of random orders of the merchant.
 
 The merchant key is the largest merchant's. First at ``--small`` orders, then the table grows
@@ -324,21 +324,42 @@ def _list(path: str, **params) -> str:
     return f"{path}?{urlencode(params)}"
 
 
+# The updated_after case asks for the merchant's last CHANGES changes (a partner's poll): the
+# same number of rows at both sizes, where a fixed hour would hold a few of a small table's
+# orders and pages of a large one's.
+CHANGES = 2 * PAGE
+
+
+def _changes_since(order_ids: list[int], changes: int) -> str:
+    """The time after which the given orders hold ``changes`` changes (updated_at)."""
+    from django.db import connections
+
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "SELECT updated_at FROM orders_order WHERE id = ANY(%s) "
+            "ORDER BY updated_at DESC OFFSET %s LIMIT 1",
+            [order_ids, changes],
+        )
+        row = cursor.fetchone()
+    return row[0].isoformat() if row else "2000-01-01T00:00:00+00:00"
+
+
 def cases(merchant_key: str, agency_key: str, order_ids: list[int], args) -> dict:
     """name -> (key, callable returning one latency sample or several)."""
-    from foundation import clock
-
-    since = (clock.now() - timedelta(hours=1)).isoformat()
+    since = _changes_since(order_ids, CHANGES)
     rng = random.Random(7)
 
     def one(url):
         return lambda client: [client.get(url)[0]]
 
     def deep(client):
+        # Full pages only: at the small size the merchant's list ends before --pages pages,
+        # and a short last page would be a lighter sample than any page at the large size.
         samples, url = [], _list("/api/v1/orders/")
         for _ in range(args.pages):
             elapsed, body = client.get(url)
-            samples.append(elapsed)
+            if len(body["results"]) == PAGE:
+                samples.append(elapsed)
             if not body["next"]:
                 break
             url = body["next"]
@@ -352,7 +373,7 @@ def cases(merchant_key: str, agency_key: str, order_ids: list[int], args) -> dic
         "list": (merchant_key, one(_list("/api/v1/orders/"))),
         "list status=Unshipped": (merchant_key, one(_list("/api/v1/orders/", status="Unshipped"))),
         "list at_risk=true": (merchant_key, one(_list("/api/v1/orders/", at_risk="true"))),
-        "list updated_after (1 h)": (
+        f"list updated_after (last {CHANGES})": (
             merchant_key,
             one(_list("/api/v1/orders/", updated_after=since)),
         ),
