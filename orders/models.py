@@ -254,6 +254,19 @@ class Order(TenantModel):
                 name="order_merchant_unconfirmed",
                 condition=Q(confirm_by__isnull=False),
             ),
+            # The at_risk filter (orders.selectors.at_risk_filter) as two exact halves, read
+            # together (a bitmap OR): warned and unconfirmed, or not yet warned with the warning
+            # due. Without them a page of at-risk orders read every unconfirmed order's row.
+            models.Index(
+                fields=["merchant", "-id"],
+                name="order_merchant_warned",
+                condition=Q(confirm_by__isnull=False, warned_at__isnull=False),
+            ),
+            models.Index(
+                fields=["merchant", "warn_at"],
+                name="order_merchant_warn_due",
+                condition=Q(confirm_by__isnull=False, warned_at__isnull=True),
+            ),
             # The policy sweep's work lists: each partial index holds only the orders that still
             # await that step, ordered by when it comes due, so a sweep reads the due ones only.
             # merchant_id second: the per-merchant pass filters on the index, not the heap.

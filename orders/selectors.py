@@ -227,8 +227,12 @@ def merchant_ids_with_due_orders(now: datetime) -> list[int]:
 
 
 def at_risk_filter(now: datetime) -> Q:
-    """Shipment not confirmed and the A9 warning given or due."""
-    return Q(confirm_by__isnull=False) & (Q(warned_at__isnull=False) | Q(warn_at__lte=now))
+    """Shipment not confirmed and the A9 warning given or due. Written as the two halves the
+    partial indexes ``order_merchant_warned`` and ``order_merchant_warn_due`` hold, so that
+    PostgreSQL reads the at-risk orders and no other."""
+    return Q(confirm_by__isnull=False) & (
+        Q(warned_at__isnull=False) | Q(warned_at__isnull=True, warn_at__lte=now)
+    )
 
 
 def late_filter(now: datetime) -> Q:
