@@ -20,7 +20,6 @@ from notifications.models import Notification
 from orders import sync
 from orders.models import AmazonSyncState, EventKind, Order, OrderEvent
 from orders.selectors import amazon_sync_statuses
-from sandbox.amazon.testing import running_amazon_sandbox
 from tenants.models import AccountStatus, AmazonAccount, Role
 from tenants.scope import tenant_context
 from tests.support.amazon_sync import (
@@ -40,15 +39,6 @@ from tests.support.amazon_sync import (
 from tests.support.processes import ROOT, child_database_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def unlimited(settings):
-    """The emulator with its rate limits off, and ours off to match; short waits."""
-    settings.KEELSON_AMAZON_RATE_LIMITS = False
-    settings.KEELSON_SYNC_MAX_WAIT = 0.2
-    with running_amazon_sandbox(rate_limits=False) as sandbox:
-        yield sandbox
 
 
 def test_a_backfill_of_2000_orders_through_faults_equals_amazon_then_live_changes_follow(

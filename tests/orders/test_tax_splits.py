@@ -55,17 +55,6 @@ TAXED_WITH_SHIPPING = {
 }
 
 
-@pytest.fixture
-def unlimited(settings):
-    """The emulator with its rate limits off, and ours off to match; short waits."""
-    settings.KEELSON_AMAZON_RATE_LIMITS = False
-    settings.KEELSON_SYNC_MAX_WAIT = 0.2
-    from sandbox.amazon.testing import running_amazon_sandbox
-
-    with running_amazon_sandbox(rate_limits=False) as sandbox:
-        yield sandbox
-
-
 def omit_tax_detail(sandbox, share: float = 1.0) -> None:
     sandbox.control.update_seller(
         sandbox.seller["selling_partner_id"], tax_detail_omitted_share=share
