@@ -11,7 +11,8 @@ order and item ids up to ``--orders``, in pages of 100 (Amazon's page size) as J
 Measured, in a database of its own (``keelson_bench_ingest``; created, migrated, dropped):
 
 1. **sync path**: per page, ``json.loads`` + ``parse_order_2026`` + ``upsert_amazon_orders``
-   (one transaction per page, under the merchant's tenant scope and row-level security:
+   (one transaction per page as the sync makes it, ``orders.sync.page_transaction``, under
+   the merchant's tenant scope and row-level security:
    orders with their policy deadlines, lines, one timeline event per order, financial
    status); the sync's own hook after the upsert (B5 notifications, fulfillment, the R6
    refund check, flags) is measured apart, as "with hook";
@@ -111,23 +112,49 @@ def reset_orders() -> None:
         # analyses the tables as they grow, as autovacuum would.
 
 
-def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float, float, int]:
-    """Seconds for parse + upsert of every page (and the parse alone), and orders written."""
-    from django.db import transaction
+def server_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the server process of the application's connection (read
+    from /proc: the bench's server runs on this machine), or None where that cannot be read."""
+    import os
 
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# CPU seconds of the last sync_path: this process, and the server process serving it. On a
+# machine shared with other work, wall-clock figures move with its load; CPU time much less.
+CPU: dict[str, float | None] = {}
+
+
+def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float, float, int]:
+    """Seconds for parse + upsert of every page (and the parse alone), and orders written;
+    the CPU seconds it took in ``CPU``."""
     from integrations.amazon.gateway import parse_order_2026
     from orders.services import after_amazon_upsert, upsert_amazon_orders
+    from orders.sync import page_transaction
     from tenants.scope import tenant_context
 
     parse_seconds = analyze_seconds = 0.0
     written = analyzed_at = 0
+    with tenant_context(merchant):
+        server_started = server_cpu_seconds()
+    client_started = time.process_time()
     started = time.perf_counter()
     with tenant_context(merchant):
         for text in pages:
             t0 = time.perf_counter()
             records = [parse_order_2026(o) for o in json.loads(text)["orders"]]
             parse_seconds += time.perf_counter() - t0
-            with transaction.atomic():
+            with page_transaction():  # the sync's own (orders.sync._Run._commit)
                 result = upsert_amazon_orders(
                     account=account, records=records, default_currency="USD"
                 )
@@ -143,7 +170,17 @@ def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float
                 analyze_orders()
                 analyze_seconds += time.perf_counter() - t0
                 analyzed_at = written
-    return time.perf_counter() - started - analyze_seconds, parse_seconds, written
+    seconds = time.perf_counter() - started - analyze_seconds
+    CPU["client"] = time.process_time() - client_started
+    with tenant_context(merchant):
+        server = server_cpu_seconds()
+    CPU["server"] = None if server is None or server_started is None else server - server_started
+    return seconds, parse_seconds, written
+
+
+def cpu_line() -> str:
+    server = "?" if CPU["server"] is None else f"{CPU['server']:.2f} s"
+    return f"CPU: this process {CPU['client']:.2f} s (parse included), server {server}"
 
 
 def analyze_orders() -> None:
@@ -361,6 +398,7 @@ def main() -> int:
             f"COPY (parse {parse_seconds:.2f} s of it; {len(pages)} transactions)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
         # The same again: every record already there, nothing written (idempotent re-read).
         again, _, rewritten = sync_path(account, merchant, pages, hook=False)
         assert rewritten == 0
@@ -369,6 +407,7 @@ def main() -> int:
             f"(all unchanged: nothing written)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
         if not args.no_hook:
             reset_orders()
             hooked, _, written = sync_path(account, merchant, pages, hook=True)

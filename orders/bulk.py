@@ -15,11 +15,15 @@ was most of the sync's hook.
 
 from __future__ import annotations
 
+import re
 import weakref
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connections, models, router, transaction
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -238,3 +242,141 @@ def update(model: type[models.Model], objs: Sequence[models.Model], fields: Sequ
             f"WHERE t.{pk} = s.{pk}"
         )
         return cursor.rowcount
+
+
+# --- several tables in one statement ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of one table for ``write_linked``, as for ``write_rows``: each row holds the values
+    of the fields ``names`` (attnames), in that order, and every other column gets its field's
+    default; a row that conflicts with a stored one on ``unique_fields`` updates only
+    ``update_fields`` of it (no ``unique_fields``: plain inserts)."""
+
+    model: type[models.Model]
+    names: Sequence[str]
+    rows: Sequence[tuple]
+    unique_fields: Sequence[str] = ()
+    update_fields: Sequence[str] = ()
+
+
+def write_linked(parent: Rows, key: str, children: Sequence[tuple[Rows, str]] = ()) -> dict:
+    """Write ``parent``'s rows and their children's rows in one statement (a round trip, where
+    ``write_rows`` takes three a table: docs/benchmarks.md, "Sync: ingest"); returns the
+    primary key of each parent row written (inserted or updated), by its value of ``key``.
+
+    ``key`` is a field of the parent whose values are unique among its rows (the parents'
+    primary keys are not known before the statement). Each child comes with ``link``, the
+    attname of its foreign key to the parent: in its rows, that position holds the parent
+    row's value of ``key``, and the row is written with that parent's primary key; a child of
+    no parent given fails (the link column is not null). Rows are written in the order given,
+    each table's (their ids ascend in it, as ``write_rows``'); the statement runs as any
+    other (row-level security, constraints, triggers), through a cursor that sends each
+    column as one array value (``unnest``) instead of a ``COPY`` into a staging table."""
+    if not parent.rows:
+        return {}
+    using = router.db_for_write(parent.model)
+    connection = connections[using]
+    now = timezone.now()
+    params: dict[str, object] = {}
+    opts = parent.model._meta
+    pk = _quote(opts.pk.column)
+    key_field = opts.get_field(key)
+    ctes = [
+        f"_p AS ({_insert_select(parent, now, params, 'p', connection)} "
+        f"RETURNING {pk}, {_quote(key_field.column)})"
+    ]
+    for n, (child, link) in enumerate(children):
+        if child.rows:
+            joined = (link, key_field, pk)
+            sql = _insert_select(child, now, params, f"c{n}", connection, joined)
+            ctes.append(f"_c{n} AS ({sql})")
+    sql = f"WITH {', '.join(ctes)} SELECT {pk}, {_quote(key_field.column)} FROM _p"
+    with transaction.atomic(using=using, savepoint=False), bound_cursor(parent.model) as cursor:
+        cursor.execute(sql, params)
+        return {row[1]: row[0] for row in cursor.fetchall()}
+
+
+def _insert_select(rows: Rows, now, params: dict, prefix: str, connection, joined=None) -> str:
+    """``INSERT INTO <table> ... SELECT ... FROM unnest(<one array a column>)``, in the order of
+    the rows (``WITH ORDINALITY``); with ``joined`` (link attname, the parent's key field, its
+    primary key column) the link column is the primary key of the parent row (CTE ``_p``)
+    whose key the row holds. Adds its parameters to ``params`` (named after ``prefix``)."""
+    model = rows.model
+    opts = model._meta
+    fields = _columns(model)
+    by_attname = {f.attname: f for f in fields}
+    given = [by_attname[n] for n in rows.names]
+    rest = [f for f in fields if f.attname not in set(rows.names)]
+    arrays, aliases, select = [], [], []
+    for i, (f, values) in enumerate(zip(given, zip(*rows.rows, strict=True), strict=True)):
+        name = f"{prefix}_{i}"
+        aliases.append(name)
+        if joined and f.attname == joined[0]:
+            arrays.append(f"%({name})b::{_array_type(joined[1], connection)}")
+            select.append(f"_p.{joined[2]}")
+            link_alias = name
+        else:
+            arrays.append(f"%({name})b::{_array_type(f, connection)}")
+            select.append(f"x.{name}")
+            if isinstance(f, models.JSONField):
+                values = [None if v is None else Jsonb(v) for v in values]
+        params[name] = list(values)
+    for i, f in enumerate(rest):
+        name = f"{prefix}_d{i}"
+        if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add):
+            value = now
+        else:
+            value = f.get_default()
+            if isinstance(f, models.JSONField):
+                value = Jsonb(value)
+        params[name] = value
+        select.append(f"%({name})b::{_base_type(f, connection)}")
+    columns = ", ".join(_quote(f.column) for f in given + rest)
+    source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS x({', '.join(aliases)}, _n)"
+    if joined:
+        key = _quote(joined[1].column)
+        source += f" LEFT JOIN _p ON _p.{key} = x.{link_alias}"
+    sql = (
+        f"INSERT INTO {_quote(opts.db_table)} ({columns}) "
+        f"SELECT {', '.join(select)} FROM {source} ORDER BY x._n"
+    )
+    if rows.unique_fields:
+        conflict = ", ".join(_quote(opts.get_field(n).column) for n in rows.unique_fields)
+        updates = ", ".join(
+            f"{_quote(c)} = EXCLUDED.{_quote(c)}"
+            for c in (opts.get_field(n).column for n in rows.update_fields)
+        )
+        sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    return sql
+
+
+def _base_type(field: models.Field, connection) -> str:
+    """The field's column type without its modifier (``varchar``, not ``varchar(64)``): an
+    explicit cast to ``varchar(64)`` would cut a longer value, where the insert's own
+    assignment to the column refuses it, as a ``COPY`` does."""
+    return re.sub(r"\(.*\)", "", field.db_type(connection))
+
+
+def _array_type(field: models.Field, connection) -> str:
+    return _base_type(field, connection) + "[]"
+
+
+@contextmanager
+def bound_cursor(model: type[models.Model]) -> Iterator:
+    """A cursor on the model's database (for writing) that sends parameters apart from the
+    statement (server-side binding, where Django's cursors spell them out in the SQL): a list
+    goes as one array value (``= ANY(%s)``, ``unnest(%s)``). In Django's wrapper: the tenant
+    scope (tenants.db), error translation and query logging apply as to any cursor."""
+    connection = connections[router.db_for_write(model)]
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    wrapped = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with wrapped as cursor:
+        yield cursor
