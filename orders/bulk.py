@@ -310,17 +310,32 @@ def _insert_select(rows: Rows, now, params: dict, prefix: str, connection, joine
     given = [by_attname[n] for n in rows.names]
     rest = [f for f in fields if f.attname not in set(rows.names)]
     arrays, aliases, select = [], [], []
-    for i, (f, values) in enumerate(zip(given, zip(*rows.rows, strict=True), strict=True)):
+    columns = list(zip(*rows.rows, strict=True))
+    for i, (f, values) in enumerate(zip(given, columns, strict=True)):
         name = f"{prefix}_{i}"
-        aliases.append(name)
+        json = isinstance(f, models.JSONField)
         if joined and f.attname == joined[0]:
             arrays.append(f"%({name})b::{_array_type(joined[1], connection)}")
+            aliases.append(name)
             select.append(f"_p.{joined[2]}")
             link_alias = name
+        elif not json and values.count(values[0]) == len(values) and (arrays or i < len(given) - 1):
+            # The same value in every row (the merchant, an account, often flags and empty
+            # strings): sent once, not once a row. One column stays an array at least.
+            params[name] = values[0]
+            select.append(f"%({name})b::{_base_type(f, connection)}")
+            continue
+        elif json and None not in values:
+            # One JSON array for the column (one json.dumps, not one a row), its element for
+            # each row picked by the row's position.
+            params[name] = Jsonb(values)
+            select.append(f"%({name})b::jsonb -> (x._n::integer - 1)")
+            continue
         else:
             arrays.append(f"%({name})b::{_array_type(f, connection)}")
+            aliases.append(name)
             select.append(f"x.{name}")
-            if isinstance(f, models.JSONField):
+            if json:
                 values = [None if v is None else Jsonb(v) for v in values]
         params[name] = list(values)
     for i, f in enumerate(rest):
@@ -333,13 +348,13 @@ def _insert_select(rows: Rows, now, params: dict, prefix: str, connection, joine
                 value = Jsonb(value)
         params[name] = value
         select.append(f"%({name})b::{_base_type(f, connection)}")
-    columns = ", ".join(_quote(f.column) for f in given + rest)
+    names = ", ".join(_quote(f.column) for f in given + rest)
     source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS x({', '.join(aliases)}, _n)"
     if joined:
         key = _quote(joined[1].column)
         source += f" LEFT JOIN _p ON _p.{key} = x.{link_alias}"
     sql = (
-        f"INSERT INTO {_quote(opts.db_table)} ({columns}) "
+        f"INSERT INTO {_quote(opts.db_table)} ({names}) "
         f"SELECT {', '.join(select)} FROM {source} ORDER BY x._n"
     )
     if rows.unique_fields:
