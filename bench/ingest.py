@@ -358,16 +358,19 @@ def main() -> int:
 
     server = prepare_database(args.database, KEELSON_AMAZON_RATE_LIMITS="0")
     try:
+        from django.conf import settings
+
         from tenants.models import Agency, AmazonAccount, Merchant
         from tenants.scope import tenant_context
 
+        settings.DEBUG = False  # as the sync runs in a deployment: no query log
         started = time.perf_counter()
-        templates = fetch_templates(TEMPLATES)
-        pages = clone_pages(templates, args.orders)
+        # The decoded templates are not kept: the sync holds no such heap of objects either.
+        pages = clone_pages(fetch_templates(TEMPLATES), args.orders)
         lines = sum(len(o["orderItems"]) for t in pages for o in json.loads(t)["orders"])
         print(
             f"{args.orders:,} orders ({lines:,} lines) in {len(pages):,} pages of searchOrders "
-            f"JSON, from {len(templates):,} emulator orders, prepared in "
+            f"JSON, from {TEMPLATES:,} emulator orders, prepared in "
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )

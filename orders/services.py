@@ -191,7 +191,9 @@ def _latest_per_order(records: Sequence[AmazonOrder]) -> dict[str, AmazonOrder]:
     return latest
 
 
-@transaction.atomic
+# No savepoint inside the caller's transaction (two round trips a page): if the upsert fails,
+# the caller's transaction fails with it (the sync's page, the notification lane's batch).
+@transaction.atomic(savepoint=False)
 def upsert_amazon_orders(
     *, account: AmazonAccount, records: Sequence[AmazonOrder], default_currency: str = "USD"
 ) -> UpsertResult:
