@@ -112,14 +112,15 @@ def reset_orders() -> None:
         # analyses the tables as they grow, as autovacuum would.
 
 
-def server_cpu_seconds() -> float | None:
-    """CPU seconds used so far by the server process of the application's connection (read
-    from /proc: the bench's server runs on this machine), or None where that cannot be read."""
+def server_cpu_seconds(alias: str = "default") -> float | None:
+    """CPU seconds used so far by the server process of the connection (the application's by
+    default; read from /proc: the bench's server runs on this machine), or None where that
+    cannot be read."""
     import os
 
-    from django.db import connection
+    from django.db import connections
 
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
     try:
@@ -130,8 +131,9 @@ def server_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# CPU seconds of the last sync_path: this process, and the server process serving it. On a
-# machine shared with other work, wall-clock figures move with its load; CPU time much less.
+# CPU seconds of the last sync_path (and of the COPY): this process, and the server process
+# serving it. On a machine shared with other work, wall-clock figures move with its load; CPU
+# time much less.
 CPU: dict[str, float | None] = {}
 
 
@@ -180,7 +182,7 @@ def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float
 
 def cpu_line() -> str:
     server = "?" if CPU["server"] is None else f"{CPU['server']:.2f} s"
-    return f"CPU: this process {CPU['client']:.2f} s (parse included), server {server}"
+    return f"CPU: this process {CPU['client']:.2f} s, server {server}"
 
 
 def analyze_orders() -> None:
@@ -251,6 +253,8 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
     order_columns = ", ".join(f'"{f.column}"' for f in order_fields)
     line_columns = ", ".join(f'"{f.column}"' for f in line_fields)
     now = timezone.now()
+    server_started = server_cpu_seconds("owner")
+    client_started = time.process_time()
     started = time.perf_counter()
     raw = owner.connection  # psycopg's connection under Django's
     with raw.cursor() as cursor:
@@ -322,6 +326,9 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
                     )
     raw.commit()
     seconds = time.perf_counter() - started
+    CPU["client"] = time.process_time() - client_started
+    server = server_cpu_seconds("owner")
+    CPU["server"] = None if server is None or server_started is None else server - server_started
     with owner.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM scratch_order")
         copied = cursor.fetchone()[0]
@@ -391,6 +398,7 @@ def main() -> int:
             f"(orders and lines into unindexed scratch tables)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
 
         reset_orders()
         seconds, parse_seconds, written = sync_path(account, merchant, pages, hook=False)

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import connections, models, router, transaction
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -371,7 +372,12 @@ def _base_type(field: models.Field, connection) -> str:
     """The field's column type without its modifier (``varchar``, not ``varchar(64)``): an
     explicit cast to ``varchar(64)`` would cut a longer value, where the insert's own
     assignment to the column refuses it, as a ``COPY`` does."""
-    return re.sub(r"\(.*\)", "", field.db_type(connection))
+    return _type_of(field, connection.alias)
+
+
+@cache
+def _type_of(field: models.Field, alias: str) -> str:
+    return re.sub(r"\(.*\)", "", field.db_type(connections[alias]))
 
 
 def _array_type(field: models.Field, connection) -> str:
