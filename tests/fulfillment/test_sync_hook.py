@@ -159,6 +159,6 @@ def test_orders_of_a_merchant_without_fulfillment_services_cost_few_queries_F7(
     }
     assert report.status_changed == 1 and report.created == 0
     # locations, fulfillment orders; then the status: Keelson's fulfilled quantities, requests in
-    # progress, lines, orders, and the write of the one that changed (COPY, UPDATE)
-    assert len(ctx.captured_queries) <= 8
+    # progress, lines, orders, and the write of the one that changed
+    assert len(ctx.captured_queries) <= 7
     assert not any("SAVEPOINT" in q["sql"] for q in ctx.captured_queries)

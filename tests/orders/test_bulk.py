@@ -1,5 +1,6 @@
-"""orders.bulk.write_linked: parent rows and their children in one statement, each child row
-written with the primary key of the parent row it names."""
+"""orders.bulk: ``write_linked`` writes parent rows and their children in one statement, each
+child row with the primary key of the parent row it names; ``update`` is ``bulk_update`` in one
+statement."""
 
 from __future__ import annotations
 
@@ -89,3 +90,20 @@ def test_a_child_of_no_parent_given_is_refused(make_merchant):
                 [(orphan, "order_id")],
             )
         assert not Order.objects.exists() and not OrderEvent.objects.exists()
+
+
+def test_update_writes_the_fields_asked_of_the_rows_given_and_nothing_else(make_merchant):
+    merchant = make_merchant()
+    now = timezone.now()
+    rows = [(f"A-{n}", "USD", {"n": n}, now, now) for n in range(3)]
+    with tenant_context(merchant):
+        pks = bulk.write_linked(orders(merchant, *rows), "external_id")
+        changed = [
+            Order(pk=pks["A-0"], currency="EUR", shipping_address={}),
+            Order(pk=pks["A-2"], currency="JPY", shipping_address={}),
+        ]
+        assert bulk.update(Order, changed, ["currency"]) == 2
+        stored = dict(Order.objects.values_list("external_id", "currency"))
+        addresses = dict(Order.objects.values_list("external_id", "shipping_address"))
+    assert stored == {"A-0": "EUR", "A-1": "USD", "A-2": "JPY"}
+    assert addresses == {f"A-{n}": {"n": n} for n in range(3)}
