@@ -25,6 +25,10 @@ Measured, in a database of its own (``keelson_bench_ingest``; created, migrated,
 The goal: sync path ≥ 0.3 × raw COPY in orders per second. Both ratios are printed: against
 COPY alone (rows ready), and against parse + COPY (both paths start from the same JSON pages;
 parsing alone runs at about 0.2 × COPY's pace in Python, so the first ratio cannot reach 0.3).
+Under each timing, the CPU seconds of this process and of the server process of its connection:
+steadier than the wall clock on a shared machine, and the sync path's server share alone is
+about four times the whole COPY (docs/benchmarks.md, "Sync: ingest"). Runs without the query
+log (``DEBUG`` off), as the sync runs in a deployment.
 """
 
 from __future__ import annotations
