@@ -142,9 +142,9 @@ def _insert_select(rows: Rows, now, params: dict, prefix: str, connection, joine
             aliases.append(name)
             select.append(f"_p.{joined[2]}")
             link_alias = name
-        elif not json and values.count(values[0]) == len(values) and (arrays or i < len(given) - 1):
+        elif not json and values.count(values[0]) == len(values):
             # The same value in every row (the merchant, an account, often flags and empty
-            # strings): sent once, not once a row. One column stays an array at least.
+            # strings): sent once, not once a row.
             params[name] = values[0]
             select.append(f"%({name})b::{_base_type(f, connection)}")
             continue
@@ -172,7 +172,11 @@ def _insert_select(rows: Rows, now, params: dict, prefix: str, connection, joine
         params[name] = value
         select.append(f"%({name})b::{_base_type(f, connection)}")
     names = ", ".join(_quote(f.column) for f in given + rest)
-    source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS x({', '.join(aliases)}, _n)"
+    if arrays:
+        source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS x({', '.join(aliases)}, _n)"
+    else:  # no column differs from row to row but JSON ones: the rows are their positions
+        params[f"{prefix}_n"] = len(rows.rows)
+        source = f"generate_series(1, %({prefix}_n)b::bigint) AS x(_n)"
     if joined:
         key = _quote(joined[1].column)
         source += f" LEFT JOIN _p ON _p.{key} = x.{link_alias}"

@@ -107,3 +107,22 @@ def test_update_writes_the_fields_asked_of_the_rows_given_and_nothing_else(make_
         addresses = dict(Order.objects.values_list("external_id", "shipping_address"))
     assert stored == {"A-0": "EUR", "A-1": "USD", "A-2": "JPY"}
     assert addresses == {f"A-{n}": {"n": n} for n in range(3)}
+
+
+def test_rows_that_differ_only_in_json_or_not_at_all_are_written(make_merchant):
+    merchant = make_merchant()
+    now = timezone.now()
+    names = ("merchant_id", "channel", "currency", "purchase_date", "source_updated_at")
+    same = bulk.Rows(Order, (*names, "external_id", "shipping_address"), [])
+    with tenant_context(merchant):
+        one = bulk.write_linked(
+            bulk.Rows(
+                Order,
+                (*names, "external_id", "shipping_address"),
+                [(merchant.pk, "amazon", "USD", now, now, "A-1", {"City": "Oslo"})],
+            ),
+            "external_id",
+        )
+        assert bulk.write_linked(same, "external_id") == {}
+        order = Order.objects.get()
+    assert one == {"A-1": order.pk} and order.shipping_address == {"City": "Oslo"}
