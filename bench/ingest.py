@@ -11,7 +11,8 @@ order and item ids up to ``--orders``, in pages of 100 (Amazon's page size) as J
 Measured, in a database of its own (``keelson_bench_ingest``; created, migrated, dropped):
 
 1. **sync path**: per page, ``json.loads`` + ``parse_order_2026`` + ``upsert_amazon_orders``
-   (one transaction per page, under the merchant's tenant scope and row-level security:
+   (one transaction per page as the sync makes it, ``orders.sync.page_transaction``, under
+   the merchant's tenant scope and row-level security:
    orders with their policy deadlines, lines, one timeline event per order, financial
    status); the sync's own hook after the upsert (B5 notifications, fulfillment, the R6
    refund check, flags) is measured apart, as "with hook";
@@ -24,6 +25,10 @@ Measured, in a database of its own (``keelson_bench_ingest``; created, migrated,
 The goal: sync path ≥ 0.3 × raw COPY in orders per second. Both ratios are printed: against
 COPY alone (rows ready), and against parse + COPY (both paths start from the same JSON pages;
 parsing alone runs at about 0.2 × COPY's pace in Python, so the first ratio cannot reach 0.3).
+Under each timing, the CPU seconds of this process and of the server process of its connection:
+steadier than the wall clock on a shared machine, and the sync path's server share alone is
+about four times the whole COPY (docs/benchmarks.md, "Sync: ingest"). Runs without the query
+log (``DEBUG`` off), as the sync runs in a deployment.
 """
 
 from __future__ import annotations
@@ -111,23 +116,51 @@ def reset_orders() -> None:
         # analyses the tables as they grow, as autovacuum would.
 
 
-def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float, float, int]:
-    """Seconds for parse + upsert of every page (and the parse alone), and orders written."""
-    from django.db import transaction
+def server_cpu_seconds(alias: str = "default") -> float | None:
+    """CPU seconds used so far by the server process of the connection (the application's by
+    default; read from /proc: the bench's server runs on this machine), or None where that
+    cannot be read."""
+    import os
 
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# CPU seconds of the last sync_path (and of the COPY): this process, and the server process
+# serving it. On a machine shared with other work, wall-clock figures move with its load; CPU
+# time much less.
+CPU: dict[str, float | None] = {}
+
+
+def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float, float, int]:
+    """Seconds for parse + upsert of every page (and the parse alone), and orders written;
+    the CPU seconds it took in ``CPU``."""
     from integrations.amazon.gateway import parse_order_2026
     from orders.services import after_amazon_upsert, upsert_amazon_orders
+    from orders.sync import page_transaction
     from tenants.scope import tenant_context
 
     parse_seconds = analyze_seconds = 0.0
     written = analyzed_at = 0
+    with tenant_context(merchant):
+        server_started = server_cpu_seconds()
+    client_started = time.process_time()
     started = time.perf_counter()
     with tenant_context(merchant):
         for text in pages:
             t0 = time.perf_counter()
             records = [parse_order_2026(o) for o in json.loads(text)["orders"]]
             parse_seconds += time.perf_counter() - t0
-            with transaction.atomic():
+            with page_transaction():  # the sync's own (orders.sync._Run._commit)
                 result = upsert_amazon_orders(
                     account=account, records=records, default_currency="USD"
                 )
@@ -143,7 +176,17 @@ def sync_path(account, merchant, pages: list[str], *, hook: bool) -> tuple[float
                 analyze_orders()
                 analyze_seconds += time.perf_counter() - t0
                 analyzed_at = written
-    return time.perf_counter() - started - analyze_seconds, parse_seconds, written
+    seconds = time.perf_counter() - started - analyze_seconds
+    CPU["client"] = time.process_time() - client_started
+    with tenant_context(merchant):
+        server = server_cpu_seconds()
+    CPU["server"] = None if server is None or server_started is None else server - server_started
+    return seconds, parse_seconds, written
+
+
+def cpu_line() -> str:
+    server = "?" if CPU["server"] is None else f"{CPU['server']:.2f} s"
+    return f"CPU: this process {CPU['client']:.2f} s, server {server}"
 
 
 def analyze_orders() -> None:
@@ -214,6 +257,8 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
     order_columns = ", ".join(f'"{f.column}"' for f in order_fields)
     line_columns = ", ".join(f'"{f.column}"' for f in line_fields)
     now = timezone.now()
+    server_started = server_cpu_seconds("owner")
+    client_started = time.process_time()
     started = time.perf_counter()
     raw = owner.connection  # psycopg's connection under Django's
     with raw.cursor() as cursor:
@@ -287,6 +332,9 @@ def copy_rows(account, pages: list[str]) -> tuple[float, int]:
                     )
     raw.commit()
     seconds = time.perf_counter() - started
+    CPU["client"] = time.process_time() - client_started
+    server = server_cpu_seconds("owner")
+    CPU["server"] = None if server is None or server_started is None else server - server_started
     with owner.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM scratch_order")
         copied = cursor.fetchone()[0]
@@ -323,16 +371,19 @@ def main() -> int:
 
     server = prepare_database(args.database, KEELSON_AMAZON_RATE_LIMITS="0")
     try:
+        from django.conf import settings
+
         from tenants.models import Agency, AmazonAccount, Merchant
         from tenants.scope import tenant_context
 
+        settings.DEBUG = False  # as the sync runs in a deployment: no query log
         started = time.perf_counter()
-        templates = fetch_templates(TEMPLATES)
-        pages = clone_pages(templates, args.orders)
+        # The decoded templates are not kept: the sync holds no such heap of objects either.
+        pages = clone_pages(fetch_templates(TEMPLATES), args.orders)
         lines = sum(len(o["orderItems"]) for t in pages for o in json.loads(t)["orders"])
         print(
             f"{args.orders:,} orders ({lines:,} lines) in {len(pages):,} pages of searchOrders "
-            f"JSON, from {len(templates):,} emulator orders, prepared in "
+            f"JSON, from {TEMPLATES:,} emulator orders, prepared in "
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )
@@ -353,6 +404,7 @@ def main() -> int:
             f"(orders and lines into unindexed scratch tables)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
 
         reset_orders()
         seconds, parse_seconds, written = sync_path(account, merchant, pages, hook=False)
@@ -363,6 +415,7 @@ def main() -> int:
             f"COPY (parse {parse_seconds:.2f} s of it; {len(pages)} transactions)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
         # The same again: every record already there, nothing written (idempotent re-read).
         again, _, rewritten = sync_path(account, merchant, pages, hook=False)
         assert rewritten == 0
@@ -371,6 +424,7 @@ def main() -> int:
             f"(all unchanged: nothing written)",
             flush=True,
         )
+        print(f"              {cpu_line()}", flush=True)
         if not args.no_hook:
             reset_orders()
             hooked, _, written = sync_path(account, merchant, pages, hook=True)

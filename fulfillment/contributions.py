@@ -18,7 +18,7 @@ def on_order_changes(changes: announcements.OrderChangeSet) -> None:
     the merchant's services (held while Pending, A1); a new Unshipped order requested at once
     when automatic fulfillment is on. In the upsert's transaction: these rows commit with the
     orders or not at all."""
-    sync_fulfillment_orders(changes.changed_order_ids)
+    sync_fulfillment_orders(changes.changed_order_ids, merchant_ids=[changes.merchant_id])
 
 
 def register() -> None:

@@ -16,6 +16,7 @@ from tenants.models import (
     TenantForeignKey,
     TenantModel,
     TenantOneToOneField,
+    merchant_key,
     validate_time_zone,
 )
 
@@ -81,6 +82,9 @@ class ShopifyState(models.TextChoices):
 
 
 class Order(TenantModel):
+    # The primary key (merchant_id, id) and the indexes below serve every read by merchant; the
+    # sync writes one index less per order (docs/benchmarks.md, "Sync: ingest").
+    merchant = merchant_key(db_index=False)
     channel = models.CharField(
         verbose_name=_("channel"), max_length=16, choices=Channel.choices, default=Channel.AMAZON
     )
@@ -230,8 +234,8 @@ class Order(TenantModel):
             )
         ]
         indexes = [
-            # Cursor pagination (-id) within a merchant, and the common filters.
-            models.Index(fields=["merchant", "-id"], name="order_merchant_id_desc"),
+            # Cursor pagination (-id) within a merchant: the primary key (merchant_id, id), read
+            # backwards. Then the common filters.
             # The portal's order list (newest purchase first) and the orders-per-day chart.
             models.Index(
                 fields=["merchant", "-purchase_date", "-id"], name="order_merchant_purchased"
@@ -311,6 +315,7 @@ class Order(TenantModel):
 
 
 class OrderLine(TenantModel):
+    merchant = merchant_key(db_index=False)  # the primary key (merchant_id, id) serves it
     order = TenantForeignKey(
         Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines"
     )
@@ -413,8 +418,15 @@ class ActorType(models.TextChoices):
 class OrderEvent(TenantModel):
     """One entry of an order's timeline. Append-only: a trigger refuses updates."""
 
+    # The primary key (merchant_id, id) serves reads by merchant, the timeline's index
+    # (order_id, created_at) reads by order.
+    merchant = merchant_key(db_index=False)
     order = TenantForeignKey(
-        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="events"
+        Order,
+        verbose_name=_("order"),
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
     )
     kind = models.CharField(verbose_name=_("kind"), max_length=32, choices=EventKind.choices)
     message = models.TextField(verbose_name=_("message"))

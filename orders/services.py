@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Q
@@ -146,6 +148,47 @@ def _currency(record: AmazonOrder, fallback: str) -> str:
     return known.currency if known else fallback
 
 
+class _Stored(NamedTuple):
+    """What the upsert reads of an order it holds (``_locked_orders``)."""
+
+    pk: int
+    status: str
+    source_updated_at: datetime
+    buyer_cancel_requested: bool
+    buyer_cancel_reason: str
+    buyer_cancel_requested_at: datetime | None
+    # Inputs of the policy that are ours, not Amazon's, and the sweep's flags.
+    fulfillment_status: str
+    shipment_confirmation: str
+    warned_at: datetime | None
+    is_late: bool
+    auto_cancel_expected: bool
+    pending_too_long: bool
+
+
+@cache
+def _locked_orders_sql() -> str:
+    columns = ", ".join(
+        Order._meta.get_field("id" if name == "pk" else name).column for name in _Stored._fields
+    )
+    return (
+        f"SELECT external_id, {columns} FROM {Order._meta.db_table} "
+        "WHERE merchant_id = %(merchant)s AND channel = %(channel)s "
+        "AND external_id = ANY(%(ids)s::varchar[]) FOR UPDATE"
+    )
+
+
+def _locked_orders(merchant_id: int, amazon_order_ids: list[str]) -> dict[str, _Stored]:
+    """The merchant's Amazon orders of these ids that we hold, locked (``FOR UPDATE``), by id.
+    The ids go as one array (``= ANY``), not as a hundred values of an ``IN`` list."""
+    with bulk.bound_cursor(Order) as cursor:
+        cursor.execute(
+            _locked_orders_sql(),
+            {"merchant": merchant_id, "channel": Channel.AMAZON.value, "ids": amazon_order_ids},
+        )
+        return {row[0]: _Stored(*row[1:]) for row in cursor.fetchall()}
+
+
 def _latest_per_order(records: Sequence[AmazonOrder]) -> dict[str, AmazonOrder]:
     latest: dict[str, AmazonOrder] = {}
     for record in records:
@@ -155,7 +198,9 @@ def _latest_per_order(records: Sequence[AmazonOrder]) -> dict[str, AmazonOrder]:
     return latest
 
 
-@transaction.atomic
+# No savepoint inside the caller's transaction (two round trips a page): if the upsert fails,
+# the caller's transaction fails with it (the sync's page, the notification lane's batch).
+@transaction.atomic(savepoint=False)
 def upsert_amazon_orders(
     *, account: AmazonAccount, records: Sequence[AmazonOrder], default_currency: str = "USD"
 ) -> UpsertResult:
@@ -176,25 +221,7 @@ def upsert_amazon_orders(
     if not latest:
         return result
     merchant_id = account.merchant_id
-    existing = {
-        o.external_id: o
-        for o in Order.objects.select_for_update()
-        .filter(merchant_id=merchant_id, channel=Channel.AMAZON, external_id__in=list(latest))
-        .only(
-            "id",
-            "external_id",
-            "status",
-            "source_updated_at",
-            "buyer_cancel_requested",
-            "buyer_cancel_reason",
-            "buyer_cancel_requested_at",
-            # Inputs of the policy that are ours, not Amazon's, and the sweep's flags.
-            "fulfillment_status",
-            "shipment_confirmation",
-            "warned_at",
-            *SWEEP_FLAGS,
-        )
-    }
+    existing = _locked_orders(merchant_id, list(latest))
 
     incoming: dict[str, AmazonOrder] = {}
     for order_id, record in latest.items():
@@ -210,61 +237,107 @@ def upsert_amazon_orders(
     rules = selectors.marketplace_rules(r.marketplace_id for r in incoming.values())
     merchant = Merchant.objects.only("id", "deadline_warning_days", "time_zone").get(pk=merchant_id)
     rows = []
-    cancels: dict[str, tuple[bool, str]] = {}
+    lines = []
+    events: list[tuple] = []
+    new_cancel_requests: set[str] = set()
     for order_id, record in incoming.items():
         old = existing.get(order_id)
-        row, cancels[order_id] = _order_row(
+        row, (cancel_requested, cancel_reason) = _order_row(
             account, record, old, default_currency, quantities[order_id], rules, merchant
         )
         rows.append(row)
+        # Lines and events name their order by its Amazon id (bulk.write_linked puts the
+        # order's primary key in its place).
+        for item in record.items or ():
+            lines.append(
+                (
+                    merchant_id,
+                    order_id,
+                    item.order_item_id,
+                    item.sku,
+                    item.asin,
+                    item.title,
+                    item.quantity_ordered,
+                    item.quantity_shipped,
+                    _amount(item.item_price),
+                    _amount(item.item_tax),
+                    _amount(item.shipping_price),
+                    _amount(item.shipping_tax),
+                    _amount(item.promotion_discount),
+                    item.buyer_cancel_requested,
+                    item.buyer_cancel_reason,
+                    not item.tax_split_known,
+                    None,
+                )
+            )
+        status = record.status
+        if old is None:
+            events.append(
+                _event_row(
+                    merchant_id,
+                    order_id,
+                    EventKind.IMPORTED,
+                    N_("Imported from Amazon (%(status)s).", status=status),
+                    {"status": status},
+                )
+            )
+        elif old.status != status:
+            events.append(
+                _event_row(
+                    merchant_id,
+                    order_id,
+                    EventKind.STATUS_CHANGED,
+                    N_(
+                        "Amazon status changed from %(status)s to %(status2)s.",
+                        status=old.status,
+                        status2=status,
+                    ),
+                    {"from": old.status, "to": status},
+                )
+            )
+        if cancel_requested and not (old and old.buyer_cancel_requested):
+            new_cancel_requests.add(order_id)
+            reason = cancel_reason or "no reason given"
+            events.append(
+                _event_row(
+                    merchant_id,
+                    order_id,
+                    EventKind.BUYER_CANCEL_REQUESTED,
+                    N_("The buyer asked Amazon to cancel this order (%(reason)s).", reason=reason),
+                    {"reason": cancel_reason},
+                )
+            )
 
-    # COPY into a staging table, then INSERT ... ON CONFLICT (orders/bulk.py): ~3x faster than
-    # bulk_create, and plain rows instead of model instances.
-    pks = bulk.write_rows(
-        Order,
-        ORDER_ROW_FIELDS,
-        rows,
-        unique_fields=["merchant", "channel", "external_id"],
-        update_fields=[*SYNCED_ORDER_FIELDS, *UPSERTED_DEADLINE_FIELDS],
-    )
-    pk_of = {order_id: pks[(merchant_id, Channel.AMAZON, order_id)] for order_id in incoming}
-
-    lines = [
-        (
-            merchant_id,
-            pk_of[order_id],
-            item.order_item_id,
-            item.sku,
-            item.asin,
-            item.title,
-            item.quantity_ordered,
-            item.quantity_shipped,
-            _amount(item.item_price),
-            _amount(item.item_tax),
-            _amount(item.shipping_price),
-            _amount(item.shipping_tax),
-            _amount(item.promotion_discount),
-            item.buyer_cancel_requested,
-            item.buyer_cancel_reason,
-            not item.tax_split_known,
-            None,
-        )
-        for order_id, record in incoming.items()
-        for item in record.items or ()
-    ]
     if any(row[_PENDING] for row in lines):
-        lines = _keep_known_tax_splits(lines)
-    if lines:
-        bulk.write_rows(
-            OrderLine,
-            LINE_ROW_FIELDS,
-            lines,
-            unique_fields=["merchant", "order", "external_id"],
-            update_fields=SYNCED_LINE_FIELDS,
-            returning=False,
-        )
+        lines = _keep_known_tax_splits(lines, existing)
 
-    events: list[tuple] = []
+    # Orders, their lines and their timeline events in one INSERT ... ON CONFLICT statement
+    # (orders/bulk.py: one round trip, plain rows instead of model instances).
+    pk_of = bulk.write_linked(
+        bulk.Rows(
+            Order,
+            ORDER_ROW_FIELDS,
+            rows,
+            unique_fields=["merchant", "channel", "external_id"],
+            update_fields=[*SYNCED_ORDER_FIELDS, *UPSERTED_DEADLINE_FIELDS],
+        ),
+        "external_id",
+        [
+            (
+                bulk.Rows(
+                    OrderLine,
+                    LINE_ROW_FIELDS,
+                    lines,
+                    unique_fields=["merchant", "order", "external_id"],
+                    update_fields=SYNCED_LINE_FIELDS,
+                ),
+                "order_id",
+            ),
+            (bulk.Rows(OrderEvent, EVENT_ROW_FIELDS, events), "order_id"),
+        ],
+    )
+    result.events = len(events)
+
     for order_id, record in incoming.items():
         pk = pk_of[order_id]
         status = record.status
@@ -273,15 +346,6 @@ def upsert_amazon_orders(
         if old is None:
             result.created += 1
             result.new_order_ids.append(pk)
-            events.append(
-                _event_row(
-                    merchant_id,
-                    pk,
-                    EventKind.IMPORTED,
-                    N_("Imported from Amazon (%(status)s).", status=status),
-                    {"status": status},
-                )
-            )
         else:
             result.updated += 1
             if any(getattr(old, flag) for flag in SWEEP_FLAGS):
@@ -291,34 +355,8 @@ def upsert_amazon_orders(
                     result.newly_cancelled_order_ids.append(pk)
                 elif status == AmazonOrderStatus.SHIPPED:
                     result.newly_shipped_order_ids.append(pk)
-                events.append(
-                    _event_row(
-                        merchant_id,
-                        pk,
-                        EventKind.STATUS_CHANGED,
-                        N_(
-                            "Amazon status changed from %(status)s to %(status2)s.",
-                            status=old.status,
-                            status2=status,
-                        ),
-                        {"from": old.status, "to": status},
-                    )
-                )
-        cancel_requested, cancel_reason = cancels[order_id]
-        if cancel_requested and not (old and old.buyer_cancel_requested):
+        if order_id in new_cancel_requests:
             result.new_buyer_cancel_order_ids.append(pk)
-            reason = cancel_reason or "no reason given"
-            events.append(
-                _event_row(
-                    merchant_id,
-                    pk,
-                    EventKind.BUYER_CANCEL_REQUESTED,
-                    N_("The buyer asked Amazon to cancel this order (%(reason)s).", reason=reason),
-                    {"reason": cancel_reason},
-                )
-            )
-    bulk.write_rows(OrderEvent, EVENT_ROW_FIELDS, events)
-    result.events = len(events)
     # New orders got theirs at insert (_initial_financial_status); only updated ones may move.
     _settle_financial_status([pk_of[i] for i in incoming if existing.get(i) is not None])
     return result
@@ -394,18 +432,22 @@ EVENT_ROW_FIELDS = (
 )
 
 
-def _keep_known_tax_splits(rows: list[tuple]) -> list[tuple]:
-    """Line rows (LINE_ROW_FIELDS) whose tax Amazon gave without its split, with the split
-    already known for the line kept instead where ``policy.kept_tax_split`` says so (from
-    getOrderItems, or an earlier answer with the detail). Read under the orders' row locks,
-    which the tax split's resolution takes too (``record_tax_split``)."""
-    pending = {(row[1], row[2]) for row in rows if row[_PENDING]}
+def _keep_known_tax_splits(rows: list[tuple], existing: dict[str, _Stored]) -> list[tuple]:
+    """Line rows (LINE_ROW_FIELDS, the order named by its Amazon id) whose tax Amazon gave
+    without its split, with the split already known for the line kept instead where
+    ``policy.kept_tax_split`` says so (from getOrderItems, or an earlier answer with the
+    detail). Only orders we hold have lines stored. Read under the orders' row locks, which the
+    tax split's resolution takes too (``record_tax_split``)."""
+    pending = {(row[1], row[2]) for row in rows if row[_PENDING] and row[1] in existing}
+    if not pending:
+        return rows
+    amazon_id_of = {existing[amazon_id].pk: amazon_id for amazon_id, _ in pending}
     known = {
-        (order_id, item_id): policy.TaxSplit(item_tax, shipping_tax)
-        for order_id, item_id, item_tax, shipping_tax in OrderLine.objects.filter(
-            order_id__in={order_id for order_id, _ in pending}, tax_split_pending=False
+        (amazon_id_of[order_pk], item_id): policy.TaxSplit(item_tax, shipping_tax)
+        for order_pk, item_id, item_tax, shipping_tax in OrderLine.objects.filter(
+            order_id__in=list(amazon_id_of), tax_split_pending=False
         ).values_list("order_id", "external_id", "item_tax", "shipping_tax")
-        if (order_id, item_id) in pending
+        if (amazon_id_of[order_pk], item_id) in pending
     }
     if not known:
         return rows
@@ -425,7 +467,7 @@ def _keep_known_tax_splits(rows: list[tuple]) -> list[tuple]:
 
 
 def _quantities_after_upsert(
-    incoming: dict[str, AmazonOrder], existing: dict[str, Order]
+    incoming: dict[str, AmazonOrder], existing: dict[str, _Stored]
 ) -> dict[str, tuple[int, int]]:
     """Ordered and shipped quantities of each incoming order as its lines will be after the
     upsert: the record's items over the lines already stored (lines are never deleted; a record
@@ -450,7 +492,7 @@ def _quantities_after_upsert(
 def _order_row(
     account: AmazonAccount,
     record: AmazonOrder,
-    old: Order | None,
+    old: _Stored | None,
     default_currency: str,
     quantities: tuple[int, int],
     rules: dict[str, policy.MarketplaceRule],
@@ -705,7 +747,7 @@ def _recompute_batch(ids: list[int], now: datetime) -> int:
                 order.updated_at = timezone.now()  # a record timestamp: the system clock
                 dirty.append(order)
         if dirty:
-            # One UPDATE ... FROM a staging table (bulk_update's CASE WHEN per row and field
+            # One UPDATE ... FROM unnest (bulk_update's CASE WHEN per row and field
             # cost more than everything else the sync does).
             bulk.update(Order, dirty, [*DEADLINE_FIELDS, "updated_at"])
         return len(dirty)

@@ -49,11 +49,13 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -102,6 +104,27 @@ QUIET_INTERVAL = timedelta(minutes=5)
 # The fan-out runs every minute, give or take the scheduler's 30 s: leave it some slack.
 SCHEDULE_SLACK = timedelta(seconds=15)
 MAX_BACKOFF = timedelta(minutes=30)
+
+
+@contextmanager
+def page_transaction() -> Iterator[None]:
+    """The transaction of one page: ``atomic()``, committed without waiting for its WAL to
+    reach the disk (``SET LOCAL synchronous_commit = off``, this transaction only; the commit's
+    fsync was a quarter of a page's time: docs/benchmarks.md, "Sync: ingest").
+
+    Safe for the sync's pages: a crash of PostgreSQL can lose only the transactions committed in
+    its last moments (up to three times ``wal_writer_delay``, 0.6 s), each whole, never in part.
+    A page's transaction writes the sync state with its orders (token, position, and the cursor
+    when a window ends: ``_Run._commit``), so a lost page is lost with the state that says it
+    was read: the next run reads it again from Amazon, and the upsert is idempotent. Its outbox
+    messages leave only after ``integrations.outbox.services.claim`` committed them, a commit
+    that waits for the disk and so makes the page's durable too (the WAL is flushed in order).
+    What a reader (the portal, the API, an e-mail digest) saw of a page in the instant before
+    such a crash comes back when the page is read again, with new row ids."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 def run_seconds() -> float:
@@ -707,7 +730,7 @@ class _Run:
         """One transaction: lock the account (and check the lease), upsert, what follows the
         upsert, the sync state. If anything fails, none of it happened."""
         account, state, report = self.account, self.state, self.report
-        with transaction.atomic():
+        with page_transaction():
             locked = (
                 AmazonAccount.objects.select_for_update()
                 .only("id", "lease_owner", "sync_cursor")

@@ -249,12 +249,23 @@ class TenantOneToOneField(models.OneToOneField):
         return name, path, args, kwargs
 
 
+def merchant_key(*, db_index: bool = True) -> models.ForeignKey:
+    """``TenantModel.merchant``. ``db_index=False`` for a table whose indexes all lead with
+    merchant_id (its primary key ``(merchant_id, id)`` at least) and serve every read by
+    merchant: an index on merchant_id alone would only cost its writes."""
+    return models.ForeignKey(
+        Merchant,
+        verbose_name=_("merchant"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=db_index,
+    )
+
+
 class TenantModel(models.Model):
     """Base of every tenant-owned table: a non-null merchant_id, scoped reads, RLS (0002)."""
 
-    merchant = models.ForeignKey(
-        Merchant, verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="+"
-    )
+    merchant = merchant_key()
 
     objects = TenantManager()
     # Unscoped manager for Django internals (related lookups); row-level security still applies.

@@ -214,7 +214,7 @@ def refresh_fulfillment_status(order_ids: Iterable[int]) -> int:
             order.updated_at = _now()
             changed.append(order)
     if changed:
-        # One UPDATE ... FROM a staging table, not bulk_update's CASE WHEN per row (the sync's
+        # One UPDATE ... FROM unnest, not bulk_update's CASE WHEN per row (the sync's
         # hook runs this for every order of a page).
         bulk.update(Order, changed, ["fulfillment_status", "updated_at"])
     return len(changed)

@@ -126,33 +126,48 @@ class SyncReport:
     status_changed: int = 0
 
 
-def sync_fulfillment_orders(order_ids: Iterable[int]) -> SyncReport:
+def sync_fulfillment_orders(
+    order_ids: Iterable[int], *, merchant_ids: Iterable[int] | None = None
+) -> SyncReport:
     """After Amazon's orders were upserted (``orders.services.after_amazon_upsert``, in the
     sync's transaction and scope): the fulfillment status follows what Amazon reports shipped;
     orders of merchants with a fulfillment service get their fulfillment orders (on hold while
     Pending, A1; released once Unshipped; voided when Amazon cancels before a request; the
     service asked to stop when Amazon cancels after one, F1), and with automatic fulfillment
-    on, a new Unshipped order is requested at once (F2)."""
+    on, a new Unshipped order is requested at once (F2).
+
+    ``merchant_ids``: the orders' merchants when the caller knows them (the sync's change set
+    is one merchant's), else read. Orders of merchants without a fulfillment location that
+    have no fulfillment orders cost two queries here besides the status (the sync's hook runs
+    this for every page: docs/benchmarks.md, "Sync: ingest")."""
     report = SyncReport()
     ids = sorted(set(order_ids))
     if not ids:
         return report
-    merchant_ids = set(
-        Order.objects.filter(pk__in=ids).values_list("merchant_id", flat=True).distinct()
-    )
+    if merchant_ids is None:
+        merchant_ids = (
+            Order.objects.filter(pk__in=ids).values_list("merchant_id", flat=True).distinct()
+        )
+    merchant_ids = set(merchant_ids)
     served = selectors.merchant_ids_with_locations(merchant_ids)
     with_fos = set(
         FulfillmentOrder.objects.filter(order_id__in=ids)
         .values_list("order_id", flat=True)
         .distinct()
     )
-    candidates = list(
-        Order.objects.filter(pk__in=ids, merchant_id__in=served).values_list("id", flat=True)
-    )
-    candidates = sorted(set(candidates) | with_fos)
+    candidates = with_fos
+    if served:
+        candidates |= set(
+            Order.objects.filter(pk__in=ids, merchant_id__in=served).values_list("id", flat=True)
+        )
+    if not candidates:
+        report.status_changed = refresh_fulfillment_status(ids)
+        return report
     merchants = Merchant.objects.in_bulk(merchant_ids)
     with transaction.atomic():
-        for order in Order.objects.filter(pk__in=candidates).select_for_update().order_by("pk"):
+        for order in (
+            Order.objects.filter(pk__in=sorted(candidates)).select_for_update().order_by("pk")
+        ):
             _sync_order(order, merchants[order.merchant_id], report)
         report.status_changed = refresh_fulfillment_status(ids)
     return report

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from fulfillment import services
 from fulfillment.models import FulfillmentOrder
@@ -129,3 +130,35 @@ def test_merchants_without_a_service_get_no_fulfillment_orders(make_merchant, ma
         result = upsert_amazon_orders(account=account, records=[record("111-6", "Unshipped", 1)])
         after_amazon_upsert(merchant, result)
         assert not FulfillmentOrder.objects.exists()
+
+
+def test_orders_of_a_merchant_without_fulfillment_services_cost_few_queries_F7(
+    make_merchant, make_amazon_account
+):
+    """The sync's hook runs for every page: for a merchant with no fulfillment location and
+    orders with no fulfillment orders, two reads tell so, and the status still follows what
+    Amazon reports shipped."""
+    merchant = make_merchant()
+    account = make_amazon_account(merchant)
+    with tenant_context(merchant), transaction.atomic():
+        result = upsert_amazon_orders(
+            account=account,
+            records=[
+                record("111-0000009-0000001", "Unshipped", 1),
+                record("111-0000009-0000002", "Shipped", 1, shipped=2),
+            ],
+        )
+        with CaptureQueriesContext(connections["default"]) as ctx:
+            report = services.sync_fulfillment_orders(
+                result.changed_order_ids, merchant_ids=[merchant.pk]
+            )
+        statuses = dict(Order.objects.values_list("external_id", "fulfillment_status"))
+    assert statuses == {
+        "111-0000009-0000001": "unfulfilled",
+        "111-0000009-0000002": "fulfilled",
+    }
+    assert report.status_changed == 1 and report.created == 0
+    # locations, fulfillment orders; then the status: Keelson's fulfilled quantities, requests in
+    # progress, lines, orders, and the write of the one that changed
+    assert len(ctx.captured_queries) <= 7
+    assert not any("SAVEPOINT" in q["sql"] for q in ctx.captured_queries)

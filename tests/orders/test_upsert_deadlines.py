@@ -202,7 +202,7 @@ def test_the_hook_clears_a_sweep_flag_only_when_it_no_longer_holds(merchant, acc
 
 
 def test_two_pages_in_one_transaction_each_write_their_own_rows(merchant, account):
-    """The staging tables are emptied by the statement that reads them (orders/bulk.py)."""
+    """Two pages in one transaction: each statement writes its own page's rows (orders/bulk.py)."""
     with tenant_context(merchant), transaction.atomic():
         first = upsert_amazon_orders(account=account, records=[record("4-a"), record("4-b")])
         second = upsert_amazon_orders(

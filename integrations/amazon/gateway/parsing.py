@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from integrations.amazon.gateway.errors import AmazonTransientError
 from integrations.amazon.records import AmazonOrder, AmazonOrderItem, Money
@@ -124,17 +125,23 @@ _ADDRESS_FROM_2026 = {
 
 
 def parse_money_2026(value: dict | None) -> Money | None:
-    # Six or more a line on the sync's ingest path: one lookup of the amount, no str() of a str.
+    # Six or more a line on the sync's ingest path: one lookup of the amount, and amounts as
+    # Amazon sends them (strings) through a cache (_money: a page repeats most of its amounts).
     amount = value.get("amount") if value else None
     if amount is None or amount == "":
         return None
     try:
-        return Money(
-            Decimal(amount if amount.__class__ is str else str(amount)),
-            value.get("currencyCode", ""),
-        )
+        if amount.__class__ is str:
+            return _money(amount, value.get("currencyCode", ""))
+        return Money(Decimal(str(amount)), value.get("currencyCode", ""))
     except InvalidOperation as exc:
         raise AmazonTransientError(f"malformed amount {value!r}") from exc
+
+
+@lru_cache(maxsize=4096)
+def _money(amount: str, currency: str) -> Money:
+    """``Money`` of an amount in Amazon's text: one (immutable) record for the same text."""
+    return Money(Decimal(amount), currency)
 
 
 def parse_item_2026(data: dict) -> AmazonOrderItem:
