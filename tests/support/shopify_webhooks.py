@@ -32,7 +32,15 @@ def receive(mirror, topic: str, *, timeout: float = 30) -> list[ShopifyWebhookRe
         assert time.monotonic() < deadline, mirror.shopify.control.deliveries(store=mirror.domain)
         time.sleep(0.2)
     with tenant_context(mirror.merchant):
+        # The receipts returned are the ones recorded by now, each processed: a webhook the
+        # emulator delivers meanwhile is left for the next call (returned unprocessed, it made
+        # a caller waiting for a second receipt read its status too early).
+        topic_ids = list(
+            ShopifyWebhookReceipt.objects.filter(topic=topic)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
         waiting = ShopifyWebhookReceipt.objects.filter(status=WebhookStatus.RECEIVED)
         for receipt_id in list(waiting.order_by("id").values_list("id", flat=True)):
             inbound.process_receipt(mirror.merchant.pk, receipt_id)
-        return list(ShopifyWebhookReceipt.objects.filter(topic=topic).order_by("id"))
+        return list(ShopifyWebhookReceipt.objects.filter(id__in=topic_ids).order_by("id"))
