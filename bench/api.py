@@ -425,7 +425,11 @@ def profile(name: str, merchant_key: str, agency_key: str, order_ids: list[int],
     for _ in range(args.requests):
         run(client)
     profiler.disable()
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    stats = pstats.Stats(profiler)
+    if args.profile_out:
+        stats.dump_stats(args.profile_out)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(30)
 
 
 def explain(merchant_id: int, agency_merchant_ids: list[int], pages: int) -> None:
@@ -474,6 +478,9 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true", help="print the list queries' plans")
     parser.add_argument(
         "--profile", metavar="CASE", help="cProfile this case (at the large size) and print it"
+    )
+    parser.add_argument(
+        "--profile-out", metavar="PATH", help="with --profile: also save the stats (pstats) here"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
     args = parser.parse_args()

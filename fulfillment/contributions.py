@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from fulfillment.models import Fulfillment, FulfillmentOrder
 from fulfillment.selectors import order_fulfillment_orders, order_fulfillments
 from fulfillment.serializers import FulfillmentOrderSerializer, FulfillmentSerializer
 from fulfillment.services import reconcile_shopify_fulfillments, sync_fulfillment_orders
@@ -31,9 +32,14 @@ def register() -> None:
         description=_("fulfillment status and fulfillment orders follow Amazon's order"),
     )
     api_sections.register(
-        "fulfillment_orders", FulfillmentOrderSerializer, order_fulfillment_orders
+        "fulfillment_orders",
+        FulfillmentOrderSerializer,
+        order_fulfillment_orders,
+        rows_of=FulfillmentOrder,
     )
-    api_sections.register("fulfillments", FulfillmentSerializer, order_fulfillments)
+    api_sections.register(
+        "fulfillments", FulfillmentSerializer, order_fulfillments, rows_of=Fulfillment
+    )
     # A fulfillment made in the merchant's Shopify admin (R3: confirmed on Amazon).
     shopify_inbound.register(
         "fulfillments/create", "fulfillment.from_shopify", on_fulfillment_created

@@ -285,7 +285,12 @@ class OrderDetail(generics.RetrieveAPIView):
     required_scope = "orders:read"
 
     def get_queryset(self):
-        return selectors.order_detail().prefetch_related(*api_sections.prefetches())
+        return selectors.order_detail().annotate(**api_sections.presence())
+
+    def get_object(self):
+        order = super().get_object()
+        api_sections.read_sections(order)
+        return order
 
 
 class OrderEventList(generics.ListAPIView):

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import JSONObject
+from django.db.models import Expression, JSONField, Prefetch, Q, QuerySet, Sum
 
 from orders import extensions, policy
 from orders.models import AmazonSyncState, MarketplacePolicy, Order, OrderEvent, OrderLine
@@ -22,18 +21,35 @@ def order_list() -> QuerySet[Order]:
 def order_detail() -> QuerySet[Order]:
     """An order with what its assessment needs: the merchant, the lines, and its marketplace's
     rule (a subquery of the same statement: ``assess_order`` reads it)."""
-    rule = MarketplacePolicy.objects.filter(marketplace_id=OuterRef("marketplace_id")).values(
-        json=JSONObject(
-            confirm_days_after_order="confirm_days_after_order",
-            confirm_business_days_after_ship_by="confirm_business_days_after_ship_by",
-            time_zone="time_zone",
-        )
-    )[:1]
     return (
         Order.objects.select_related("merchant")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
-        .annotate(marketplace_rule_read=Subquery(rule))
+        .annotate(marketplace_rule_read=MarketplaceRuleRead())
     )
+
+
+class MarketplaceRuleRead(Expression):
+    """The order's marketplace rule as a JSON object of ``policy.MarketplaceRule``'s settings
+    (null: the marketplace has no row, the default), in the order's statement. Written as SQL:
+    the ORM's subquery took 0.9 ms a request to build and compile, for a lookup of one row by
+    its unique key."""
+
+    output_field = JSONField()
+    SETTINGS = ("confirm_days_after_order", "confirm_business_days_after_ship_by", "time_zone")
+
+    def as_sql(self, compiler, connection):
+        quote = connection.ops.quote_name
+        table = quote(MarketplacePolicy._meta.db_table)
+        outer = quote(compiler.query.base_table)
+        pairs = ", ".join(
+            f"'{name}', {table}.{quote(MarketplacePolicy._meta.get_field(name).column)}"
+            for name in self.SETTINGS
+        )
+        return (
+            f"(SELECT jsonb_build_object({pairs}) FROM {table} "
+            f"WHERE {table}.marketplace_id = {outer}.marketplace_id)",
+            [],
+        )
 
 
 def order_events(order: Order) -> QuerySet[OrderEvent]:

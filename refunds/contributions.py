@@ -11,7 +11,7 @@ from integrations.shopify import inbound as shopify_inbound
 from orders import announcements, api_sections, extensions, shopify_mirror
 from orders.models import Order
 from refunds.api import RefundSerializer
-from refunds.models import BuyerCancelResolution, RefundOrigin
+from refunds.models import BuyerCancelResolution, Refund, RefundOrigin
 from refunds.selectors import (
     order_refunds_prefetch,
     order_refunds_section,
@@ -66,7 +66,11 @@ def register() -> None:
         description=_("cancel in the Shopify store the mirrored orders Amazon cancelled"),
     )
     api_sections.register(
-        "refunds", RefundSerializer, order_refunds_section, prefetch=order_refunds_prefetch
+        "refunds",
+        RefundSerializer,
+        order_refunds_section,
+        prefetch=order_refunds_prefetch,
+        rows_of=Refund,
     )
     # Refunds and cancellations made in the merchant's Shopify admin (R6, R7).
     shopify_inbound.register("refunds/create", "refunds.from_shopify", on_refund_created)

@@ -172,9 +172,34 @@ def test_the_order_detail_reads_each_table_once_R6(call, make_merchant, make_api
         )
     url = reverse("api:order-detail", kwargs={"pk": order.pk})
     _, sql, _ = _queries(call, key, url)
-    assert sum('FROM "refunds_refund"' in q for q in sql) == 1, sql
-    assert not [q for q in sql if q.lstrip().startswith('SELECT "orders_marketplacepolicy"')]
+    assert len(_reading(sql, "refunds_refund")) == 1, sql
+    assert not _reading(sql, "orders_marketplacepolicy")
     body = call("get", url, key=key).json()
     # R6: a refund Amazon reports (made in Seller Central) leaves no refund to make here.
     assert "refund" not in body["allowed_actions"]
     assert [r["origin"] for r in body["refunds"]] == ["amazon"]
+
+
+def _reading(sql: list[str], table: str) -> list[str]:
+    """The statements that read ``table`` as their own (not in a subquery of another's)."""
+    return [q for q in sql if q.lstrip().startswith(f'SELECT "{table}".')]
+
+
+def test_an_order_without_fulfillments_or_refunds_reads_none_of_their_tables(
+    call, make_merchant, make_api_key
+):
+    """The order's own statement tells which sections hold rows (most orders have no refund,
+    and no fulfillment order without a fulfillment service): an empty section costs no
+    statement, and R6 is answered without one too."""
+    merchant = make_merchant()
+    key = make_api_key(merchant=merchant)
+    order = create_order(merchant, (("SKU-N", 1, "5.00"),), status="Shipped")
+    url = reverse("api:order-detail", kwargs={"pk": order.pk})
+    _, sql, _ = _queries(call, key, url)
+    for table in ("refunds_refund", "fulfillment_fulfillmentorder", "fulfillment_fulfillment"):
+        assert not _reading(sql, table), (table, sql)
+    order_statement = _reading(sql, "orders_order")
+    assert len(order_statement) == 1 and 'FROM "refunds_refund"' in order_statement[0]
+    body = call("get", url, key=key).json()
+    assert (body["fulfillment_orders"], body["fulfillments"], body["refunds"]) == ([], [], [])
+    assert "refund" in body["allowed_actions"]  # R6: nothing refunded on Amazon

@@ -192,3 +192,27 @@ def test_services_refuse_with_the_policys_stable_code(merchant, make_order, stat
         services.ensure_action_allowed(order, policy.Action.FULFIL)
     assert caught.value.code == error.code
     assert caught.value.message
+
+
+@pytest.mark.parametrize("marketplace_id", [US, UK, "AXXXXXXXXXXXXX"])
+def test_the_detail_reads_the_marketplace_rule_with_the_order_A8(
+    merchant, make_order, marketplace_id
+):
+    """The API's detail reads the rule in the order's own statement (``order_detail``): the
+    deadlines it assesses are the stored ones, the business-day rule and the default alike."""
+    order = make_order(
+        merchant, purchase_date=PURCHASE, latest_ship_date=SHIP_BY, marketplace_id=marketplace_id
+    )
+    with tenant_context(merchant):
+        read = selectors.order_detail().get(pk=order.pk)
+        known = MarketplacePolicy.objects.filter(marketplace_id=marketplace_id).first()
+    assert read.marketplace_rule_read == (
+        None
+        if known is None
+        else {
+            "confirm_days_after_order": known.confirm_days_after_order,
+            "confirm_business_days_after_ship_by": known.confirm_business_days_after_ship_by,
+            "time_zone": known.time_zone,
+        }
+    )
+    assert selectors.assess_order(read, NOW).deadlines.confirm_by == reload(order).confirm_by
