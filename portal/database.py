@@ -130,6 +130,11 @@ def django_databases(secret_seed: str, conn_max_age: int = 0) -> dict[str, dict]
         # KEELSON_TEST_DB_SUFFIX lets several test runs share one server side by side.
         suffix = os.environ.get("KEELSON_TEST_DB_SUFFIX", "")
         config["TEST"] = {"NAME": f"test_{config['NAME']}{suffix}"}
+        # A parallel test run copies each worker's database from one migrated template
+        # (tests/support/template_database.py).
+        template = os.environ.get("KEELSON_TEST_DB_TEMPLATE")
+        if template and alias == "owner":
+            config["TEST"]["TEMPLATE"] = template
         if alias == "default" and _transaction_pooling():
             # The application's URL is a PgBouncer in transaction mode: the tenant scope is set
             # per transaction (tenants/db/base.py); no server-side cursors (they outlive the

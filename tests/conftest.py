@@ -5,6 +5,7 @@ exactly as in production."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from pytest_django.plugin import validate_django_db
@@ -13,6 +14,29 @@ from tenants.scope import tenant_context
 from tests.support.api import call, client, make_api_key  # noqa: F401  (fixtures)
 
 _counter = itertools.count(1)
+
+
+def pytest_configure(config):
+    # The xdist controller (not a worker, and workers asked for): one migrated database that
+    # every worker's test database is copied from, made before the workers start.
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    from tests.support import template_database
+
+    name = template_database.create()
+    os.environ[template_database.TEMPLATE_VARIABLE] = name
+    config.stash[_template_key] = name
+
+
+def pytest_unconfigure(config):
+    name = config.stash.get(_template_key, None)
+    if name:
+        from tests.support import template_database
+
+        template_database.drop(name)
+
+
+_template_key = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(items):

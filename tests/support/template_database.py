@@ -1,0 +1,79 @@
+"""One migrated test database, cloned for every pytest-xdist worker.
+
+Each worker has a test database of its own (tests/test_parallel_databases.py). Migrating the
+schema (every app's migrations, the row-level security policies, the application role's grants)
+takes about 23 s of CPU, and four workers did it side by side on two cores at the start of every
+run. Instead the xdist controller migrates one database before the workers start, and each
+worker's database is made as a copy of it (Django's ``TEST["TEMPLATE"]``: ``CREATE DATABASE ...
+TEMPLATE``, a file copy in PostgreSQL); the worker's own ``migrate`` then finds nothing to do.
+The template is dropped when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+TEMPLATE_VARIABLE = "KEELSON_TEST_DB_TEMPLATE"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def _maintenance_connection():
+    import psycopg
+    from django.conf import settings
+
+    owner = settings.DATABASES["owner"]
+    return psycopg.connect(
+        dbname="postgres",
+        host=owner.get("HOST") or None,
+        port=owner.get("PORT") or None,
+        user=owner.get("USER") or None,
+        password=owner.get("PASSWORD") or None,
+        autocommit=True,
+    )
+
+
+def _drop(name: str) -> None:
+    from psycopg import sql
+
+    with _maintenance_connection() as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def create() -> str:
+    """Create and migrate the template database; its name."""
+    from django.conf import settings
+    from psycopg import sql
+
+    from portal.database import owner_url
+
+    name = settings.DATABASES["owner"]["TEST"]["NAME"] + "_template"
+    _drop(name)
+    with _maintenance_connection() as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    env = dict(os.environ)
+    env.pop(TEMPLATE_VARIABLE, None)
+    env["DATABASE_URL"] = _with_database(owner_url(), name)
+    if env.get("DATABASE_APP_URL"):
+        env["DATABASE_APP_URL"] = _with_database(env["DATABASE_APP_URL"], name)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return name
+
+
+def drop(name: str) -> None:
+    _drop(name)
