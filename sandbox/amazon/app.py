@@ -540,7 +540,13 @@ class SandboxApp:
             state.faults = rules
             state.save(update_fields=["faults", "updated_at"])
         hits = self.fault_counters.hits()
-        return Response(200, {"faults": [{**r, "hits": hits.get(r["id"], 0)} for r in rules]})
+        return Response(
+            200,
+            {
+                "faults": [{**r, "hits": hits.get(r["id"], 0)} for r in rules],
+                "served": self.fault_counters.served(),
+            },
+        )
 
     def seller_json(self, seller: AmazonSeller) -> dict[str, Any]:
         return {

@@ -72,6 +72,8 @@ class FaultCounters:
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self._hits: dict[str, int] = {}
+        # Injections per kind, lapsed rules included (a rule that ran out is no longer listed).
+        self._served: dict[str, int] = {}
 
     def decide(self, rules: list[dict], operation: str, seller_id: str) -> Decision:
         decision = Decision()
@@ -95,6 +97,7 @@ class FaultCounters:
                 if math.floor(seen * share + 1e-9) <= math.floor((seen - 1) * share + 1e-9):
                     continue
                 self._hits[rid] = self._hits.get(rid, 0) + 1
+                self._served[rule["kind"]] = self._served.get(rule["kind"], 0) + 1
                 if rule["kind"] == "latency":
                     decision.latency_ms += int(rule.get("latency_ms", 0))
                 else:
@@ -105,10 +108,15 @@ class FaultCounters:
         with self._lock:
             return dict(self._hits)
 
+    def served(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._served)
+
     def reset(self) -> None:
         with self._lock:
             self._seen.clear()
             self._hits.clear()
+            self._served.clear()
 
 
 def active(rules: list[dict]) -> list[dict]:
