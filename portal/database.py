@@ -55,7 +55,7 @@ def embedded_url() -> str:
     server = _embedded_server()
     admin_uri = server.get_uri()
     _ensure_embedded_database(admin_uri)
-    return _with_database(admin_uri, EMBEDDED_DB_NAME)
+    return with_database(admin_uri, EMBEDDED_DB_NAME)
 
 
 def _ensure_embedded_database(admin_uri: str) -> None:
@@ -73,7 +73,7 @@ def _ensure_embedded_database(admin_uri: str) -> None:
     marker.write_text("1")
 
 
-def _with_database(url: str, database: str) -> str:
+def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 

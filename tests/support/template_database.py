@@ -14,16 +14,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from portal.database import owner_url, with_database
+from tests.support.processes import ROOT
 
 TEMPLATE_VARIABLE = "KEELSON_TEST_DB_TEMPLATE"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
 def _maintenance_connection():
@@ -41,7 +36,7 @@ def _maintenance_connection():
     )
 
 
-def _drop(name: str) -> None:
+def drop(name: str) -> None:
     from psycopg import sql
 
     with _maintenance_connection() as connection:
@@ -55,17 +50,15 @@ def create() -> str:
     from django.conf import settings
     from psycopg import sql
 
-    from portal.database import owner_url
-
     name = settings.DATABASES["owner"]["TEST"]["NAME"] + "_template"
-    _drop(name)
+    drop(name)
     with _maintenance_connection() as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     env = dict(os.environ)
     env.pop(TEMPLATE_VARIABLE, None)
-    env["DATABASE_URL"] = _with_database(owner_url(), name)
+    env["DATABASE_URL"] = with_database(owner_url(), name)
     if env.get("DATABASE_APP_URL"):
-        env["DATABASE_APP_URL"] = _with_database(env["DATABASE_APP_URL"], name)
+        env["DATABASE_APP_URL"] = with_database(env["DATABASE_APP_URL"], name)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
@@ -73,7 +66,3 @@ def create() -> str:
         check=True,
     )
     return name
-
-
-def drop(name: str) -> None:
-    _drop(name)
