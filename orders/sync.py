@@ -131,6 +131,13 @@ def run_seconds() -> float:
     return float(getattr(settings, "KEELSON_SYNC_RUN_SECONDS", 240))
 
 
+def run_steps() -> int:
+    """Lane steps (a page, or one order's tax split) after which a run stops; 0: no limit. A
+    bound by work, where ``run_seconds`` bounds by time: tests of the lease use it, so that how
+    many runs an account takes does not depend on how fast the machine is."""
+    return int(getattr(settings, "KEELSON_SYNC_RUN_STEPS", 0))
+
+
 def lease_seconds() -> float:
     return float(getattr(settings, "KEELSON_SYNC_LEASE_SECONDS", 300))
 
@@ -390,6 +397,8 @@ class _Run:
         self.state = _state_for(account)
         self.deadline = time.monotonic() + (run_seconds() if budget is None else budget)
         self.max_pages = max_pages
+        self.max_steps = run_steps()
+        self.steps = 0
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -417,6 +426,7 @@ class _Run:
                     if self._out_of_budget():
                         break
                     try:
+                        self.steps += 1
                         if lanes[name]():
                             done.add(name)
                     except _Blocked as exc:
@@ -442,6 +452,8 @@ class _Run:
 
     def _out_of_budget(self) -> bool:
         if time.monotonic() >= self.deadline:
+            return True
+        if self.max_steps and self.steps >= self.max_steps:
             return True
         return self.max_pages is not None and self.report.pages >= self.max_pages
 

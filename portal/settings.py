@@ -389,6 +389,8 @@ if KEELSON_CLOCK == "sandbox" and not DEBUG:
 # for LEASE_SECONDS past its last page (a killed worker frees the account after that); it waits
 # at most MAX_WAIT seconds for a rate-limit token or after a 429 before it yields the worker.
 KEELSON_SYNC_RUN_SECONDS = float(os.environ.get("KEELSON_SYNC_RUN_SECONDS", "240"))
+# A run also stops after this many lane steps (0: no limit; tests of the lease bound runs by work).
+KEELSON_SYNC_RUN_STEPS = int(os.environ.get("KEELSON_SYNC_RUN_STEPS", "0"))
 KEELSON_SYNC_LEASE_SECONDS = float(os.environ.get("KEELSON_SYNC_LEASE_SECONDS", "300"))
 KEELSON_SYNC_MAX_WAIT = float(os.environ.get("KEELSON_SYNC_MAX_WAIT", "10"))
 # How long a worker's claim of an outbox message lasts (a killed worker's message is sent

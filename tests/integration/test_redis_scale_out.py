@@ -46,6 +46,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(t
 MERCHANTS = 4
 ORDERS_PER_ACCOUNT = 40
 MESSAGES_PER_MERCHANT = 15
+# Lane steps per run: at least one for each of the sync's three lanes (backfill, live, tax),
+# or a run of a caught-up account would end out of budget before it could say so.
+RUN_STEPS = 3
 DELIVER = "integrations.outbox.tasks.deliver_message"
 DELIVER_MERCHANT = "integrations.outbox.tasks.deliver_merchant"
 
@@ -130,15 +133,16 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
         schedules_due = timezone.now()
         Schedule.objects.update(next_run=schedules_due)
 
-        # Short runs (one or two pages each), so an account passes from worker to worker. Our
-        # own buckets in front of Amazon off, as the emulator's are: past an account's burst
-        # they pace getOrders at one a minute, and how many runs (and calls) the backfill takes
-        # depends on how fast the machine is (a run ends after 0.3 s): on a loaded one the
-        # accounts then caught up only minutes later. What is tested is one worker per account
+        # Short runs, bounded by work (a few lane steps: a page, or one order's tax split) and
+        # not by time, so that how many runs the accounts take does not depend on how fast or
+        # busy the machine is (bounded by 0.3 s, a loaded CI machine needed hundreds of runs
+        # and this test passed its time limit). An account passes from worker to worker. Our
+        # own buckets in front of Amazon are off, as the emulator's are: past an account's
+        # burst they pace getOrders at one a minute. What is tested is one worker per account
         # at a time, which more runs racing tests harder.
         env = {
             "REDIS_URL": redis_url,
-            "KEELSON_SYNC_RUN_SECONDS": "0.3",
+            "KEELSON_SYNC_RUN_STEPS": str(RUN_STEPS),
             "KEELSON_AMAZON_RATE_LIMITS": "0",
         }
         with qcluster(**env) as one, qcluster(**env) as two:
@@ -162,9 +166,10 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
                     for s in map(state_of, accounts)
                 ]
 
-            # A guard against a hang, not a timing: about 40 s on a quiet machine, and CI
-            # starts this beside the other slow tests on two cores (161 s seen once).
-            deadline = started + 300
+            # A guard against a hang, not a timing: about 40 s (the schedules' 36 s) on a quiet
+            # machine and beside three busy loops; under pytest's 300 s timeout with room for
+            # the set-up, so that a hang says where it was.
+            deadline = started + 200
             waves = 0
             while not all(caught_up(a) for a in accounts):
                 assert one.poll() is None and two.poll() is None, "a qcluster died"
@@ -205,6 +210,8 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
             if int(r["lease_owner"].split(":")[1]) in family
         )
         busy = sum(1 for r in runs if r["outcome"] == "lease_busy")
+        pages = sum(r["pages"] for r in ran)
+        item_calls = sum(r["item_calls"] for r in ran)
         overlapping = overlaps(runs)
 
         with tenant_context(merchants):
@@ -229,9 +236,10 @@ def test_two_clusters_on_redis_sync_each_account_alone_and_deliver_each_message_
         print(
             f"\naccounts {len(accounts)}, sync tasks {len(runs)} in {waves} waves: "
             f"{len(ran)} runs held a lease ({dict(by_cluster)} by cluster), {busy} found it "
-            f"busy, overlaps {overlapping}; messages {len(messages)}, delivered "
-            f"{len(delivered)}, duplicates {duplicates}; tasks per schedule "
-            f"{sorted(set(schedule_tasks.values()))} for {len(schedule_tasks)} schedules"
+            f"busy, overlaps {overlapping}; {pages} pages, {item_calls} getOrderItems calls; "
+            f"messages {len(messages)}, delivered {len(delivered)}, duplicates {duplicates}; "
+            f"tasks per schedule {sorted(set(schedule_tasks.values()))} "
+            f"for {len(schedule_tasks)} schedules"
         )
 
         assert overlapping == 0

@@ -391,6 +391,29 @@ def test_backfill_progress_shows_in_the_merchants_api(unlimited, make_merchant, 
     assert done["backfill"]["orders"] == 500 and done["backfill"]["pages"] == 5
 
 
+def test_a_run_bounded_by_steps_reads_that_many_pages_and_the_next_run_goes_on(
+    unlimited, make_merchant, settings
+):
+    """KEELSON_SYNC_RUN_STEPS bounds a run by work (the scale-out test's runs): each lane step
+    counts, the run ends out of budget with the next run due now, and the account still ends
+    caught up once one run gets a step for each lane."""
+    sandbox, sid = unlimited, unlimited.seller["selling_partner_id"]
+    sandbox.control.generate_orders(
+        sid, 300, seed="keelson-steps", **window(amazon_now(sandbox), days_ago=28, hours_ago=6)
+    )
+    account = connect(make_merchant(), sandbox)
+    settings.KEELSON_SYNC_RUN_STEPS = 2
+
+    first = run_sync(account)  # a backfill page, then the live lane's first page
+    assert (first.outcome, first.pages) == ("budget", 2)
+    assert first.next_sync_at is not None and first.next_sync_at <= timezone.now()
+
+    settings.KEELSON_SYNC_RUN_STEPS = 3  # one step for each lane: the backfill, live and tax
+    reports = sync_until_caught_up(account)
+    assert all(r.pages <= 3 for r in reports) and reports[-1].outcome == "caught_up"
+    assert state_of(account).backfilling is False
+
+
 def test_accounts_with_recent_activity_are_polled_every_minute_quiet_ones_every_five(
     unlimited, make_merchant
 ):
