@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pytest_django.plugin import validate_django_db
@@ -23,9 +26,34 @@ def pytest_configure(config):
         return
     from tests.support import template_database
 
-    name = template_database.create()
+    # Beside the migration, on the other core: one collection that leaves pytest's rewritten
+    # test modules in __pycache__, so that the workers load them instead of each rewriting
+    # all of them at once (16 s of CPU per worker on a clean clone, 6 s with the cache).
+    warm_up = _collect_in_the_background() if not sys.dont_write_bytecode else None
+    try:
+        name = template_database.create()
+    finally:
+        if warm_up is not None:
+            warm_up.wait()
     os.environ[template_database.TEMPLATE_VARIABLE] = name
     config.stash[_template_key] = name
+
+
+def _collect_in_the_background() -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:xdist",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,  # the project's root
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def pytest_unconfigure(config):
