@@ -7,6 +7,7 @@ from django.db import migrations, models
 
 import tenants.crypto
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -42,307 +43,307 @@ class Migration(migrations.Migration):
             name='fulfillmentservice',
             options={'ordering': ['name', 'id'], 'verbose_name': 'fulfillment service', 'verbose_name_plural': 'fulfillment services'},
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='amazon_confirmation',
             field=models.CharField(choices=[('not_required', 'Not an Amazon order'), ('pending', 'Queued'), ('confirmed', 'Confirmed on Amazon'), ('failed', 'Failed')], default='not_required', max_length=16, verbose_name='amazon confirmation'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='amazon_confirmed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='amazon confirmed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='amazon_error',
             field=models.TextField(blank=True, verbose_name='amazon error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='carrier',
             field=models.CharField(blank=True, max_length=100, verbose_name='carrier'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='created_by',
             field=models.CharField(blank=True, max_length=200, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='customer_notified',
             field=models.BooleanField(default=False, verbose_name='customer notified'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='fulfillment_order',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fulfillments', to='fulfillment.fulfillmentorder', verbose_name='fulfillment order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='notify_customer',
             field=models.BooleanField(default=False, verbose_name='notify customer'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillments', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='service',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fulfillments', to='fulfillment.fulfillmentservice', verbose_name='service'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='ship_date',
             field=models.DateTimeField(verbose_name='ship date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='shopify_fulfillment_id',
             field=models.CharField(blank=True, max_length=100, verbose_name='shopify fulfillment id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='status',
             field=models.CharField(choices=[('shipped', 'Shipped')], default='shipped', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillment',
             name='tracking_number',
             field=models.CharField(blank=True, max_length=100, verbose_name='tracking number'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentline',
             name='fulfillment',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='fulfillment.fulfillment', verbose_name='fulfillment'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentline',
             name='fulfillment_order_line',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fulfillment_lines', to='fulfillment.fulfillmentorderline', verbose_name='fulfillment order line'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentline',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentline',
             name='order_line',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillment_lines', to='orders.orderline', verbose_name='order line'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentline',
             name='quantity',
             field=models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)], verbose_name='quantity'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='is_default',
             field=models.BooleanField(default=False, help_text='Gets every line whose SKU no location is assigned.', verbose_name='is default'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillment_locations', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='name',
             field=models.CharField(blank=True, max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='service',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='locations', to='fulfillment.fulfillmentservice', verbose_name='service'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentlocation',
             name='skus',
             field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=200), blank=True, default=list, help_text='SKUs it gets.', size=None, verbose_name='skus'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='accepted_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='accepted at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='auto_requested',
             field=models.BooleanField(default=False, help_text='Requested by rule F2.', verbose_name='auto requested'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='cancellation_note',
             field=models.TextField(blank=True, help_text="The merchant's note with a cancellation request (F9).", verbose_name='cancellation note'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='cancellation_response',
             field=models.TextField(blank=True, help_text="The service's answer to a cancellation request.", verbose_name='cancellation response'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='closed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='closed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillment_orders', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='request_note',
             field=models.TextField(blank=True, help_text="The merchant's note with the request.", verbose_name='request note'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='request_status',
             field=models.CharField(choices=[('unsubmitted', 'Not requested'), ('submitted', 'Requested'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('cancellation_requested', 'Cancellation requested'), ('cancellation_accepted', 'Cancellation accepted'), ('cancellation_rejected', 'Cancellation rejected'), ('closed', 'Closed')], default='unsubmitted', max_length=24, verbose_name='request status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='response_message',
             field=models.TextField(blank=True, help_text="The service's message when it accepted or rejected.", verbose_name='response message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='service',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fulfillment_orders', to='fulfillment.fulfillmentservice', verbose_name='service'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='status',
             field=models.CharField(choices=[('open', 'Open'), ('in_progress', 'In progress'), ('incomplete', 'Incomplete'), ('closed', 'Closed'), ('cancelled', 'Cancelled'), ('on_hold', 'On hold')], default='open', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='submitted_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='submitted at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorder',
             name='workflow',
             field=models.CharField(choices=[('legacy', 'Legacy (no accept/reject, no cancellation)'), ('fulfillment_order', 'Fulfillment orders')], max_length=24, verbose_name='workflow'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorderline',
             name='fulfillment_order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='fulfillment.fulfillmentorder', verbose_name='fulfillment order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorderline',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorderline',
             name='order_line',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillment_order_lines', to='orders.orderline', verbose_name='order line'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorderline',
             name='quantity',
             field=models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)], verbose_name='quantity'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentorderline',
             name='remaining_quantity',
             field=models.PositiveIntegerField(verbose_name='remaining quantity'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='agency',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='fulfillment_services', to='tenants.agency', verbose_name='agency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='api_key',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fulfillment_service', to='tenants.apikey', verbose_name='api key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='callback_url',
             field=models.URLField(blank=True, help_text='Where requests and cancellation requests are POSTed (signed). Empty: the service polls the API.', max_length=500, verbose_name='callback url'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='connection_checked_at',
             field=models.DateTimeField(blank=True, help_text='When the connection was last tested or used.', null=True, verbose_name='connection checked at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='connection_error',
             field=models.TextField(blank=True, help_text='Why the last test or callback failed, in plain words.', verbose_name='connection error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='connection_status',
             field=models.CharField(choices=[('not_tested', 'Not tested'), ('connected', 'Connected'), ('failing', 'Failing'), ('disconnected', 'Disconnected')], default='not_tested', max_length=16, verbose_name='connection status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='merchant',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='own_fulfillment_services', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='name',
             field=models.CharField(max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='signing_secret',
             field=tenants.crypto.EncryptedTextField(help_text='HMAC-SHA256 key of X-Keelson-Signature. Encrypted at rest.', verbose_name='signing secret'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='fulfillmentservice',
             name='workflow',
             field=models.CharField(choices=[('legacy', 'Legacy (no accept/reject, no cancellation)'), ('fulfillment_order', 'Fulfillment orders')], default='fulfillment_order', max_length=24, verbose_name='workflow'),

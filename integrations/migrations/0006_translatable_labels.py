@@ -5,6 +5,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -24,152 +25,152 @@ class Migration(migrations.Migration):
             name='shopifywebhookreceipt',
             options={'verbose_name': 'shopify webhook receipt', 'verbose_name_plural': 'shopify webhook receipts'},
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonratebucket',
             name='key',
             field=models.CharField(max_length=200, unique=True, verbose_name='key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonratebucket',
             name='tokens',
             field=models.FloatField(verbose_name='tokens'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonratebucket',
             name='updated_at',
             field=models.DateTimeField(verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='attempts',
             field=models.PositiveIntegerField(default=0, verbose_name='attempts'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='idempotency_key',
             field=models.CharField(max_length=200, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='kind',
             field=models.CharField(max_length=64, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='last_error',
             field=models.TextField(blank=True, verbose_name='last error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='last_error_code',
             field=models.CharField(blank=True, max_length=64, verbose_name='last error code'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='lease_token',
             field=models.UUIDField(blank=True, null=True, verbose_name='lease token'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='lease_until',
             field=models.DateTimeField(blank=True, null=True, verbose_name='lease until'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='max_attempts',
             field=models.PositiveIntegerField(default=8, verbose_name='max attempts'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='next_attempt_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='next attempt at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='order',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='payload',
             field=models.JSONField(default=dict, verbose_name='payload'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='result',
             field=models.JSONField(blank=True, null=True, verbose_name='result'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='sent_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='sent at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='status',
             field=models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='outboxmessage',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='outcome',
             field=models.TextField(blank=True, verbose_name='outcome'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='payload',
             field=models.JSONField(default=dict, verbose_name='payload'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='processed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='processed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='received_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='received at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='status',
             field=models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Nothing to do'), ('failed', 'Failed')], default='received', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='store',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.shopifystore', verbose_name='store'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='topic',
             field=models.CharField(max_length=64, verbose_name='topic'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='triggered_at',
             field=models.CharField(blank=True, max_length=64, verbose_name='triggered at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifywebhookreceipt',
             name='webhook_id',
             field=models.CharField(max_length=100, verbose_name='webhook id'),

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -30,77 +31,77 @@ class Migration(migrations.Migration):
             name='message',
             field=models.JSONField(blank=True, default=dict, verbose_name='message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='body',
             field=models.TextField(blank=True, verbose_name='body'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='kind',
             field=models.CharField(choices=[('deadline_warning', 'Confirm shipment soon'), ('ship_by_passed', 'Ship-by date passed'), ('auto_cancel_expected', 'Amazon cancels unconfirmed orders'), ('pending_too_long', 'Pending for over 21 days'), ('buyer_cancel_requested', 'Buyer asked to cancel'), ('fulfillment_accepted', 'Fulfillment request accepted'), ('fulfillment_rejected', 'Fulfillment request rejected'), ('fulfillment_shipped', 'Shipped by the fulfillment service'), ('fulfillment_cancel_accepted', 'Fulfillment cancelled'), ('fulfillment_cancel_rejected', 'Fulfillment cancellation refused'), ('cancelled_during_fulfillment', 'Amazon cancelled an order being fulfilled'), ('general', 'General')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='order',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notification',
             name='title',
             field=models.CharField(max_length=200, verbose_name='title'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='email_attempts',
             field=models.PositiveSmallIntegerField(default=0, verbose_name='email attempts'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='email_error',
             field=models.TextField(blank=True, verbose_name='email error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='email_state',
             field=models.CharField(choices=[('not_wanted', 'Not wanted'), ('pending', 'Pending'), ('sent', 'Sent'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='not_wanted', max_length=16, verbose_name='email state'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='emailed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='emailed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='notification',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='recipients', to='notifications.notification', verbose_name='notification'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='read_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='read at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='notificationrecipient',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='user'),

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -42,542 +43,542 @@ class Migration(migrations.Migration):
             name='message_i18n',
             field=models.JSONField(blank=True, default=dict, verbose_name='message i18n'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='account',
             field=tenants.models.TenantOneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='sync_state', to='tenants.amazonaccount', verbose_name='account'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_days',
             field=models.PositiveSmallIntegerField(default=0, verbose_name='backfill days'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_finished_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='backfill finished at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_from',
             field=models.DateTimeField(blank=True, null=True, verbose_name='backfill from'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_orders',
             field=models.PositiveIntegerField(default=0, verbose_name='backfill orders'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_pages',
             field=models.PositiveIntegerField(default=0, verbose_name='backfill pages'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_position',
             field=models.DateTimeField(blank=True, null=True, verbose_name='backfill position'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_started_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='backfill started at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_to',
             field=models.DateTimeField(blank=True, help_text="Amazon's LastUpdatedBefore on the first page.", null=True, verbose_name='backfill to'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='backfill_token',
             field=models.TextField(blank=True, verbose_name='backfill token'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='clock_offset_seconds',
             field=models.FloatField(default=0, verbose_name='clock offset seconds'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='failures',
             field=models.PositiveSmallIntegerField(default=0, help_text='Failed runs in a row (transient errors): the backoff.', verbose_name='failures'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_change_at',
             field=models.DateTimeField(blank=True, help_text='When a page last created or changed an order.', null=True, verbose_name='last change at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_error',
             field=models.TextField(blank=True, verbose_name='last error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_error_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='last error at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_notification_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='last notification at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_outcome',
             field=models.CharField(blank=True, max_length=32, verbose_name='last outcome'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_run_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='last run at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='last_success_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='last success at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='notifications_received',
             field=models.PositiveBigIntegerField(default=0, verbose_name='notifications received'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='order_change_queue_arn',
             field=models.CharField(blank=True, help_text='The SQS queue the subscription delivers to.', max_length=1000, verbose_name='order change queue arn'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='order_change_subscribed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='order change subscribed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='order_change_subscription_id',
             field=models.CharField(blank=True, max_length=64, verbose_name='order change subscription id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='orders_changed',
             field=models.PositiveBigIntegerField(default=0, verbose_name='orders changed'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='orders_seen',
             field=models.PositiveBigIntegerField(default=0, verbose_name='orders seen'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='pages',
             field=models.PositiveBigIntegerField(default=0, verbose_name='pages'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='window_api',
             field=models.CharField(choices=[('v0', 'Orders v0 (getOrders + getOrderItems)'), ('2026-01-01', 'Orders 2026-01-01 (searchOrders, items included)')], default='v0', max_length=10, verbose_name='window api'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='window_end',
             field=models.DateTimeField(blank=True, null=True, verbose_name='window end'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='window_position',
             field=models.DateTimeField(blank=True, help_text='LastUpdateDate of the last order committed.', null=True, verbose_name='window position'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='window_start',
             field=models.DateTimeField(blank=True, null=True, verbose_name='window start'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonsyncstate',
             name='window_token',
             field=models.TextField(blank=True, verbose_name='window token'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='confirm_business_days_after_ship_by',
             field=models.PositiveSmallIntegerField(blank=True, help_text='Amazon.co.uk: 7 (from 30 September 2020). Empty: no such rule.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)], verbose_name='confirm business days after ship by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='confirm_days_after_order',
             field=models.PositiveSmallIntegerField(default=30, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='confirm days after order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='marketplace_id',
             field=models.CharField(max_length=32, unique=True, verbose_name='marketplace id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='name',
             field=models.CharField(max_length=100, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='time_zone',
             field=models.CharField(default='UTC', max_length=64, validators=[tenants.models.validate_time_zone], verbose_name='time zone'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='marketplacepolicy',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='amazon_account',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='orders', to='tenants.amazonaccount', verbose_name='amazon account'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='auto_cancel_expected',
             field=models.BooleanField(default=False, help_text='Not confirmed by its deadline: Amazon cancels it (rule A8).', verbose_name='auto cancel expected'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='buyer_cancel_reason',
             field=models.CharField(blank=True, max_length=200, verbose_name='buyer cancel reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='buyer_cancel_requested',
             field=models.BooleanField(default=False, verbose_name='buyer cancel requested'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='buyer_cancel_requested_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='buyer cancel requested at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='buyer_email',
             field=models.CharField(blank=True, max_length=254, verbose_name='buyer email'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='buyer_name',
             field=models.CharField(blank=True, max_length=200, verbose_name='buyer name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='channel',
             field=models.CharField(choices=[('amazon', 'Amazon'), ('shopify', 'Shopify'), ('manual', 'Manual')], default='amazon', max_length=16, verbose_name='channel'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='confirm_by',
             field=models.DateTimeField(blank=True, null=True, verbose_name='confirm by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='currency',
             field=models.CharField(max_length=3, verbose_name='currency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='earliest_delivery_date',
             field=models.DateTimeField(blank=True, null=True, verbose_name='earliest delivery date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='earliest_ship_date',
             field=models.DateTimeField(blank=True, null=True, verbose_name='earliest ship date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='external_id',
             field=models.CharField(max_length=64, verbose_name='external id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='financial_status',
             field=models.CharField(choices=[('pending', 'Pending'), ('paid', 'Paid'), ('partially_refunded', 'Partially refunded'), ('refunded', 'Refunded'), ('voided', 'Voided')], default='pending', max_length=24, verbose_name='financial status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='fulfillment_channel',
             field=models.CharField(choices=[('MFN', 'Merchant fulfilled'), ('AFN', 'Fulfilled by Amazon')], default='MFN', max_length=3, verbose_name='fulfillment channel'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='fulfillment_status',
             field=models.CharField(choices=[('unfulfilled', 'Unfulfilled'), ('in_progress', 'In progress'), ('partially_fulfilled', 'Partially fulfilled'), ('fulfilled', 'Fulfilled')], default='unfulfilled', max_length=24, verbose_name='fulfillment status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='is_business_order',
             field=models.BooleanField(default=False, verbose_name='is business order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='is_late',
             field=models.BooleanField(default=False, help_text='Not shipped by its ship-by date.', verbose_name='is late'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='is_premium_order',
             field=models.BooleanField(default=False, verbose_name='is premium order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='is_prime',
             field=models.BooleanField(default=False, verbose_name='is prime'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='latest_delivery_date',
             field=models.DateTimeField(blank=True, null=True, verbose_name='latest delivery date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='latest_ship_date',
             field=models.DateTimeField(blank=True, null=True, verbose_name='latest ship date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='marketplace_id',
             field=models.CharField(blank=True, max_length=32, verbose_name='marketplace id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='order_type',
             field=models.CharField(blank=True, max_length=32, verbose_name='order type'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='pending_too_long',
             field=models.BooleanField(default=False, help_text="Pending past Amazon's 21-day verification (rule A2).", verbose_name='pending too long'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='purchase_date',
             field=models.DateTimeField(verbose_name='purchase date'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='sales_channel',
             field=models.CharField(blank=True, max_length=64, verbose_name='sales channel'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='ship_by',
             field=models.DateTimeField(blank=True, null=True, verbose_name='ship by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='ship_service_level',
             field=models.CharField(blank=True, max_length=64, verbose_name='ship service level'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shipment_confirmation',
             field=models.CharField(choices=[('none', 'Not sent'), ('sent', 'Sent to Amazon'), ('confirmed', 'Confirmed by Amazon')], default='none', max_length=16, verbose_name='shipment confirmation'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shipping_address',
             field=models.JSONField(blank=True, default=dict, verbose_name='shipping address'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shopify_admin_url',
             field=models.CharField(blank=True, max_length=300, verbose_name='shopify admin url'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shopify_last_error',
             field=models.TextField(blank=True, verbose_name='shopify last error'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shopify_order_id',
             field=models.CharField(blank=True, max_length=100, verbose_name='shopify order id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shopify_order_name',
             field=models.CharField(blank=True, max_length=64, verbose_name='shopify order name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='shopify_state',
             field=models.CharField(choices=[('not_applicable', 'Not mirrored (no Shopify store)'), ('pending', 'Waiting to be created in Shopify'), ('synced', 'In Shopify'), ('failed', 'Shopify refused it')], default='not_applicable', max_length=16, verbose_name='shopify state'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='source_updated_at',
             field=models.DateTimeField(verbose_name='source updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='status',
             field=models.CharField(choices=[('PendingAvailability', 'Pending availability'), ('Pending', 'Pending'), ('Unshipped', 'Unshipped'), ('PartiallyShipped', 'Partially shipped'), ('Shipped', 'Shipped'), ('Canceled', 'Canceled'), ('Unfulfillable', 'Unfulfillable'), ('InvoiceUnconfirmed', 'Invoice unconfirmed')], default='Pending', max_length=24, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='total_amount',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='total amount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='verify_by',
             field=models.DateTimeField(blank=True, help_text="While Pending: the end of Amazon's 21 days (rule A2).", null=True, verbose_name='verify by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='warn_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='warn at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='order',
             name='warned_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='warned at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='actor',
             field=models.CharField(blank=True, max_length=200, verbose_name='actor'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='actor_type',
             field=models.CharField(choices=[('system', 'Keelson'), ('amazon', 'Amazon'), ('user', 'Person'), ('api_key', 'API key'), ('fulfillment_service', 'Fulfillment service')], default='system', max_length=24, verbose_name='actor type'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='actor_user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor user'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='data',
             field=models.JSONField(blank=True, default=dict, verbose_name='data'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='kind',
             field=models.CharField(choices=[('imported', 'Imported from Amazon'), ('status_changed', 'Status changed'), ('buyer_cancel_requested', 'Buyer asked to cancel'), ('deadline_warning', 'Deadline warning'), ('ship_by_passed', 'Ship-by date passed'), ('auto_cancel_expected', 'Amazon cancels unconfirmed orders'), ('pending_too_long', 'Pending for over 21 days'), ('note', 'Note'), ('fulfillment_requested', 'Fulfillment requested'), ('fulfillment_accepted', 'Fulfillment accepted'), ('fulfillment_rejected', 'Fulfillment rejected'), ('cancellation_requested', 'Cancellation requested'), ('cancellation_accepted', 'Cancellation accepted'), ('cancellation_rejected', 'Cancellation rejected'), ('fulfilled', 'Fulfilled'), ('reverted', 'Reverted to unfulfilled'), ('shipment_confirmed', 'Shipment confirmed on Amazon'), ('refund_created', 'Refund created'), ('refund_succeeded', 'Refund succeeded'), ('refund_failed', 'Refund failed'), ('external_refund', 'Refunded on Amazon'), ('order_cancelled', 'Order cancelled'), ('outbox', 'Message to a partner')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='message',
             field=models.TextField(verbose_name='message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderevent',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='asin',
             field=models.CharField(blank=True, max_length=32, verbose_name='asin'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='buyer_cancel_reason',
             field=models.CharField(blank=True, max_length=200, verbose_name='buyer cancel reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='buyer_cancel_requested',
             field=models.BooleanField(default=False, verbose_name='buyer cancel requested'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='external_id',
             field=models.CharField(max_length=64, verbose_name='external id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='item_price',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='item price'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='item_tax',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='item tax'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='promotion_discount',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='promotion discount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='quantity_ordered',
             field=models.PositiveIntegerField(default=0, verbose_name='quantity ordered'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='quantity_shipped',
             field=models.PositiveIntegerField(default=0, verbose_name='quantity shipped'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='shipping_price',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping price'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='shipping_tax',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping tax'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='sku',
             field=models.CharField(blank=True, max_length=200, verbose_name='sku'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='orderline',
             name='title',
             field=models.TextField(blank=True, verbose_name='title'),

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -30,127 +31,127 @@ class Migration(migrations.Migration):
             name='savedlistview',
             options={'verbose_name': 'saved list view', 'verbose_name_plural': 'saved list views'},
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='created_by',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='done',
             field=models.PositiveIntegerField(default=0, verbose_name='done'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='failed',
             field=models.PositiveIntegerField(default=0, verbose_name='failed'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='finished_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='finished at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='kind',
             field=models.CharField(choices=[('confirm_shipments', 'Confirm shipment on Amazon'), ('request_fulfillment', 'Request fulfillment')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='merchant_ids',
             field=django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), default=list, size=None, verbose_name='merchant ids'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='queued_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='queued at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='started_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='started at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='status',
             field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('finished', 'Finished')], default='queued', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjob',
             name='total',
             field=models.PositiveIntegerField(default=0, verbose_name='total'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='finished_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='finished at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='job',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='portal.bulkjob', verbose_name='job'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='message',
             field=models.TextField(blank=True, verbose_name='message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='order',
             field=tenants.models.TenantForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='order_number',
             field=models.CharField(max_length=64, verbose_name='order number'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='payload',
             field=models.JSONField(blank=True, default=dict, verbose_name='payload'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='position',
             field=models.PositiveIntegerField(verbose_name='position'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='bulkjobitem',
             name='status',
             field=models.CharField(choices=[('pending', 'Waiting'), ('done', 'Done'), ('failed', 'Refused')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='savedlistview',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='savedlistview',
             name='merchant',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='savedlistview',
             name='page',
             field=models.CharField(max_length=64, verbose_name='page'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='savedlistview',
             name='query',
             field=models.CharField(blank=True, max_length=1000, verbose_name='query'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='savedlistview',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -29,282 +30,282 @@ class Migration(migrations.Migration):
             name='refundline',
             options={'ordering': ['id'], 'verbose_name': 'refund line', 'verbose_name_plural': 'refund lines'},
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='actor',
             field=models.CharField(blank=True, max_length=200, verbose_name='actor'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='actor_type',
             field=models.CharField(choices=[('system', 'Keelson'), ('amazon', 'Amazon'), ('user', 'Person'), ('api_key', 'API key'), ('fulfillment_service', 'Fulfillment service')], max_length=24, verbose_name='actor type'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='buyer_cancel_resolutions', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='outcome',
             field=models.CharField(choices=[('cancelled', 'Cancelled as requested'), ('declined', 'Declined: shipping anyway')], max_length=16, verbose_name='outcome'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='reason',
             field=models.TextField(blank=True, verbose_name='reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='refund',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='refunds.refund', verbose_name='refund'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='buyercancelresolution',
             name='requested_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='requested at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_feed_document_id',
             field=models.CharField(blank=True, max_length=200, verbose_name='amazon feed document id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_feed_id',
             field=models.CharField(blank=True, max_length=64, verbose_name='amazon feed id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_feed_status',
             field=models.CharField(blank=True, max_length=24, verbose_name='amazon feed status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_posted_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='amazon posted at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_refund_key',
             field=models.CharField(blank=True, max_length=200, verbose_name='amazon refund key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_report',
             field=models.JSONField(blank=True, null=True, verbose_name='amazon report'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_submitted_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='amazon submitted at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_sync',
             field=models.CharField(choices=[('not_applicable', 'Not an Amazon order'), ('pending', 'Waiting to be sent'), ('on_hold', 'On hold: the Amazon account is not connected'), ('sending', 'Being sent to Amazon'), ('submitted', 'Sent: Amazon is processing it'), ('synced', 'Accepted by Amazon'), ('failed', 'Refused by Amazon'), ('from_amazon', 'Made on Amazon')], default='not_applicable', max_length=16, verbose_name='amazon sync'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='amazon_synced_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='amazon synced at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='buyer_requested',
             field=models.BooleanField(default=False, verbose_name='buyer requested'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='cancel_reason',
             field=models.CharField(blank=True, choices=[('NoInventory', 'No inventory (counts against your pre-fulfillment cancel rate)'), ('ShippingAddressUndeliverable', 'Shipping address undeliverable'), ('CustomerExchange', 'Customer exchange'), ('BuyerCanceled', 'Buyer cancelled'), ('GeneralAdjustment', 'General adjustment'), ('CarrierCreditDecision', 'Carrier credit decision'), ('RiskAssessmentInformationNotValid', 'Risk assessment information not valid'), ('CarrierCoverageFailure', 'Carrier coverage failure'), ('CustomerReturn', 'Customer return'), ('MerchandiseNotReceived', 'Merchandise not received')], max_length=40, verbose_name='cancel reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='completed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='completed at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='created_by_api_key',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.apikey', verbose_name='created by api key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='created_by_name',
             field=models.CharField(blank=True, max_length=200, verbose_name='created by name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='created_by_type',
             field=models.CharField(choices=[('system', 'Keelson'), ('amazon', 'Amazon'), ('user', 'Person'), ('api_key', 'API key'), ('fulfillment_service', 'Fulfillment service')], default='system', max_length=24, verbose_name='created by type'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='created_by_user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by user'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='currency',
             field=models.CharField(max_length=3, verbose_name='currency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='failure_code',
             field=models.CharField(blank=True, max_length=64, verbose_name='failure code'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='failure_message',
             field=models.TextField(blank=True, verbose_name='failure message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='full_cancellation',
             field=models.BooleanField(default=False, verbose_name='full cancellation'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='idempotency_key',
             field=models.CharField(blank=True, max_length=300, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='items_amount',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='items amount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='kind',
             field=models.CharField(choices=[('refund', 'Refund'), ('cancellation', 'Cancellation')], default='refund', max_length=16, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='note',
             field=models.TextField(blank=True, verbose_name='note'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='order',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='refunds', to='orders.order', verbose_name='order'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='origin',
             field=models.CharField(choices=[('keelson', 'Keelson'), ('amazon', 'Amazon (Seller Central)')], default='keelson', max_length=16, verbose_name='origin'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='reason',
             field=models.CharField(blank=True, choices=[('CustomerReturn', 'CustomerReturn'), ('GeneralAdjustment', 'GeneralAdjustment'), ('NoInventory', 'NoInventory'), ('CouldNotShip', 'CouldNotShip'), ('DifferentItem', 'DifferentItem'), ('Abandoned', 'Abandoned'), ('CustomerCancel', 'CustomerCancel'), ('PriceError', 'PriceError'), ('ProductOutofStock', 'ProductOutofStock'), ('CustomerAddressIncorrect', 'CustomerAddressIncorrect'), ('Exchange', 'Exchange'), ('Other', 'Other'), ('CarrierCreditDecision', 'CarrierCreditDecision'), ('RiskAssessmentInformationNotValid', 'RiskAssessmentInformationNotValid'), ('CarrierCoverageFailure', 'CarrierCoverageFailure'), ('TransactionRecord', 'TransactionRecord'), ('Undeliverable', 'Undeliverable'), ('RefusedDelivery', 'RefusedDelivery')], help_text="Amazon's AdjustmentReason (refunds).", max_length=40, verbose_name='reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='request_fingerprint',
             field=models.CharField(blank=True, max_length=64, verbose_name='request fingerprint'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='requested_reason',
             field=models.CharField(blank=True, max_length=40, verbose_name='requested reason'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='shipping_amount',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping amount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='shopify_sync',
             field=models.CharField(choices=[('not_applicable', 'Not for Shopify (no store, or nothing to mirror)'), ('pending', 'Waiting to be mirrored'), ('synced', 'Mirrored to Shopify'), ('failed', 'Mirroring failed')], default='not_applicable', max_length=16, verbose_name='shopify sync'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='status',
             field=models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='total',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='total'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refund',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='amount',
             field=models.DecimalField(decimal_places=2, default=0, help_text='Item price (and tax added on top).', max_digits=14, verbose_name='amount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='external_item_id',
             field=models.CharField(blank=True, max_length=64, verbose_name='external item id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='order_line',
             field=tenants.models.TenantForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='orders.orderline', verbose_name='order line'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='principal',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='principal'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='quantity',
             field=models.PositiveIntegerField(default=0, verbose_name='quantity'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='refund',
             field=tenants.models.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='refunds.refund', verbose_name='refund'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='shipping',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='shipping_amount',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping amount'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='shipping_tax',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='shipping tax'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='refundline',
             name='tax',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='tax'),

@@ -9,6 +9,7 @@ from django.db import migrations, models
 
 import tenants.crypto
 import tenants.models
+from foundation.migration_operations import RelabelField
 
 
 class Migration(migrations.Migration):
@@ -42,312 +43,312 @@ class Migration(migrations.Migration):
             name='shopifystore',
             options={'verbose_name': 'shopify store', 'verbose_name_plural': 'shopify stores'},
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='agency',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='agency',
             name='name',
             field=models.CharField(max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='agency',
             name='slug',
             field=models.SlugField(max_length=80, unique=True, verbose_name='slug'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='connected_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='connected at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='endpoint_override',
             field=models.URLField(blank=True, help_text='SP-API base URL for the sandbox emulator; empty for real Amazon.', verbose_name='endpoint override'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lease_owner',
             field=models.CharField(blank=True, max_length=64, verbose_name='lease owner'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lease_until',
             field=models.DateTimeField(blank=True, null=True, verbose_name='lease until'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lwa_client_id',
             field=models.CharField(blank=True, max_length=200, verbose_name='lwa client id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lwa_client_secret',
             field=tenants.crypto.EncryptedTextField(blank=True, help_text='Encrypted at rest.', verbose_name='lwa client secret'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lwa_endpoint_override',
             field=models.URLField(blank=True, help_text='LWA token URL for the sandbox emulator; empty for real Amazon.', verbose_name='lwa endpoint override'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='lwa_refresh_token',
             field=tenants.crypto.EncryptedTextField(help_text='Encrypted at rest.', verbose_name='lwa refresh token'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='marketplace_ids',
             field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), default=list, size=None, verbose_name='marketplace ids'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='name',
             field=models.CharField(blank=True, max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='next_sync_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='next sync at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='region',
             field=models.CharField(choices=[('NA', 'North America'), ('EU', 'Europe'), ('FE', 'Far East')], default='NA', max_length=2, verbose_name='region'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='selling_partner_id',
             field=models.CharField(max_length=64, verbose_name='selling partner id'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='status',
             field=models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('auth_failed', 'Authorisation failed'), ('disconnected', 'Disconnected')], default='active', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='status_message',
             field=models.TextField(blank=True, verbose_name='status message'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='amazonaccount',
             name='sync_cursor',
             field=models.DateTimeField(blank=True, help_text='Orders changed after this time are not synced yet.', null=True, verbose_name='sync cursor'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='agency',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='tenants.agency', verbose_name='agency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='created_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='key_hash',
             field=models.CharField(editable=False, max_length=64, unique=True, verbose_name='key hash'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='last_used_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='last used at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='merchant',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='name',
             field=models.CharField(max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='owner_type',
             field=models.CharField(choices=[('agency', 'Agency'), ('merchant', 'Merchant'), ('fulfillment_service', 'Fulfillment service')], max_length=24, verbose_name='owner type'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='prefix',
             field=models.CharField(editable=False, max_length=12, unique=True, verbose_name='prefix'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='revoked_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='revoked at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='apikey',
             name='scopes',
             field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('orders:read', 'Orders Read'), ('orders:write', 'Orders Write'), ('fulfillments:read', 'Fulfillments Read'), ('fulfillments:write', 'Fulfillments Write'), ('refunds:read', 'Refunds Read'), ('refunds:write', 'Refunds Write')], max_length=32), default=list, size=None, verbose_name='scopes'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='membership',
             name='agency',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenants.agency', verbose_name='agency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='membership',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='membership',
             name='merchant',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='membership',
             name='role',
             field=models.CharField(choices=[('agency_owner', 'Agency owner'), ('agency_admin', 'Agency admin'), ('agency_staff', 'Agency staff'), ('merchant_admin', 'Merchant admin'), ('merchant_staff', 'Merchant staff'), ('merchant_viewer', 'Merchant viewer')], max_length=32, verbose_name='role'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='membership',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='agency',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='merchants', to='tenants.agency', verbose_name='agency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='auto_request_fulfillment',
             field=models.BooleanField(default=False, help_text='Request fulfillment automatically once an Amazon order is Unshipped (rule F2).', verbose_name='auto request fulfillment'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='deadline_warning_days',
             field=models.PositiveSmallIntegerField(default=7, help_text="Days before Amazon's confirmation deadline to warn (rule A9).", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(29)], verbose_name='deadline warning days'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='default_currency',
             field=models.CharField(default='USD', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}$', 'Use a three-letter ISO 4217 code, like USD.')], verbose_name='default currency'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='name',
             field=models.CharField(max_length=200, verbose_name='name'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='slug',
             field=models.SlugField(max_length=80, unique=True, verbose_name='slug'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='merchant',
             name='time_zone',
             field=models.CharField(default='UTC', max_length=64, validators=[tenants.models.validate_time_zone], verbose_name='time zone'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='access_token',
             field=tenants.crypto.EncryptedTextField(help_text='Encrypted at rest.', verbose_name='access token'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='api_version',
             field=models.CharField(default='2025-07', max_length=16, verbose_name='api version'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='endpoint_override',
             field=models.URLField(blank=True, help_text='Admin API base URL for the sandbox emulator; empty for Shopify.', verbose_name='endpoint override'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='merchant',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='shop_domain',
             field=models.CharField(help_text='example.myshopify.com', max_length=255, verbose_name='shop domain'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='status',
             field=models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('auth_failed', 'Authorisation failed'), ('disconnected', 'Disconnected')], default='active', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='shopifystore',
             name='webhook_secret',
             field=tenants.crypto.EncryptedTextField(blank=True, help_text='Encrypted at rest.', verbose_name='webhook secret'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='at',
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='at'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='ip_address',
             field=models.GenericIPAddressField(blank=True, null=True, verbose_name='ip address'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='method',
             field=models.CharField(max_length=10, verbose_name='method'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='path',
             field=models.CharField(max_length=500, verbose_name='path'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='query',
             field=models.CharField(blank=True, max_length=1000, verbose_name='query'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='status_code',
             field=models.PositiveSmallIntegerField(null=True, verbose_name='status code'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='user',
             field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        RelabelField(
             model_name='staffaccess',
             name='username',
             field=models.CharField(max_length=150, verbose_name='username'),
