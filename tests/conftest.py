@@ -135,15 +135,6 @@ def _site_language():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_by_delete():
-    """A transactional test's tables are emptied by DELETE where that equals Django's TRUNCATE
-    (tests/support/fast_flush.py): 11-13 ms instead of 150 ms and more, after 299 tests."""
-    from tests.support import fast_flush
-
-    fast_flush.install()
-
-
-@pytest.fixture(scope="session", autouse=True)
 def _close_connections_before_test_databases_are_dropped(django_db_setup, django_db_blocker):
     # The application alias is a test mirror: Django drops the database through the owner
     # alias and would find the application connection still open.
