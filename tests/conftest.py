@@ -8,7 +8,6 @@ import itertools
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pytest_django.plugin import validate_django_db
@@ -40,17 +39,11 @@ def pytest_configure(config):
 
 
 def _collect_in_the_background() -> subprocess.Popen:
+    from tests.support.processes import ROOT
+
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:xdist",
-        ],
-        cwd=Path(__file__).resolve().parent.parent,  # the project's root
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

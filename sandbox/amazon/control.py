@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import requests
 
 
@@ -230,4 +231,4 @@ def _tls_context() -> ssl.SSLContext:
     """One TLS context for every client of the emulator in this process: given none, each
     sp_api client loads the CA bundle twice (about 100 ms of CPU), although the emulator
     speaks plain HTTP."""
-    return ssl.create_default_context()
+    return httpx.create_ssl_context()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from django.db import migrations, models
+from django.db import models
 from django.db.migrations.state import ModelState, ProjectState
 
 from foundation.migration_operations import RelabelField
@@ -68,12 +68,6 @@ def test_a_change_beyond_the_labels_is_refused_when_migrating(changed):
     operation = RelabelField(model_name="parcel", name="status", field=changed)
     with pytest.raises(ValueError, match="changes more than its labels"):
         operation.state_forwards("shop", state_with_a_status_field())
-
-
-def test_it_is_an_alter_field_to_django_and_says_what_it_does():
-    operation = RelabelField(model_name="parcel", name="status", field=models.CharField())
-    assert isinstance(operation, migrations.AlterField)
-    assert operation.describe() == "Relabel field status on parcel"
 
 
 @pytest.mark.django_db

@@ -4,12 +4,12 @@ emulator's), and the LWA client pointed at the same host.
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
+import httpx
 from sp_api.auth import AccessTokenClient
 
 REGION_ENDPOINTS = {
@@ -64,16 +64,10 @@ class _Marketplace:
 def tls_context() -> ssl.SSLContext:
     """The TLS settings of every SP-API and LWA client of this process, made once. Given
     nothing, each sp_api client makes two httpx clients that each load the whole CA bundle:
-    about 100 ms of CPU per client, and the gateway makes one client per call. Built as httpx
-    builds its default (SSL_CERT_FILE, SSL_CERT_DIR, else certifi's bundle); a context is safe
-    to share between threads."""
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
+    about 100 ms of CPU per client, and the gateway makes one client per call. It is httpx's own
+    default (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi's bundle); a context is safe to
+    share between threads."""
+    return httpx.create_ssl_context()
 
 
 def _lwa_client_class(token_url: str) -> type[AccessTokenClient]:
