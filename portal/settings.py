@@ -428,7 +428,8 @@ KEELSON_AMAZON_CONSENT_BASE_URL = os.environ.get("KEELSON_AMAZON_CONSENT_BASE_UR
 KEELSON_AMAZON_LWA_TOKEN_URL = os.environ.get("KEELSON_AMAZON_LWA_TOKEN_URL", "").strip()
 KEELSON_AMAZON_SPAPI_ENDPOINT = os.environ.get("KEELSON_AMAZON_SPAPI_ENDPOINT", "").strip()
 # Refunds and cancellations go to Amazon as feeds (refunds/amazon.py): one delivery watches its
-# feed for FEED_WAIT seconds, then the outbox retries after FEED_RETRY seconds (or its backoff).
+# feed for FEED_WAIT seconds; while Amazon processes it, the next look comes after FEED_RETRY
+# seconds (a deferral, not a failed attempt: no backoff grows from Amazon's pace).
 KEELSON_FEED_WAIT_SECONDS = float(os.environ.get("KEELSON_FEED_WAIT_SECONDS", "10"))
 KEELSON_FEED_RETRY_SECONDS = float(os.environ.get("KEELSON_FEED_RETRY_SECONDS", "30"))
 # Feeds are batched per Amazon account, feed type and marketplace

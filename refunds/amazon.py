@@ -56,11 +56,10 @@ from refunds.models import Refund, RefundKind, RefundStatus
 
 logger = logging.getLogger(__name__)
 
-# How long one delivery watches a feed before handing the worker back (seconds), how often it
-# asks, and when the retry comes (the outbox's backoff may make it later).
+# How long one delivery watches a feed before handing the worker back (seconds) and how often
+# it asks; the next look comes after KEELSON_FEED_RETRY_SECONDS, not counted as an attempt.
 FEED_WAIT_SECONDS = 10.0
 FEED_POLL_INTERVAL = 1.0
-FEED_RETRY_SECONDS = 30.0
 INVALID_DOCUMENT = "invalid_feed_document"
 
 
@@ -139,6 +138,12 @@ def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> 
     if outcome.feed_id and refund.amazon_feed_id != outcome.feed_id:
         services.record_feed_submitted(refund.pk, outcome.document_id, outcome.feed_id)
         refund.amazon_feed_id = outcome.feed_id
+    if outcome.state == "waiting" and outcome.feed_id:
+        raise DeferredDelivery(
+            f"Amazon is processing feed {outcome.feed_id} ({outcome.detail}).",
+            code="feed_processing",
+            retry_after=max(outcome.retry_after, 0.5),
+        )
     if outcome.state == "waiting":
         raise DeferredDelivery(
             f"Waiting to go to Amazon in one feed with other messages ({outcome.detail}).",
@@ -146,11 +151,12 @@ def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> 
             retry_after=max(outcome.retry_after, 0.5),
         )
     if outcome.state == "processing":
+        # Amazon's pace, not a failed attempt: looked at again until it is done.
         services.record_feed_status(refund.pk, outcome.processing_status)
-        raise TransientDeliveryError(
+        raise DeferredDelivery(
             f"Amazon is processing feed {outcome.feed_id} ({outcome.processing_status}).",
             code="feed_processing",
-            retry_after=float(getattr(settings, "KEELSON_FEED_RETRY_SECONDS", FEED_RETRY_SECONDS)),
+            retry_after=max(outcome.retry_after, 0.5),
         )
     if outcome.state == "failed":
         code = f"amazon_feed_{(outcome.processing_status or 'failed').lower()}"
@@ -199,10 +205,10 @@ def _deliver_single_feed(gateway: AmazonGateway, refund: Refund) -> dict:
     status = _watch(gateway, refund.amazon_feed_id)
     if not status.finished:
         services.record_feed_status(refund.pk, status.processing_status)
-        raise TransientDeliveryError(
+        raise DeferredDelivery(
             f"Amazon is processing feed {status.feed_id} ({status.processing_status}).",
             code="feed_processing",
-            retry_after=float(getattr(settings, "KEELSON_FEED_RETRY_SECONDS", FEED_RETRY_SECONDS)),
+            retry_after=max(feed_batches.retry_seconds(), 0.5),
         )
     report = None
     if status.result_document_id:

@@ -159,6 +159,9 @@ def run(
     log_dir: Path,
     storm_calls: tuple[int, int] = (1, 3),
 ) -> Report:
+    from django.db.models import F
+    from django.utils import timezone
+
     from integrations.outbox import tasks as outbox_tasks
     from integrations.outbox.models import OutboxMessage, OutboxStatus
     from tenants.scope import tenant_context
@@ -199,12 +202,29 @@ def run(
                     "kind", "attempts", "last_error"
                 )[:3]
             )
+            now = timezone.now()
+            pending = [
+                {
+                    "id": m.pk,
+                    "kind": m.kind,
+                    "attempts": m.attempts,
+                    "due_in_s": round((m.next_attempt_at - now).total_seconds(), 1),
+                    "lease_s": m.lease_until and round((m.lease_until - now).total_seconds(), 1),
+                    "last_error": m.last_error[:160],
+                    "batch": m.batch,
+                }
+                for m in OutboxMessage.objects.filter(status=OutboxStatus.PENDING)
+                .filter(kind__startswith="amazon.")
+                .annotate(batch=F("feed_member__batch__status"))
+                .order_by("id")[:3]
+            ]
         return {
             **counts(),
             "kills": cluster.kills,
             "log": str(log_dir),
             **served(control),
             "parked": parked,
+            "pending (first 3)": pending,
         }
 
     last_sweep = [0.0]

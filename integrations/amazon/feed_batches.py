@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from integrations.amazon import feed_sending
 from integrations.amazon.feed_reports import MalformedReport
-from integrations.amazon.feed_sending import BatchDocumentInvalid
+from integrations.amazon.feed_sending import BatchDocumentInvalid, retry_seconds
 from integrations.amazon.gateway import AmazonGateway
 from integrations.models import AmazonFeedBatch, AmazonFeedMessage
 from integrations.models import AmazonFeedBatchStatus as Status
@@ -56,6 +56,7 @@ __all__ = [
     "join",
     "leave",
     "member_for",
+    "retry_seconds",
     "was_sent",
 ]
 
@@ -114,7 +115,8 @@ class ReportLine:
 class Outcome:
     """Where a member's message stands after ``advance``.
 
-    - ``waiting``: not sent yet (collecting companions, or another worker is sending it);
+    - ``waiting``: not sent yet (collecting companions, or another worker is sending it), or
+      sent and another worker follows it (``feed_id`` set);
     - ``processing``: Amazon has the feed and is not done (``processing_status``);
     - ``done``: Amazon processed the feed; ``errors``/``warnings`` are this message's lines
       of the report (no error: accepted);
@@ -277,7 +279,21 @@ def advance(member: AmazonFeedMessage, gateway: AmazonGateway, *, seller_id: str
         finally:
             feed_sending.release_lease(batch.pk, token)
     if batch.status == Status.SUBMITTED:
-        batch = feed_sending.follow(batch, gateway)
+        followed = feed_sending.follow(batch, gateway)
+        batch = followed.batch
+        if followed.elsewhere:
+            # Another delivery follows the feed: it wakes the members once Amazon has
+            # answered; if it died, its lease runs out and this member follows.
+            return Outcome(
+                "waiting",
+                feed_id=batch.feed_id,
+                document_id=batch.document_id,
+                processing_status=batch.processing_status,
+                message_id=member.message_id,
+                retry_after=max(followed.wait, WAIT_STEP_SECONDS),
+                detail="another delivery follows the feed",
+                submitted_now=submitted_now,
+            )
     outcome = _outcome(batch, member)
     outcome.submitted_now = submitted_now
     return outcome
@@ -350,7 +366,7 @@ def _outcome(batch: AmazonFeedBatch, member: AmazonFeedMessage) -> Outcome:
     if batch.status in (Status.OPEN, Status.SEALED):
         return Outcome("waiting", retry_after=WAIT_STEP_SECONDS, detail="being sent", **base)
     if batch.status == Status.SUBMITTED:
-        return Outcome("processing", **base)
+        return Outcome("processing", retry_after=feed_sending.retry_seconds(), **base)
     if batch.status == Status.FAILED or batch.status == Status.ABANDONED:
         return Outcome("failed", detail=batch.failure or "the feed was not sent", **base)
     member.refresh_from_db(fields=["result"])

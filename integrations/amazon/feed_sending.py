@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +24,12 @@ from integrations.outbox.models import OutboxMessage, OutboxStatus
 
 # A worker sending a batch owns it this long (it makes at most three calls, each bounded).
 LEASE = timedelta(minutes=5)
+# A worker following a submitted batch (getFeed, then the report) owns it this long. Reading
+# twice is harmless (the first record wins, under the row lock): the lease spares Amazon's
+# rate limits the other members' calls, so a killed follower holds them up for a minute, not
+# for the send lease's five.
+FOLLOW_LEASE = timedelta(seconds=60)
+FEED_RETRY_SECONDS = 30.0
 FEED_POLL_INTERVAL = 1.0
 
 
@@ -105,20 +112,40 @@ def submit(batch_id: int, gateway: AmazonGateway, seller_id: str) -> AmazonFeedB
     return AmazonFeedBatch.objects.get(pk=batch.pk)
 
 
-def follow(batch: AmazonFeedBatch, gateway: AmazonGateway) -> AmazonFeedBatch:
-    """getFeed for a few seconds; once Amazon is done, the report is read once for all."""
-    status = _watch(gateway, batch.feed_id)
-    if not status.finished:
-        AmazonFeedBatch.objects.filter(pk=batch.pk, status=Status.SUBMITTED).update(
-            processing_status=status.processing_status
-        )
-        batch.processing_status = status.processing_status
-        return batch
-    token = _take_report_lease(batch.pk)
-    if token is None:  # another member's worker is reading the report right now
+@dataclass
+class Followed:
+    """What ``follow`` found: the batch, and whether another worker follows it right now
+    (then come back after ``wait`` seconds, when its lease ends; it wakes the members sooner
+    if it records the report)."""
+
+    batch: AmazonFeedBatch
+    elsewhere: bool = False
+    wait: float = 0.0
+
+
+def follow(batch: AmazonFeedBatch, gateway: AmazonGateway) -> Followed:
+    """One worker at a time follows a submitted batch (a lease on the row): getFeed for a few
+    seconds; once Amazon is done, the report is read once for all and the members are woken.
+    While Amazon is still processing, the follower keeps the lease until the next look is due
+    (``KEELSON_FEED_RETRY_SECONDS``), so a batch of a thousand members costs one getFeed per
+    interval, not one per member."""
+    token = _take_follow_lease(batch.pk)
+    if token is None:
         batch.refresh_from_db()
-        return batch
+        if batch.status != Status.SUBMITTED:
+            return Followed(batch)
+        left = (batch.lease_until - timezone.now()).total_seconds() if batch.lease_until else 0
+        return Followed(batch, elsewhere=True, wait=max(left, 0.0))
+    next_look = None
     try:
+        status = _watch(gateway, batch.feed_id)
+        if not status.finished:
+            next_look = timezone.now() + timedelta(seconds=retry_seconds())
+            AmazonFeedBatch.objects.filter(
+                pk=batch.pk, status=Status.SUBMITTED, lease_token=token
+            ).update(processing_status=status.processing_status, lease_until=next_look)
+            batch.processing_status = status.processing_status
+            return Followed(batch)
         text = (
             gateway.get_feed_document(status.result_document_id)
             if status.result_document_id
@@ -127,17 +154,23 @@ def follow(batch: AmazonFeedBatch, gateway: AmazonGateway) -> AmazonFeedBatch:
         report = parse_report(text) if text else None
         _record_report(batch.pk, status, report)
     finally:
-        release_lease(batch.pk, token)
-    return AmazonFeedBatch.objects.get(pk=batch.pk)
+        if next_look is None:
+            release_lease(batch.pk, token)
+    return Followed(AmazonFeedBatch.objects.get(pk=batch.pk))
 
 
-def _take_report_lease(batch_id: int) -> uuid.UUID | None:
+def retry_seconds() -> float:
+    """How long after a look at a feed Amazon is still processing the next one comes."""
+    return max(float(getattr(settings, "KEELSON_FEED_RETRY_SECONDS", FEED_RETRY_SECONDS)), 0.0)
+
+
+def _take_follow_lease(batch_id: int) -> uuid.UUID | None:
     now = timezone.now()
     token = uuid.uuid4()
     updated = (
         AmazonFeedBatch.objects.filter(pk=batch_id, status=Status.SUBMITTED)
         .exclude(lease_until__gt=now)
-        .update(lease_until=now + LEASE, lease_token=token)
+        .update(lease_until=now + FOLLOW_LEASE, lease_token=token)
     )
     return token if updated else None
 

@@ -126,6 +126,7 @@ def test_a_refund_succeeds_only_once_amazon_accepted_the_feed(seller, sandbox):
 def test_a_feed_still_processing_is_polled_by_retries_and_sent_once(seller, sandbox, settings):
     merchant, account = seller
     settings.KEELSON_FEED_WAIT_SECONDS = 0
+    settings.KEELSON_FEED_RETRY_SECONDS = 0  # the next look is due at once (this test's clock)
     sandbox.control.set_settings(feed_queue_seconds=30, feed_processing_seconds=60)
     order = shipped_order(sandbox, account)
     refund = refund_lines(merchant, order)
@@ -139,6 +140,13 @@ def test_a_feed_still_processing_is_polled_by_retries_and_sent_once(seller, sand
     assert message.status == OutboxStatus.PENDING
     assert message.last_error_code == "feed_processing"
     assert message.next_attempt_at > message.updated_at.replace(microsecond=0)  # rescheduled
+    assert message.attempts == 0  # Amazon's pace is not a failed attempt
+
+    for _ in range(10):  # more looks than the message has attempts: never parked for waiting
+        deliver_once(merchant)
+    with tenant_context(merchant):
+        message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxStatus.PENDING, 0)
 
     deliver_once(merchant)  # still processing on Amazon's clock: polled, not resent
     assert len(feeds_received(account.selling_partner_id)) == 1

@@ -6,9 +6,12 @@ leaving its batch (R8), and a message Amazon's schema refuses never sent."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from integrations.models import AmazonFeedBatch, AmazonFeedBatchStatus
 from integrations.outbox import services as outbox
@@ -187,6 +190,59 @@ def test_a_lost_create_feed_answer_is_resumed_and_nothing_is_refunded_twice(sell
         (batch,) = AmazonFeedBatch.objects.all()
         assert batch.create_feed_calls == 2 and batch.feed_id == feeds[1].feed_id
         assert OrderEvent.objects.filter(kind=EventKind.REFUND_SUCCEEDED).count() == 3
+
+
+def test_a_follower_killed_while_reading_the_report_holds_the_others_only_for_its_lease(
+    seller, sandbox
+):
+    """Amazon processed the feed, and the worker that took the batch to read its report was
+    killed (its lease stays on the row). The other members neither read it too nor count the
+    wait as a failed attempt: they come back when the lease ends; then one of them reads the
+    report once and every refund is settled (found by the outbox fault run: the wait had been
+    counted, and the backoff outgrew the run)."""
+    merchant, account = seller
+    orders = shipped_orders(sandbox, account, 2)
+    refunds = [refund_one(merchant, order) for order in orders]
+    deliver_all(merchant)
+    assert all(fresh(merchant, r).status == RefundStatus.SUCCEEDED for r in refunds)
+    with tenant_context(merchant):
+        messages = [selectors.outbox_message_for(r) for r in refunds]
+        # The same moment again, with a follower that died holding the report's lease.
+        batch = AmazonFeedBatch.objects.get()
+        AmazonFeedBatch.objects.filter(pk=batch.pk).update(
+            status=AmazonFeedBatchStatus.SUBMITTED,
+            lease_until=timezone.now() + timedelta(seconds=45),
+            lease_token=uuid.uuid4(),
+        )
+        for refund in refunds:
+            Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PENDING)
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
+            status=OutboxStatus.PENDING, attempts=0
+        )
+        # A tripwire: any getFeed or report read now would be answered with a 500 and counted.
+        sandbox.control.inject_fault(
+            "error_500", count=10, operations=["getFeed", "getFeedDocument"]
+        )
+
+        outbox.deliver_due()
+
+        for message in OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]):
+            assert (message.status, message.attempts) == (OutboxStatus.PENDING, 0)
+            assert message.last_error_code == "feed_processing"
+            wait = (message.next_attempt_at - timezone.now()).total_seconds()
+            assert 40 <= wait <= 45, wait  # back when the dead follower's lease ends
+        assert sandbox.control.faults()["served"].get("error_500", 0) == 0  # nobody looked
+        sandbox.control.clear_faults()
+
+        AmazonFeedBatch.objects.filter(pk=batch.pk).update(
+            lease_until=timezone.now() - timedelta(seconds=1)
+        )
+        deliver_all(merchant)
+
+    for refund in refunds:
+        assert fresh(merchant, refund).status == RefundStatus.SUCCEEDED
+    assert len(feeds_received(account.selling_partner_id)) == 1
+    assert adjustments_applied_twice(account.selling_partner_id) == 0
 
 
 def test_delivering_a_settled_message_again_sends_nothing(seller, sandbox):
