@@ -22,12 +22,12 @@ from integrations.models import AmazonFeedBatchStatus as Status
 from integrations.outbox import services as outbox_services
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 
-# A worker sending a batch owns it this long (it makes at most three calls, each bounded).
-LEASE = timedelta(minutes=5)
-# A worker following a submitted batch (getFeed, then the report) owns it this long. Reading
-# twice is harmless (the first record wins, under the row lock): the lease spares Amazon's
-# rate limits the other members' calls, so a killed follower holds them up for a minute, not
-# for the send lease's five.
+# A worker sending a batch owns it as long as it owns the message it delivers (the outbox's
+# lease, KEELSON_OUTBOX_LEASE_SECONDS: longer than any delivery may take); a killed sender
+# holds the batch up no longer than its message. A worker following a submitted batch
+# (getFeed, then the report) owns it a minute at most: reading twice is harmless (the first
+# record wins, under the row lock), so the lease only spares Amazon's rate limits the other
+# members' calls.
 FOLLOW_LEASE = timedelta(seconds=60)
 FEED_RETRY_SECONDS = 30.0
 FEED_POLL_INTERVAL = 1.0
@@ -50,7 +50,7 @@ def take_lease(batch_id: int) -> uuid.UUID | None:
             return token  # nothing to send: the caller just reads on
         if batch.lease_until is not None and batch.lease_until > now:
             return None
-        batch.lease_until = now + LEASE
+        batch.lease_until = now + outbox_services.lease()
         batch.lease_token = token
         batch.save(update_fields=["lease_until", "lease_token"])
     return token
@@ -170,7 +170,7 @@ def _take_follow_lease(batch_id: int) -> uuid.UUID | None:
     updated = (
         AmazonFeedBatch.objects.filter(pk=batch_id, status=Status.SUBMITTED)
         .exclude(lease_until__gt=now)
-        .update(lease_until=now + FOLLOW_LEASE, lease_token=token)
+        .update(lease_until=now + min(FOLLOW_LEASE, outbox_services.lease()), lease_token=token)
     )
     return token if updated else None
 

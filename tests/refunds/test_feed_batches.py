@@ -13,10 +13,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from integrations.amazon import feed_batches, feed_sending
 from integrations.models import AmazonFeedBatch, AmazonFeedBatchStatus
 from integrations.outbox import services as outbox
 from integrations.outbox.models import OutboxMessage, OutboxStatus
 from orders.models import EventKind, Order, OrderEvent
+from refunds import amazon as refunds_amazon
 from refunds import selectors, services
 from refunds.models import AmazonSync, Refund, RefundStatus
 from refunds.policy import RequestedLine
@@ -243,6 +245,32 @@ def test_a_follower_killed_while_reading_the_report_holds_the_others_only_for_it
         assert fresh(merchant, refund).status == RefundStatus.SUCCEEDED
     assert len(feeds_received(account.selling_partner_id)) == 1
     assert adjustments_applied_twice(account.selling_partner_id) == 0
+
+
+def test_a_killed_sender_holds_its_batch_no_longer_than_its_outbox_message(
+    seller, sandbox, settings
+):
+    """The worker sending a sealed batch owns it as long as it owns its message: killed, it
+    holds the others up for the outbox's lease (here 20 s), not longer."""
+    merchant, account = seller
+    settings.KEELSON_OUTBOX_LEASE_SECONDS = 20
+    (order,) = shipped_orders(sandbox, account, 1)
+    refund = refund_one(merchant, order)
+    with tenant_context(merchant):
+        message = selectors.outbox_message_for(refund)
+        feed_type, body = refunds_amazon.build_message(refund)
+        one = feed_batches.Limits(max_messages=1, max_bytes=10**6, wait_seconds=0)
+        member = feed_batches.join(
+            message, refunds_amazon.batch_key(refund, feed_type), body, limits=one
+        )
+        assert member.batch.status == AmazonFeedBatchStatus.SEALED
+
+        assert feed_sending.take_lease(member.batch_id) is not None  # then the worker dies
+        lease_left = (
+            AmazonFeedBatch.objects.get(pk=member.batch_id).lease_until - timezone.now()
+        ).total_seconds()
+        assert 15 <= lease_left <= 20, lease_left
+        assert feed_sending.take_lease(member.batch_id) is None  # nobody sends it meanwhile
 
 
 def test_delivering_a_settled_message_again_sends_nothing(seller, sandbox):
