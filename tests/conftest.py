@@ -128,6 +128,15 @@ def _site_language():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete():
+    """A transactional test's tables are emptied by DELETE, keeping the content types and
+    permissions post_migrate would write again (tests/support/fast_flush.py)."""
+    from tests.support import fast_flush
+
+    fast_flush.install()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _close_connections_before_test_databases_are_dropped(django_db_setup, django_db_blocker):
     # The application alias is a test mirror: Django drops the database through the owner
     # alias and would find the application connection still open.
