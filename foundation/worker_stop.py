@@ -95,3 +95,24 @@ def tell_workers(root_pid: int | None = None) -> int:
             pass
     logger.info("asked %d cluster processes to end their long tasks", told)
     return told
+
+
+# How long the main process waits to see whether its sentinel received the same signal.
+SAME_SIGNAL_WAIT = 0.5
+
+
+def died_of_the_same_signal(sentinel, wait: float = SAME_SIGNAL_WAIT) -> bool:
+    """Whether the cluster's sentinel process ends within ``wait`` seconds, as it does when the
+    signal went to the whole process group (a signal to the main process alone leaves it
+    running, and django-q2's own stop then takes it down in order)."""
+    sentinel.join(wait)
+    if not sentinel.is_alive():
+        return True
+    # The signal may have interrupted the main process in a wait that had just reaped the
+    # sentinel (multiprocessing's exit handler joins it) before recording it: then
+    # multiprocessing still calls it alive, but there is no such process any more.
+    try:
+        os.kill(sentinel.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -76,3 +76,32 @@ def test_sigterm_stops_a_qcluster_within_10_seconds_while_a_worker_long_polls_sq
     assert task.success, task.result
     assert task.result["stopped_early"] is True
     assert task.result["errors"] == []
+
+
+def test_sigterm_to_the_whole_process_group_stops_an_idle_qcluster_at_once():
+    """systemd's default (KillMode=control-group), a shell's Ctrl-C and a test's killpg signal
+    every process of the cluster at once: the sentinel dies of it, and django-q2's stop would
+    then wait forever for it to acknowledge the stop event (seen as a qcluster SIGKILLed 10 s
+    after every such SIGTERM). Each round the cluster is gone within 5 s, nothing left."""
+    for round_ in range(3):
+        with qcluster() as proc:
+            deadline = time.monotonic() + 60
+            while "running." not in proc.log_path.read_text(errors="replace"):
+                assert proc.poll() is None, f"qcluster died: see {proc.log_path}"
+                assert time.monotonic() < deadline, "the qcluster never came up"
+                time.sleep(0.2)
+            processes = worker_stop.descendants(proc.pid)
+            assert len(processes) >= 3
+
+            started = time.monotonic()
+            os.killpg(proc.pid, signal.SIGTERM)  # every process of the cluster
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pytest.fail(
+                    f"round {round_}: qcluster still running 5 s after a SIGTERM to its group"
+                )
+            took = time.monotonic() - started
+            leftovers = [pid for pid in processes if alive(pid)]
+            print(f"round {round_}: stopped in {took:.1f} s, {len(leftovers)} processes left")
+            assert leftovers == []

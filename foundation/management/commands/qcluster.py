@@ -8,6 +8,7 @@ their long tasks, so the cluster stops in seconds instead of after the SQS long 
 
 from __future__ import annotations
 
+import logging
 import os
 
 from django.conf import settings
@@ -16,10 +17,20 @@ from django_q.management.commands.qcluster import Command as DjangoQCommand
 
 from foundation import worker_stop
 
+logger = logging.getLogger("django-q")
+
 
 class PromptStopCluster(Cluster):
     def sig_handler(self, signum, frame) -> None:
         worker_stop.tell_workers(self.pid)
+        if self.sentinel is not None and worker_stop.died_of_the_same_signal(self.sentinel):
+            # The whole process group got it (systemd's default KillMode, a shell's Ctrl-C, a
+            # test's killpg): the sentinel, which django-q2 leaves on SIGTERM's default, is
+            # gone, and with it the processes it ran. django-q2's stop would set the shared
+            # stop event, whose notify waits for the dead sentinel to wake: forever.
+            logger.info("Q Cluster %s stopped with its process group.", self.name)
+            self.start_event = self.stop_event = None
+            return
         super().sig_handler(signum, frame)
 
 
