@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
@@ -73,6 +71,11 @@ class NotificationQueue:
         self.address = address(queue_url)
         key_id = getattr(settings, "KEELSON_AMAZON_SQS_ACCESS_KEY_ID", "") or None
         secret = getattr(settings, "KEELSON_AMAZON_SQS_SECRET_ACCESS_KEY", "") or None
+        # Imported here: boto3 and botocore's config take 0.25 s to import, which every web
+        # and manage.py process would pay at start-up for a client only the receiver uses.
+        import boto3
+        from botocore.config import Config
+
         self._client = boto3.session.Session().client(
             "sqs",
             endpoint_url=self.address.endpoint,
