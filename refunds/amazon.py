@@ -30,9 +30,6 @@ Amazon does not apply twice, and a cancelled item cannot be cancelled again.
 from __future__ import annotations
 
 import logging
-import time
-
-from django.conf import settings
 
 from integrations.amazon import feed_batches, feed_documents
 from integrations.amazon.delivery import gateway_for_delivery
@@ -42,7 +39,6 @@ from integrations.amazon.gateway import (
     AmazonGateway,
     AmazonPermanentError,
     AmazonThrottled,
-    FeedStatus,
 )
 from integrations.outbox.errors import (
     DeferredDelivery,
@@ -56,10 +52,6 @@ from refunds.models import Refund, RefundKind, RefundStatus
 
 logger = logging.getLogger(__name__)
 
-# How long one delivery watches a feed before handing the worker back (seconds) and how often
-# it asks; the next look comes after KEELSON_FEED_RETRY_SECONDS, not counted as an attempt.
-FEED_WAIT_SECONDS = 10.0
-FEED_POLL_INTERVAL = 1.0
 INVALID_DOCUMENT = "invalid_feed_document"
 
 
@@ -138,12 +130,6 @@ def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> 
     if outcome.feed_id and refund.amazon_feed_id != outcome.feed_id:
         services.record_feed_submitted(refund.pk, outcome.document_id, outcome.feed_id)
         refund.amazon_feed_id = outcome.feed_id
-    if outcome.state == "waiting" and outcome.feed_id:
-        raise DeferredDelivery(
-            f"Amazon is processing feed {outcome.feed_id} ({outcome.detail}).",
-            code="feed_processing",
-            retry_after=max(outcome.retry_after, 0.5),
-        )
     if outcome.state == "waiting":
         raise DeferredDelivery(
             f"Waiting to go to Amazon in one feed with other messages ({outcome.detail}).",
@@ -152,9 +138,11 @@ def _deliver(gateway: AmazonGateway, refund: Refund, message: OutboxMessage) -> 
         )
     if outcome.state == "processing":
         # Amazon's pace, not a failed attempt: looked at again until it is done.
-        services.record_feed_status(refund.pk, outcome.processing_status)
+        if outcome.processing_status:
+            services.record_feed_status(refund.pk, outcome.processing_status)
         raise DeferredDelivery(
-            f"Amazon is processing feed {outcome.feed_id} ({outcome.processing_status}).",
+            f"Amazon is processing feed {outcome.feed_id} "
+            f"({outcome.detail or outcome.processing_status}).",
             code="feed_processing",
             retry_after=max(outcome.retry_after, 0.5),
         )
@@ -202,7 +190,7 @@ def batch_key(refund: Refund, feed_type: str) -> feed_batches.BatchKey:
 
 def _deliver_single_feed(gateway: AmazonGateway, refund: Refund) -> dict:
     """A refund sent in a feed of its own (before feeds were batched): read its result."""
-    status = _watch(gateway, refund.amazon_feed_id)
+    status = feed_batches.watch(gateway, refund.amazon_feed_id)
     if not status.finished:
         services.record_feed_status(refund.pk, status.processing_status)
         raise DeferredDelivery(
@@ -238,16 +226,6 @@ def _deliver_single_feed(gateway: AmazonGateway, refund: Refund) -> dict:
         "feed_status": status.processing_status,
         "report": report.as_dict(),
     }
-
-
-def _watch(gateway: AmazonGateway, feed_id: str) -> FeedStatus:
-    wait = float(getattr(settings, "KEELSON_FEED_WAIT_SECONDS", FEED_WAIT_SECONDS))
-    deadline = time.monotonic() + wait
-    while True:
-        status = gateway.get_feed(feed_id)
-        if status.finished or time.monotonic() + FEED_POLL_INTERVAL > deadline:
-            return status
-        time.sleep(FEED_POLL_INTERVAL)
 
 
 def build_message(refund: Refund) -> tuple[str, str]:

@@ -195,15 +195,16 @@ def run(
     def sent() -> int:
         return counts()[OutboxStatus.SENT]
 
-    def seen() -> dict:
+    def first(status: str) -> list[dict]:
+        """The first three messages in ``status``: where each stands (for a failure line)."""
+        now = timezone.now()
         with tenant_context(merchant):
-            parked = list(
-                OutboxMessage.objects.filter(status=OutboxStatus.FAILED).values_list(
-                    "kind", "attempts", "last_error"
-                )[:3]
+            messages = (
+                OutboxMessage.objects.filter(kind__startswith="amazon.", status=status)
+                .annotate(batch=F("feed_member__batch__status"))
+                .order_by("id")[:3]
             )
-            now = timezone.now()
-            pending = [
+            return [
                 {
                     "id": m.pk,
                     "kind": m.kind,
@@ -213,18 +214,17 @@ def run(
                     "last_error": m.last_error[:160],
                     "batch": m.batch,
                 }
-                for m in OutboxMessage.objects.filter(status=OutboxStatus.PENDING)
-                .filter(kind__startswith="amazon.")
-                .annotate(batch=F("feed_member__batch__status"))
-                .order_by("id")[:3]
+                for m in messages
             ]
+
+    def seen() -> dict:
         return {
             **counts(),
             "kills": cluster.kills,
             "log": str(log_dir),
             **served(control),
-            "parked": parked,
-            "pending (first 3)": pending,
+            "parked": first(OutboxStatus.FAILED),
+            "pending (first 3)": first(OutboxStatus.PENDING),
         }
 
     last_sweep = [0.0]

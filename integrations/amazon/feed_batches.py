@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from integrations.amazon import feed_sending
 from integrations.amazon.feed_reports import MalformedReport
-from integrations.amazon.feed_sending import BatchDocumentInvalid, retry_seconds
+from integrations.amazon.feed_sending import BatchDocumentInvalid, retry_seconds, watch
 from integrations.amazon.gateway import AmazonGateway
 from integrations.models import AmazonFeedBatch, AmazonFeedMessage
 from integrations.models import AmazonFeedBatchStatus as Status
@@ -58,6 +58,7 @@ __all__ = [
     "member_for",
     "retry_seconds",
     "was_sent",
+    "watch",
 ]
 
 # Defaults of the settings (portal/settings.py documents them).
@@ -115,9 +116,9 @@ class ReportLine:
 class Outcome:
     """Where a member's message stands after ``advance``.
 
-    - ``waiting``: not sent yet (collecting companions, or another worker is sending it), or
-      sent and another worker follows it (``feed_id`` set);
-    - ``processing``: Amazon has the feed and is not done (``processing_status``);
+    - ``waiting``: not sent yet (collecting companions, or another worker is sending it);
+    - ``processing``: Amazon has the feed and is not done (``processing_status``), or another
+      worker is following it (``detail``); look again after ``retry_after``;
     - ``done``: Amazon processed the feed; ``errors``/``warnings`` are this message's lines
       of the report (no error: accepted);
     - ``failed``: Amazon did not process the feed (FATAL, CANCELLED), ``detail`` says why.
@@ -264,6 +265,7 @@ def advance(member: AmazonFeedMessage, gateway: AmazonGateway, *, seller_id: str
     the outbox's; every step already taken is recorded, so the next attempt resumes."""
     batch = AmazonFeedBatch.objects.get(pk=member.batch_id)
     submitted_now = False
+    followed = None
     if batch.status == Status.OPEN:
         waiting = _seal_if_due(batch.pk, member)
         if waiting is not None:
@@ -281,20 +283,12 @@ def advance(member: AmazonFeedMessage, gateway: AmazonGateway, *, seller_id: str
     if batch.status == Status.SUBMITTED:
         followed = feed_sending.follow(batch, gateway)
         batch = followed.batch
-        if followed.elsewhere:
-            # Another delivery follows the feed: it wakes the members once Amazon has
-            # answered; if it died, its lease runs out and this member follows.
-            return Outcome(
-                "waiting",
-                feed_id=batch.feed_id,
-                document_id=batch.document_id,
-                processing_status=batch.processing_status,
-                message_id=member.message_id,
-                retry_after=max(followed.wait, WAIT_STEP_SECONDS),
-                detail="another delivery follows the feed",
-                submitted_now=submitted_now,
-            )
     outcome = _outcome(batch, member)
+    if outcome.state == "processing" and followed is not None and followed.elsewhere:
+        # Another delivery follows the feed: it wakes the members once Amazon has answered;
+        # if it died, its lease runs out and this member follows.
+        outcome.retry_after = max(followed.wait, WAIT_STEP_SECONDS)
+        outcome.detail = "another delivery follows it"
     outcome.submitted_now = submitted_now
     return outcome
 

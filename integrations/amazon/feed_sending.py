@@ -29,8 +29,12 @@ from integrations.outbox.models import OutboxMessage, OutboxStatus
 # record wins, under the row lock), so the lease only spares Amazon's rate limits the other
 # members' calls.
 FOLLOW_LEASE = timedelta(seconds=60)
-FEED_RETRY_SECONDS = 30.0
+# How long one delivery watches a feed before handing its worker back, how often it asks, and
+# when the next look at a feed Amazon is still processing comes (KEELSON_FEED_WAIT_SECONDS,
+# KEELSON_FEED_RETRY_SECONDS).
+FEED_WAIT_SECONDS = 10.0
 FEED_POLL_INTERVAL = 1.0
+FEED_RETRY_SECONDS = 30.0
 
 
 class BatchDocumentInvalid(Exception):
@@ -138,7 +142,7 @@ def follow(batch: AmazonFeedBatch, gateway: AmazonGateway) -> Followed:
         return Followed(batch, elsewhere=True, wait=max(left, 0.0))
     next_look = None
     try:
-        status = _watch(gateway, batch.feed_id)
+        status = watch(gateway, batch.feed_id)
         if not status.finished:
             next_look = timezone.now() + timedelta(seconds=retry_seconds())
             AmazonFeedBatch.objects.filter(
@@ -175,8 +179,9 @@ def _take_follow_lease(batch_id: int) -> uuid.UUID | None:
     return token if updated else None
 
 
-def _watch(gateway: AmazonGateway, feed_id: str) -> FeedStatus:
-    wait = float(getattr(settings, "KEELSON_FEED_WAIT_SECONDS", 10.0))
+def watch(gateway: AmazonGateway, feed_id: str) -> FeedStatus:
+    """getFeed every second until Amazon is done, for up to KEELSON_FEED_WAIT_SECONDS."""
+    wait = float(getattr(settings, "KEELSON_FEED_WAIT_SECONDS", FEED_WAIT_SECONDS))
     deadline = time.monotonic() + wait
     while True:
         status = gateway.get_feed(feed_id)
